@@ -1,0 +1,1 @@
+//! Consonance client: GraphQL (reads and writes) and REST v4 products (read fallback).

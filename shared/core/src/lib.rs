@@ -1,0 +1,19 @@
+//! The connector's pure domain. Nothing here does I/O, knows AWS, HTTP or an async runtime:
+//! every decision the connector takes (is this approval newer, may this asset be used there)
+//! is a function of values, so it is unit- and property-tested without a network.
+
+pub mod approval;
+pub mod audit;
+pub mod ids;
+pub mod mapping;
+pub mod rights;
+pub mod role;
+
+pub use approval::{Approval, Supersession, supersedes};
+pub use audit::{Actor, AuditId, AuditRecord, Flow, Outcome};
+pub use ids::{AssetId, IdError, Isbn13, ProductId, WorkId};
+pub use mapping::{AssetLink, Checkpoint, LinkKey, LinkStatus, TitleRecord};
+pub use rights::{
+    AssetRights, Channel, CountryCode, Denial, ProductSalesRights, Territory, ValidityWindow, may_use,
+};
+pub use role::AssetRole;

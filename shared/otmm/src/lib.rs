@@ -1,0 +1,1 @@
+//! OpenText Media Management (OTMM) REST client.
