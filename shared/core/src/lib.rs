@@ -8,6 +8,7 @@ pub mod ids;
 pub mod mapping;
 pub mod rights;
 pub mod role;
+pub mod signature;
 
 pub use approval::{Approval, Supersession, supersedes};
 pub use audit::{Actor, AuditId, AuditRecord, Flow, Outcome};

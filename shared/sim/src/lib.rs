@@ -1,1 +1,7 @@
-//! Simulators of the OTMM REST API and the Consonance GraphQL/REST APIs, with fault injection.
+//! Simulators of OTMM and Consonance for tests, benchmarks and the local runner.
+//!
+//! Both are axum servers on a chosen loopback port, seeded from one [`catalogue::Catalogue`]
+//! (so the ISBNs in OTMM metadata match the products in Consonance), with per-route fault
+//! injection and a request log to assert on.
+
+pub mod catalogue;

@@ -135,7 +135,10 @@ pub struct IdempotencyTtl {
 
 impl Default for IdempotencyTtl {
     fn default() -> Self {
-        IdempotencyTtl { in_progress: Duration::from_secs(120), completed: Duration::from_secs(7 * 24 * 3600) }
+        IdempotencyTtl {
+            in_progress: Duration::from_secs(120),
+            completed: Duration::from_secs(7 * 24 * 3600),
+        }
     }
 }
 
@@ -150,8 +153,13 @@ pub trait Idempotency: Send + Sync {
         now: DateTime<Utc>,
         ttl: IdempotencyTtl,
     ) -> Result<Claim>;
-    async fn complete(&self, key: &str, data: Option<&str>, now: DateTime<Utc>, ttl: IdempotencyTtl)
-    -> Result<()>;
+    async fn complete(
+        &self,
+        key: &str,
+        data: Option<&str>,
+        now: DateTime<Utc>,
+        ttl: IdempotencyTtl,
+    ) -> Result<()>;
     /// Gives the key up after a failure so a retry can claim it.
     async fn release(&self, key: &str) -> Result<()>;
 }
@@ -160,7 +168,11 @@ pub trait Idempotency: Send + Sync {
 pub trait Checkpoints: Send + Sync {
     async fn get_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>>;
     /// Conditional on the stored revision, like the mapping writes.
-    async fn put_checkpoint(&self, checkpoint: &Checkpoint, expected_revision: Option<u64>) -> Result<Checkpoint>;
+    async fn put_checkpoint(
+        &self,
+        checkpoint: &Checkpoint,
+        expected_revision: Option<u64>,
+    ) -> Result<Checkpoint>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,7 +13,8 @@ static GENERATOR: Mutex<Option<ulid::Generator>> = Mutex::new(None);
 pub fn new_audit_id(at: DateTime<Utc>) -> AuditId {
     let mut guard = GENERATOR.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let generator = guard.get_or_insert_with(ulid::Generator::new);
-    let id = generator.generate_from_datetime(at.into()).unwrap_or_else(|_| ulid::Ulid::from_datetime(at.into()));
+    let id =
+        generator.generate_from_datetime(at.into()).unwrap_or_else(|_| ulid::Ulid::from_datetime(at.into()));
     AuditId(id.to_string())
 }
 

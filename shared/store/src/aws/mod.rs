@@ -1,0 +1,1 @@
+//! AWS adapters: DynamoDB (mapping, audit, idempotency, checkpoints), SQS (queue), S3 (staging).

@@ -1,0 +1,1 @@
+//! Conformance suite: the same cases for every adapter of every port.

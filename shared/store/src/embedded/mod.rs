@@ -1,0 +1,1 @@
+//! Embedded adapters: SQLite for state and queue, a directory for staging.
