@@ -5,3 +5,4 @@
 //! injection and a request log to assert on.
 
 pub mod catalogue;
+pub mod faults;
