@@ -321,7 +321,7 @@ impl Generator {
         SeedWork {
             work_id,
             title,
-            subtitle: (i % 3 == 0).then(|| "A Novel".to_string()),
+            subtitle: i.is_multiple_of(3).then(|| "A Novel".to_string()),
             imprint_id: 1 + imprint_idx as i64,
             imprint: IMPRINTS[imprint_idx].to_string(),
             project_stage: stage.to_string(),
