@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use connector_core::{AssetId, AssetLink, AuditId, AuditRecord, Checkpoint, Isbn13, LinkKey, TitleRecord};
+use connector_core::{AssetId, AssetLink, AuditRecord, Checkpoint, Isbn13, LinkKey, TitleRecord};
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -87,8 +87,8 @@ pub trait MappingStore: Send + Sync {
         expected_revision: Option<u64>,
         audit: &[AuditRecord],
     ) -> Result<TitleRecord>;
-    /// Titles in ISBN order, after `after`.
-    async fn list_titles(&self, after: Option<&Isbn13>, limit: usize) -> Result<Vec<TitleRecord>>;
+    /// Every title, a page at a time (order unspecified: a DynamoDB scan).
+    async fn list_titles(&self, page: PageRequest) -> Result<Page<TitleRecord>>;
 
     async fn get_link(&self, key: &LinkKey) -> Result<Option<AssetLink>>;
     async fn links_for_title(&self, isbn: &Isbn13) -> Result<Vec<AssetLink>>;
@@ -110,7 +110,6 @@ pub trait AuditLog: Send + Sync {
     async fn append(&self, records: &[AuditRecord]) -> Result<()>;
     async fn by_title(&self, isbn: &Isbn13, page: PageRequest) -> Result<Page<AuditRecord>>;
     async fn by_asset(&self, asset_id: &AssetId, page: PageRequest) -> Result<Page<AuditRecord>>;
-    async fn get(&self, id: &AuditId) -> Result<Option<AuditRecord>>;
 }
 
 /// Outcome of claiming an idempotency key (the Powertools record: INPROGRESS/COMPLETED with

@@ -1,1 +1,143 @@
-//! Embedded adapters: SQLite for state and queue, a directory for staging.
+//! Embedded adapters: one SQLite file for state and queue, a directory for staging. What the
+//! local runner uses when no AWS account is involved. Durable across restarts (WAL journal).
+//!
+//! SQLite calls are blocking, so each runs on tokio's blocking pool behind one connection
+//! mutex: writes are serialised, which is also what makes conditional writes atomic here.
+
+mod queue;
+mod staging;
+mod state;
+
+pub use queue::SqliteQueue;
+pub use staging::DirStaging;
+pub use state::SqliteState;
+
+use crate::{Result, StoreError, Stores};
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone)]
+pub struct EmbeddedOptions {
+    /// A message received this many times without being acked goes to the dead-letter queue
+    /// (SQS `maxReceiveCount`).
+    pub max_receives: u32,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        EmbeddedOptions { max_receives: 5 }
+    }
+}
+
+/// Opens (creating if needed) `<dir>/state.sqlite` and `<dir>/staging/`.
+pub fn open(dir: &Path, options: EmbeddedOptions) -> Result<Stores> {
+    std::fs::create_dir_all(dir).map_err(|e| io_error("create state directory", dir, e))?;
+    let db = Db::open(&dir.join("state.sqlite"))?;
+    let state = Arc::new(SqliteState::new(db.clone()));
+    Ok(Stores {
+        mapping: state.clone(),
+        audit: state.clone(),
+        idempotency: state.clone(),
+        checkpoints: state,
+        queue: Arc::new(SqliteQueue::new(db, options.max_receives)),
+        staging: Arc::new(DirStaging::open(&dir.join("staging"))?),
+    })
+}
+
+/// One SQLite connection shared by the adapters.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+PRAGMA busy_timeout = 5000;
+CREATE TABLE IF NOT EXISTS state (
+    pk TEXT NOT NULL, sk TEXT NOT NULL,
+    asset_pk TEXT, asset_sk TEXT,
+    revision INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (pk, sk)
+);
+CREATE INDEX IF NOT EXISTS state_by_asset ON state (asset_pk, asset_sk) WHERE asset_pk IS NOT NULL;
+CREATE TABLE IF NOT EXISTS audit (
+    pk TEXT NOT NULL, sk TEXT NOT NULL,
+    asset_pk TEXT,
+    body TEXT NOT NULL,
+    PRIMARY KEY (pk, sk)
+);
+CREATE INDEX IF NOT EXISTS audit_by_asset ON audit (asset_pk, sk) WHERE asset_pk IS NOT NULL;
+CREATE TABLE IF NOT EXISTS idempotency (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    expiration INTEGER NOT NULL,
+    in_progress_expiration INTEGER,
+    data TEXT,
+    validation TEXT
+);
+CREATE TABLE IF NOT EXISTS queue (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    sent_at INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    visible_at INTEGER NOT NULL,
+    receipt TEXT,
+    dead INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS queue_visible ON queue (dead, visible_at, seq);
+";
+
+impl Db {
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path).map_err(|e| sqlite_error("open database", e))?;
+        conn.execute_batch(SCHEMA).map_err(|e| sqlite_error("create schema", e))?;
+        Ok(Db { conn: Arc::new(Mutex::new(conn)), path: path.to_path_buf() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    pub(crate) async fn run<T, F>(&self, operation: &'static str, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Backend {
+            backend: "sqlite",
+            operation,
+            message: format!("blocking task failed: {e}"),
+            transient: false,
+        })?
+    }
+}
+
+pub(crate) fn sqlite_error(operation: &'static str, e: rusqlite::Error) -> StoreError {
+    // SQLITE_BUSY/LOCKED come from another process holding the file: worth a retry.
+    let transient = matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked)
+    );
+    StoreError::Backend { backend: "sqlite", operation, message: e.to_string(), transient }
+}
+
+pub(crate) fn io_error(operation: &'static str, path: &Path, e: std::io::Error) -> StoreError {
+    StoreError::Backend {
+        backend: "filesystem",
+        operation,
+        message: format!("{}: {e}", path.display()),
+        transient: false,
+    }
+}

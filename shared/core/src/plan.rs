@@ -1,0 +1,437 @@
+//! What to do about one OTMM asset version (flows 1, 2 and 6), decided purely.
+//!
+//! The flow processor gathers the facts (the asset through the mapping config, the Consonance
+//! title its ISBN names, the current link), calls [`plan_asset`], carries out the commands
+//! with idempotency keys, and writes the new link with the audit notes in one transaction.
+
+use crate::approval::{Approval, Supersession, supersedes};
+use crate::audit::{Actor, Flow, Outcome};
+use crate::config::{MappingConfig, ProductForm, System};
+use crate::ids::{AssetId, IdError, Isbn13, ProductId, WorkId};
+use crate::mapping::{AssetLink, LinkKey, LinkStatus};
+use crate::rights::{AssetRights, ProductSalesRights};
+use crate::role::AssetRole;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One OTMM asset version as the processor read it, through the mapping config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssetFacts {
+    /// This version's own id.
+    pub asset_id: AssetId,
+    /// The first version's id (`original_asset_id`): the identity of the asset across versions.
+    pub lineage_id: AssetId,
+    pub version: u32,
+    pub deleted: bool,
+    pub name: String,
+    pub mime_type: String,
+    /// Raw values of the mapped fields (`None`: empty or absent).
+    pub isbn_field: Option<String>,
+    pub asset_type_field: Option<String>,
+    pub imprint_field: Option<String>,
+    pub approved: bool,
+    pub approved_by: Option<Actor>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub rights: AssetRights,
+    pub last_updated: DateTime<Utc>,
+}
+
+/// A Consonance product of the title's work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProductFacts {
+    pub product_id: ProductId,
+    pub isbn: Option<Isbn13>,
+    pub form: Option<ProductForm>,
+    pub publication_date: Option<NaiveDate>,
+    pub sales_rights: ProductSalesRights,
+}
+
+/// The Consonance title an asset's ISBN names: the product with that ISBN and its work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TitleFacts {
+    pub isbn: Isbn13,
+    pub work_id: WorkId,
+    pub product_id: ProductId,
+    pub title: String,
+    pub imprint: Option<String>,
+    /// Every product of the work, this one included.
+    pub products: Vec<ProductFacts>,
+}
+
+/// A side effect for the processor to carry out, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    /// Create a Consonance supporting resource for the asset version and link it to products.
+    CreateResource {
+        work_id: WorkId,
+        product_ids: Vec<ProductId>,
+        role: AssetRole,
+        resource_variant: String,
+        status: String,
+        /// Carried in the resource's caption: finds an earlier attempt before creating again.
+        dedupe_marker: String,
+        /// Single-slot roles unlink the previous resource of the same variant.
+        unlink_previous: bool,
+    },
+    /// Remove a resource this connector created earlier (replaced, or the asset is gone).
+    DeleteResource { resource_id: String },
+    /// Write metadata fields on the OTMM asset (identifier alignment, rights flag).
+    UpdateOtmmFields { asset_id: AssetId, fields: Vec<(String, String)> },
+}
+
+impl Command {
+    /// The side-effect key: the same command from any event or retry has the same key.
+    pub fn idempotency_key(&self) -> String {
+        match self {
+            Command::CreateResource { dedupe_marker, product_ids, .. } => {
+                let ids: Vec<String> = product_ids.iter().map(|p| p.to_string()).collect();
+                format!("create-resource:{dedupe_marker}:{}", ids.join(","))
+            }
+            Command::DeleteResource { resource_id } => format!("delete-resource:{resource_id}"),
+            Command::UpdateOtmmFields { asset_id, fields } => {
+                let f: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("otmm-fields:{asset_id}:{}", f.join(";"))
+            }
+        }
+    }
+}
+
+/// An audit entry the plan asks for; the processor adds ids, time, actor and correlation id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Note {
+    pub flow: Flow,
+    pub action: String,
+    pub outcome: Outcome,
+    pub detail: String,
+    #[serde(default)]
+    pub data: serde_json::Value,
+}
+
+/// How the event ends once the commands are done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    /// Processed (possibly deciding to do nothing).
+    Done,
+    /// Cannot succeed as things stand (no title for the ISBN): dead-letter it, replay later.
+    Permanent { cause: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub isbn: Option<Isbn13>,
+    pub commands: Vec<Command>,
+    /// The link to write after the commands succeed (the processor fills in the resource id).
+    pub link: Option<AssetLink>,
+    pub notes: Vec<Note>,
+    pub verdict: Verdict,
+}
+
+/// How the title lookup went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TitleLookup<'a> {
+    Found(&'a TitleFacts),
+    /// Consonance has no product with this ISBN.
+    NotFound,
+}
+
+/// The dedupe marker for one asset version in one role slot: what a supporting resource's
+/// caption carries so a retried create can find the first attempt.
+pub fn dedupe_marker(lineage: &AssetId, version: u32) -> String {
+    format!("otmm:{lineage}:v{version}")
+}
+
+fn note(
+    flow: Flow,
+    action: &str,
+    outcome: Outcome,
+    detail: impl Into<String>,
+    data: serde_json::Value,
+) -> Note {
+    Note { flow, action: action.to_string(), outcome, detail: detail.into(), data }
+}
+
+fn done(isbn: Option<Isbn13>, notes: Vec<Note>) -> Plan {
+    Plan { isbn, commands: Vec::new(), link: None, notes, verdict: Verdict::Done }
+}
+
+/// The ISBN an asset names, or why it names none.
+pub fn asset_isbn(asset: &AssetFacts) -> Result<Isbn13, Option<IdError>> {
+    let raw = asset.isbn_field.as_deref().map(str::trim).filter(|s| !s.is_empty()).ok_or(None)?;
+    Isbn13::parse(raw).map_err(Some)
+}
+
+/// Decides what one asset version means for its title. `current` is the link now in the
+/// asset's role slot (for single-slot roles, possibly another asset's).
+pub fn plan_asset(
+    asset: &AssetFacts,
+    title: TitleLookup<'_>,
+    current: Option<&AssetLink>,
+    config: &MappingConfig,
+    now: DateTime<Utc>,
+) -> Plan {
+    let asset_data = serde_json::json!({ "asset_id": asset.asset_id, "lineage_id": asset.lineage_id, "version": asset.version });
+
+    // The role first: assets that are not title assets (no mapped type) are none of our business.
+    let Some(role) = asset.asset_type_field.as_deref().and_then(|v| config.role_for(v)) else {
+        let detail = format!(
+            "asset type {:?} is not mapped to a role in {}; nothing to link",
+            asset.asset_type_field.as_deref().unwrap_or(""),
+            config.source
+        );
+        return done(
+            None,
+            vec![note(Flow::LinkApprovedAsset, "asset.unmapped_type", Outcome::Skipped, detail, asset_data)],
+        );
+    };
+    let flow = if role.is_campaign() { Flow::CampaignAsset } else { Flow::LinkApprovedAsset };
+
+    // An invalid ISBN is reported and never written anywhere; fixing it in OTMM sends a new event.
+    let isbn = match asset_isbn(asset) {
+        Ok(isbn) => isbn,
+        Err(None) => {
+            let detail = format!("the asset has no ISBN in field {}", config.otmm.fields.isbn);
+            return done(
+                None,
+                vec![note(Flow::IdentifierAlignment, "isbn.missing", Outcome::Rejected, detail, asset_data)],
+            );
+        }
+        Err(Some(e)) => {
+            return done(
+                None,
+                vec![note(
+                    Flow::IdentifierAlignment,
+                    "isbn.invalid",
+                    Outcome::Rejected,
+                    e.to_string(),
+                    asset_data,
+                )],
+            );
+        }
+    };
+
+    let mut notes = Vec::new();
+    let mut commands = Vec::new();
+
+    // A deleted asset leaves its slot; the resource it put in Consonance goes with it.
+    if asset.deleted {
+        let Some(cur) =
+            current.filter(|c| c.approval.asset_id == asset.lineage_id && c.status == LinkStatus::Linked)
+        else {
+            return done(
+                Some(isbn),
+                vec![note(
+                    flow,
+                    "asset.deleted",
+                    Outcome::Skipped,
+                    "deleted asset was not linked",
+                    asset_data,
+                )],
+            );
+        };
+        if let Some(id) = &cur.consonance_resource_id {
+            commands.push(Command::DeleteResource { resource_id: id.clone() });
+        }
+        let mut link = cur.clone();
+        link.status = LinkStatus::Withdrawn;
+        link.updated_at = now;
+        notes.push(note(
+            flow,
+            "link.withdrawn",
+            Outcome::Applied,
+            "the asset was deleted in OTMM",
+            asset_data,
+        ));
+        return Plan { isbn: Some(isbn), commands, link: Some(link), notes, verdict: Verdict::Done };
+    }
+
+    let title = match title {
+        TitleLookup::Found(t) => t,
+        TitleLookup::NotFound => {
+            let cause = format!("no Consonance product has ISBN {isbn}");
+            notes.push(note(flow, "title.not_found", Outcome::DeadLettered, cause.clone(), asset_data));
+            return Plan {
+                isbn: Some(isbn),
+                commands,
+                link: None,
+                notes,
+                verdict: Verdict::Permanent { cause },
+            };
+        }
+    };
+
+    // Identifier alignment: the authoritative side's title data is written to the other side.
+    let alignment = align_identifiers(asset, &isbn, title, config);
+    notes.extend(alignment.1);
+    if let Some(cmd) = alignment.0 {
+        commands.push(cmd);
+    }
+
+    if !asset.approved {
+        notes.push(note(
+            flow,
+            "asset.not_approved",
+            Outcome::Skipped,
+            "version is not approved; the linked version stays",
+            asset_data,
+        ));
+        return Plan { isbn: Some(isbn), commands, link: None, notes, verdict: Verdict::Done };
+    }
+
+    let approval = Approval {
+        asset_id: asset.lineage_id.clone(),
+        version: asset.version,
+        approved_at: asset.approved_at.unwrap_or(asset.last_updated),
+    };
+    let key = LinkKey::for_asset(isbn.clone(), role, &asset.lineage_id);
+    match supersedes(current.map(|c| &c.approval), &approval) {
+        Supersession::Stale => {
+            let cur = current.map(|c| (c.approval.asset_id.to_string(), c.approval.version));
+            let detail = match &cur {
+                Some((id, v)) if *id == asset.lineage_id.as_str() => {
+                    format!(
+                        "version {} arrived after version {v} was linked; the newer version stays",
+                        asset.version
+                    )
+                }
+                _ => "an asset approved later is already linked in this slot; it stays".to_string(),
+            };
+            notes.push(note(flow, "approval.stale", Outcome::Skipped, detail, asset_data));
+            return Plan { isbn: Some(isbn), commands, link: None, notes, verdict: Verdict::Done };
+        }
+        Supersession::Repeat if current.is_some_and(|c| c.status == LinkStatus::Linked) => {
+            notes.push(note(
+                flow,
+                "approval.repeat",
+                Outcome::Skipped,
+                "this version is already linked",
+                asset_data,
+            ));
+            return Plan { isbn: Some(isbn), commands, link: None, notes, verdict: Verdict::Done };
+        }
+        // Replaces, or a repeat of a link that never completed: (re)do it.
+        Supersession::Replaces | Supersession::Repeat => {}
+    }
+
+    let Some(settings) = config.resource_for(role) else {
+        let detail = format!("role {role} has no [consonance.resources.{role}] in {}", config.source);
+        notes.push(note(flow, "role.not_configured", Outcome::Skipped, detail, asset_data));
+        return Plan { isbn: Some(isbn), commands, link: None, notes, verdict: Verdict::Done };
+    };
+    let product_ids: Vec<ProductId> = title
+        .products
+        .iter()
+        .filter(|p| p.form.as_ref().is_some_and(|f| settings.product_forms.contains(f)))
+        .map(|p| p.product_id)
+        .collect();
+    if product_ids.is_empty() {
+        let detail = format!("work {} has no product of a form that takes a {role}", title.work_id);
+        notes.push(note(flow, "link.no_products", Outcome::Skipped, detail, asset_data));
+        return Plan { isbn: Some(isbn), commands, link: None, notes, verdict: Verdict::Done };
+    }
+
+    commands.push(Command::CreateResource {
+        work_id: title.work_id,
+        product_ids: product_ids.clone(),
+        role,
+        resource_variant: settings.resource_variant.clone(),
+        status: settings.status.clone(),
+        dedupe_marker: dedupe_marker(&asset.lineage_id, asset.version),
+        unlink_previous: role.is_single_slot(),
+    });
+    // The replaced resource is removed; campaign material accumulates, never replaces.
+    let replaced = current
+        .filter(|c| role.is_single_slot() && c.status == LinkStatus::Linked)
+        .and_then(|c| c.consonance_resource_id.clone());
+    if let Some(old) = &replaced {
+        commands.push(Command::DeleteResource { resource_id: old.clone() });
+    }
+    let action = if replaced.is_some() { "link.replaced" } else { "link.created" };
+    let detail = format!(
+        "{role} {} v{} linked to work {} and products {:?}",
+        asset.lineage_id,
+        asset.version,
+        title.work_id,
+        product_ids.iter().map(|p| p.0).collect::<Vec<_>>()
+    );
+    notes.push(note(
+        flow,
+        action,
+        Outcome::Applied,
+        detail,
+        serde_json::json!({
+            "asset_id": asset.asset_id, "lineage_id": asset.lineage_id, "version": asset.version,
+            "work_id": title.work_id, "product_ids": product_ids, "replaced_resource_id": replaced,
+        }),
+    ));
+    let link = AssetLink {
+        key,
+        approval,
+        status: LinkStatus::Linked,
+        approved_by: asset.approved_by.clone(),
+        work_id: Some(title.work_id),
+        product_ids,
+        consonance_resource_id: None,
+        rights: Some(asset.rights.clone()),
+        updated_at: now,
+        revision: current.map_or(0, |c| c.revision),
+    };
+    Plan { isbn: Some(isbn), commands, link: Some(link), notes, verdict: Verdict::Done }
+}
+
+/// Flow 6 for one asset: title data (ISBN form, imprint) flows from the authoritative side.
+fn align_identifiers(
+    asset: &AssetFacts,
+    isbn: &Isbn13,
+    title: &TitleFacts,
+    config: &MappingConfig,
+) -> (Option<Command>, Vec<Note>) {
+    let mut fixes: Vec<(String, String, String)> = Vec::new(); // (field id, from, to)
+    let raw_isbn = asset.isbn_field.as_deref().unwrap_or("").trim();
+    if raw_isbn != isbn.as_str() {
+        fixes.push((config.otmm.fields.isbn.clone(), raw_isbn.to_string(), isbn.to_string()));
+    }
+    if let (Some(field), Some(consonance_imprint)) = (&config.otmm.fields.imprint, &title.imprint) {
+        let otmm_imprint = asset.imprint_field.as_deref().unwrap_or("").trim();
+        if otmm_imprint != consonance_imprint.trim() {
+            fixes.push((field.clone(), otmm_imprint.to_string(), consonance_imprint.trim().to_string()));
+        }
+    }
+    if fixes.is_empty() {
+        return (None, Vec::new());
+    }
+    let data = serde_json::json!({
+        "asset_id": asset.asset_id,
+        "fixes": fixes.iter().map(|(f, from, to)| serde_json::json!({"field": f, "from": from, "to": to})).collect::<Vec<_>>(),
+    });
+    let summary: Vec<String> = fixes.iter().map(|(f, from, to)| format!("{f}: {from:?} -> {to:?}")).collect();
+    match config.authority.title_data {
+        System::Consonance => {
+            let cmd = Command::UpdateOtmmFields {
+                asset_id: asset.asset_id.clone(),
+                fields: fixes.into_iter().map(|(f, _, to)| (f, to)).collect(),
+            };
+            let detail = format!(
+                "OTMM brought in line with Consonance (authoritative for title data): {}",
+                summary.join("; ")
+            );
+            (
+                Some(cmd),
+                vec![note(Flow::IdentifierAlignment, "identifiers.aligned", Outcome::Applied, detail, data)],
+            )
+        }
+        // OTMM authoritative for title data: Consonance's API cannot take these writes here,
+        // so the drift is reported for a person to settle.
+        System::Otmm => {
+            let detail = format!(
+                "title data differs; OTMM is authoritative, Consonance left as is: {}",
+                summary.join("; ")
+            );
+            (None, vec![note(Flow::IdentifierAlignment, "identifiers.drift", Outcome::Skipped, detail, data)])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
