@@ -127,6 +127,21 @@ impl Queue for SqliteQueue {
             .await
     }
 
+    async fn dead_letter(&self, message: &QueueMessage, reason: &str) -> Result<()> {
+        let (receipt, id) = (message.receipt.clone(), message.message_id.clone());
+        tracing::warn!(message_id = %id, reason, "message dead-lettered");
+        self.db
+            .run("dead-letter message", move |conn| {
+                conn.execute(
+                    "UPDATE queue SET dead = 1, receipt = NULL WHERE receipt = ?1 OR message_id = ?2",
+                    params![receipt, id],
+                )
+                .map_err(|e| sqlite_error("dead-letter message", e))?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn dead_letters(&self, max: usize) -> Result<Vec<QueueMessage>> {
         self.db
             .run("list dead letters", move |conn| {

@@ -79,16 +79,22 @@ fn insert_audit(tx: &Transaction<'_>, records: &[AuditRecord]) -> Result<()> {
 
 /// Writes one state row after checking its revision, with `audit` in the same transaction.
 /// `guard` can refuse the write after seeing the stored body (version monotonicity).
+/// One state row to write: keys, optional by-asset index keys, JSON body.
+struct Row<'a> {
+    pk: &'a str,
+    sk: &'a str,
+    asset: Option<(String, String)>,
+    body: &'a str,
+}
+
 fn conditional_put(
     conn: &mut rusqlite::Connection,
-    pk: &str,
-    sk: &str,
-    asset: Option<(String, String)>,
+    row: Row<'_>,
     expected: Option<u64>,
-    body: &str,
     audit: &[AuditRecord],
     guard: impl FnOnce(&str) -> Result<()>,
 ) -> Result<u64> {
+    let Row { pk, sk, asset, body } = row;
     let tx = conn.transaction().map_err(|e| sqlite_error("begin", e))?;
     let key = format!("{pk}/{sk}");
     let stored = stored_revision(&tx, pk, sk)?;
@@ -172,7 +178,13 @@ impl MappingStore for SqliteState {
         let audit = audit.to_vec();
         self.db
             .run("put title", move |conn| {
-                conditional_put(conn, &pk, keys::TITLE_SK, None, expected_revision, &body, &audit, |_| Ok(()))
+                conditional_put(
+                    conn,
+                    Row { pk: &pk, sk: keys::TITLE_SK, asset: None, body: &body },
+                    expected_revision,
+                    &audit,
+                    |_| Ok(()),
+                )
             })
             .await?;
         Ok(record)
@@ -257,10 +269,16 @@ impl MappingStore for SqliteState {
         self.db
             .run("put link", move |conn| {
                 let key = format!("{pk}/{sk}");
-                conditional_put(conn, &pk, &sk, asset, expected_revision, &body, &audit, |stored| {
-                    let stored: AssetLink = from_json(&key, stored)?;
-                    monotonic(&key, &stored, &incoming)
-                })
+                conditional_put(
+                    conn,
+                    Row { pk: &pk, sk: &sk, asset, body: &body },
+                    expected_revision,
+                    &audit,
+                    |stored| {
+                        let stored: AssetLink = from_json(&key, stored)?;
+                        monotonic(&key, &stored, &incoming)
+                    },
+                )
             })
             .await?;
         Ok(record)
@@ -444,9 +462,8 @@ impl Checkpoints for SqliteState {
         let body = to_json(&pk, &record)?;
         self.db
             .run("put checkpoint", move |conn| {
-                conditional_put(conn, &pk, keys::CHECKPOINT_SK, None, expected_revision, &body, &[], |_| {
-                    Ok(())
-                })
+                let row = Row { pk: &pk, sk: keys::CHECKPOINT_SK, asset: None, body: &body };
+                conditional_put(conn, row, expected_revision, &[], |_| Ok(()))
             })
             .await?;
         Ok(record)

@@ -1,0 +1,60 @@
+//! The connector's application layer: what each function does, over ports.
+//!
+//! Handlers here take an [`App`]: the state ports ([`connector_store::Stores`]), the two
+//! external systems ([`systems::Dam`] for OTMM, [`systems::Pms`] for Consonance), the
+//! validated mapping config, settings and a clock. The Lambda `main.rs` files and the local
+//! runner build an `App` from their environment and call in; tests build one on the embedded
+//! adapters or on moto, with the simulators behind the system ports.
+
+pub mod processor;
+pub mod systems;
+
+use chrono::{DateTime, Utc};
+use connector_core::config::MappingConfig;
+use connector_store::{IdempotencyTtl, Stores};
+use std::sync::Arc;
+use std::time::Duration;
+use systems::{Dam, Pms};
+
+/// Knobs shared by the handlers.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The queue's `maxReceiveCount`: on the last attempt a transient failure is audited as
+    /// dead-lettered, since the queue will move the message to the DLQ next.
+    pub max_receives: u32,
+    pub idempotency_ttl: IdempotencyTtl,
+    /// Messages of one batch processed at once.
+    pub concurrency: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { max_receives: 5, idempotency_ttl: IdempotencyTtl::default(), concurrency: 8 }
+    }
+}
+
+/// Where "now" comes from; tests move it.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
+
+#[derive(Clone)]
+pub struct App {
+    pub stores: Stores,
+    pub dam: Arc<dyn Dam>,
+    pub pms: Arc<dyn Pms>,
+    pub config: Arc<MappingConfig>,
+    pub settings: Settings,
+    pub clock: Clock,
+}
+
+impl App {
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+}
+
+/// How long to wait before retrying a transient failure with no `Retry-After`.
+pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(30);

@@ -1,0 +1,497 @@
+//! The flow processor: one queue message in, side effects applied once, mapping and audit
+//! written together. Transient failures are left on the queue to retry; permanent ones are
+//! dead-lettered with an audit record naming the cause.
+
+use crate::systems::{ResourceRequest, SystemError};
+use crate::{App, DEFAULT_RETRY_DELAY};
+use connector_core::event::{ConsonanceEvent, FlowMessage, InboundEvent, OtmmEvent, OtmmEventType};
+use connector_core::plan::{
+    AssetFacts, Command, Note, Plan, TitleFacts, TitleLookup, Verdict, asset_isbn, plan_asset,
+};
+use connector_core::{
+    Actor, AssetId, AssetLink, AuditRecord, Flow, Isbn13, LinkKey, LinkStatus, Outcome, TitleRecord,
+};
+use connector_store::{Claim, ConflictReason, QueueMessage, StoreError, new_audit_id};
+use futures::StreamExt;
+use std::time::Duration;
+use tracing::{Instrument, info, warn};
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Disposition {
+    /// Processed; delete it from the queue.
+    Done,
+    /// Leave it on the queue; it comes back after `after`.
+    Retry { after: Duration, reason: String },
+    /// Move it to the dead-letter queue now.
+    DeadLetter { cause: String },
+}
+
+/// Why a step failed.
+#[derive(Debug, Clone)]
+enum Failure {
+    Transient { reason: String, retry_after: Option<Duration> },
+    Permanent { cause: String },
+}
+
+impl From<SystemError> for Failure {
+    fn from(e: SystemError) -> Self {
+        match e {
+            SystemError::Transient { retry_after, .. } => {
+                Failure::Transient { reason: e.to_string(), retry_after }
+            }
+            other => Failure::Permanent { cause: other.to_string() },
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        // Store failures (throttling, a lost race) are retried; the plan is made again then.
+        if e.is_transient() || e.is_conflict() {
+            Failure::Transient { reason: e.to_string(), retry_after: None }
+        } else {
+            Failure::Permanent { cause: e.to_string() }
+        }
+    }
+}
+
+/// Processes a batch with bounded concurrency; results in the batch's order.
+pub async fn process_batch(app: &App, messages: &[QueueMessage]) -> Vec<Disposition> {
+    futures::stream::iter(messages.iter().map(|m| process(app, m)))
+        .buffered(app.settings.concurrency.max(1))
+        .collect()
+        .await
+}
+
+/// Processes one message. Never panics; every outcome is audited.
+pub async fn process(app: &App, message: &QueueMessage) -> Disposition {
+    let flow_message = match FlowMessage::from_json(&message.body) {
+        Ok(m) => m,
+        Err(e) => {
+            let cause = format!("message {} cannot be read: {e}", message.message_id);
+            let record =
+                record(app, Flow::Intake, "message.unreadable", Outcome::DeadLettered, &cause, None, None);
+            let _ = app
+                .stores
+                .audit
+                .append(&[AuditRecord { correlation_id: message.message_id.clone(), ..record }])
+                .await;
+            warn!(message_id = %message.message_id, %cause, "dead-lettering unreadable message");
+            return Disposition::DeadLetter { cause };
+        }
+    };
+    let span = tracing::info_span!(
+        "flow",
+        event_id = %flow_message.event_id,
+        correlation_id = %flow_message.correlation_id,
+        source = %flow_message.source,
+        event_type = flow_message.event.event_type(),
+        receive = message.receive_count,
+    );
+    async {
+        let result = match &flow_message.event {
+            InboundEvent::Otmm(e) => process_otmm(app, &flow_message, e).await,
+            InboundEvent::Consonance(e) => process_consonance(app, &flow_message, e).await,
+        };
+        let disposition = match result {
+            Ok(()) => Disposition::Done,
+            Err(Failure::Permanent { cause }) => Disposition::DeadLetter { cause },
+            Err(Failure::Transient { reason, retry_after }) => {
+                if message.receive_count >= app.settings.max_receives {
+                    // The queue moves it to the DLQ on its next receive: say so while we know why.
+                    let cause = format!("gave up after {} attempts: {reason}", message.receive_count);
+                    let rec = record(
+                        app,
+                        Flow::Intake,
+                        "message.dead_lettered",
+                        Outcome::DeadLettered,
+                        &cause,
+                        None,
+                        None,
+                    );
+                    let _ = app
+                        .stores
+                        .audit
+                        .append(&[AuditRecord { correlation_id: flow_message.correlation_id.clone(), ..rec }])
+                        .await;
+                    Disposition::DeadLetter { cause }
+                } else {
+                    Disposition::Retry { after: retry_after.unwrap_or(DEFAULT_RETRY_DELAY), reason }
+                }
+            }
+        };
+        info!(?disposition, "message processed");
+        disposition
+    }
+    .instrument(span)
+    .await
+}
+
+fn record(
+    app: &App,
+    flow: Flow,
+    action: &str,
+    outcome: Outcome,
+    detail: &str,
+    isbn: Option<Isbn13>,
+    asset: Option<(&AssetId, u32)>,
+) -> AuditRecord {
+    let at = app.now();
+    AuditRecord {
+        id: new_audit_id(at),
+        at,
+        flow,
+        action: action.to_string(),
+        outcome,
+        isbn,
+        asset_id: asset.map(|(a, _)| a.clone()),
+        asset_version: asset.map(|(_, v)| v),
+        actor: None,
+        correlation_id: String::new(),
+        detail: detail.to_string(),
+        data: serde_json::Value::Null,
+    }
+}
+
+/// Audit records for a plan's notes.
+fn records_for(
+    app: &App,
+    notes: &[Note],
+    isbn: Option<&Isbn13>,
+    facts: &AssetFacts,
+    actor: &Actor,
+    correlation_id: &str,
+) -> Vec<AuditRecord> {
+    notes
+        .iter()
+        .map(|n| {
+            let mut data = n.data.clone();
+            if let Some(obj) = data.as_object_mut() {
+                obj.insert("asset_name".into(), facts.name.clone().into());
+            }
+            AuditRecord {
+                actor: Some(facts.approved_by.clone().unwrap_or_else(|| actor.clone())),
+                correlation_id: correlation_id.to_string(),
+                data,
+                ..record(
+                    app,
+                    n.flow,
+                    &n.action,
+                    n.outcome,
+                    &n.detail,
+                    isbn.cloned(),
+                    Some((&facts.lineage_id, facts.version)),
+                )
+            }
+        })
+        .collect()
+}
+
+async fn process_otmm(app: &App, message: &FlowMessage, event: &OtmmEvent) -> Result<(), Failure> {
+    let facts = match app.dam.asset(&event.asset_id).await {
+        Ok(facts) => facts,
+        Err(SystemError::NotFound { .. }) if event.event_type == OtmmEventType::AssetDeleted => {
+            return withdraw_links_of_deleted_asset(app, message, event).await;
+        }
+        Err(SystemError::NotFound { what, .. }) => {
+            let cause = format!("OTMM has no asset {what}");
+            let rec = AuditRecord {
+                correlation_id: message.correlation_id.clone(),
+                actor: Some(event.actor.clone()),
+                ..record(
+                    app,
+                    Flow::LinkApprovedAsset,
+                    "asset.not_found",
+                    Outcome::DeadLettered,
+                    &cause,
+                    None,
+                    Some((&event.asset_id, event.version)),
+                )
+            };
+            app.stores.audit.append(&[rec]).await?;
+            return Err(Failure::Permanent { cause });
+        }
+        Err(e) => return Err(e.into()),
+    };
+
+    // The slot this asset version would go in, and what is there now.
+    let role = facts.asset_type_field.as_deref().and_then(|v| app.config.role_for(v));
+    let isbn = asset_isbn(&facts).ok();
+    let current = match (&isbn, role) {
+        (Some(isbn), Some(role)) => {
+            app.stores.mapping.get_link(&LinkKey::for_asset(isbn.clone(), role, &facts.lineage_id)).await?
+        }
+        _ => None,
+    };
+    let title = match (&isbn, role) {
+        (Some(isbn), Some(_)) => app.pms.title_by_isbn(isbn).await?,
+        _ => None,
+    };
+    if let Some(title) = &title {
+        record_title(app, title, &message.correlation_id).await?;
+    }
+    let lookup = title.as_ref().map_or(TitleLookup::NotFound, TitleLookup::Found);
+    let plan = plan_asset(&facts, lookup, current.as_ref(), &app.config, app.now());
+    apply(app, message, event, &facts, title.as_ref(), current.as_ref(), plan).await
+}
+
+/// Carries out a plan's commands, then writes link and audit together.
+async fn apply(
+    app: &App,
+    message: &FlowMessage,
+    event: &OtmmEvent,
+    facts: &AssetFacts,
+    title: Option<&TitleFacts>,
+    current: Option<&AssetLink>,
+    plan: Plan,
+) -> Result<(), Failure> {
+    let mut created: Option<String> = None;
+    for command in &plan.commands {
+        if let Some(id) = run_command(app, command, facts, title).await? {
+            created = Some(id);
+        }
+    }
+    let records =
+        records_for(app, &plan.notes, plan.isbn.as_ref(), facts, &event.actor, &message.correlation_id);
+    match plan.link {
+        Some(mut link) => {
+            if created.is_some() {
+                link.consonance_resource_id = created.clone();
+            }
+            match app.stores.mapping.put_link(&link, current.map(|c| c.revision), &records).await {
+                Ok(_) => {}
+                Err(StoreError::Conflict {
+                    reason: ConflictReason::StaleVersion { stored_version, .. },
+                    ..
+                }) => {
+                    // A newer approval was linked while this one was applied: take ours back out.
+                    if let Some(id) = &created {
+                        app.pms.delete_resource(id).await?;
+                    }
+                    let detail = format!(
+                        "a newer approval (version {stored_version}) was linked meanwhile; this one was withdrawn"
+                    );
+                    let rec = AuditRecord {
+                        correlation_id: message.correlation_id.clone(),
+                        ..record(
+                            app,
+                            Flow::LinkApprovedAsset,
+                            "link.superseded",
+                            Outcome::Skipped,
+                            &detail,
+                            plan.isbn.clone(),
+                            Some((&facts.lineage_id, facts.version)),
+                        )
+                    };
+                    app.stores.audit.append(&[rec]).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        None => {
+            if !records.is_empty() {
+                app.stores.audit.append(&records).await?;
+            }
+        }
+    }
+    match plan.verdict {
+        Verdict::Done => Ok(()),
+        Verdict::Permanent { cause } => Err(Failure::Permanent { cause }),
+    }
+}
+
+/// Runs one command under its idempotency key. Returns the created resource id, if any.
+async fn run_command(
+    app: &App,
+    command: &Command,
+    facts: &AssetFacts,
+    title: Option<&TitleFacts>,
+) -> Result<Option<String>, Failure> {
+    let key = command.idempotency_key();
+    let ttl = app.settings.idempotency_ttl;
+    match app.stores.idempotency.claim(&key, None, app.now(), ttl).await? {
+        Claim::Completed { data } => {
+            info!(%key, "side effect already applied");
+            return Ok(data);
+        }
+        Claim::InProgress { until } => {
+            let wait = (until - app.now()).to_std().unwrap_or(Duration::from_secs(1));
+            return Err(Failure::Transient {
+                reason: format!("another worker is applying {key}"),
+                retry_after: Some(wait.max(Duration::from_secs(1))),
+            });
+        }
+        Claim::Acquired => {}
+    }
+    let result: Result<Option<String>, SystemError> = match command {
+        Command::CreateResource {
+            work_id,
+            product_ids,
+            resource_variant,
+            status,
+            dedupe_marker,
+            unlink_previous,
+            role,
+        } => {
+            let request = ResourceRequest {
+                work_id: *work_id,
+                product_ids: product_ids.clone(),
+                resource_variant: resource_variant.clone(),
+                status: status.clone(),
+                dedupe_marker: dedupe_marker.clone(),
+                unlink_previous: *unlink_previous,
+                file_url: app.dam.content_url(facts),
+                file_name: facts.name.clone(),
+                mime_type: facts.mime_type.clone(),
+                caption: format!(
+                    "{role} for {} [{dedupe_marker}]",
+                    title.map_or_else(|| facts.name.clone(), |t| t.title.clone())
+                ),
+            };
+            app.pms.ensure_resource(&request).await.map(Some)
+        }
+        Command::DeleteResource { resource_id } => app.pms.delete_resource(resource_id).await.map(|()| None),
+        Command::UpdateOtmmFields { asset_id, fields } => {
+            app.dam.update_fields(asset_id, fields).await.map(|()| None)
+        }
+    };
+    match result {
+        Ok(data) => {
+            app.stores.idempotency.complete(&key, data.as_deref(), app.now(), ttl).await?;
+            Ok(data)
+        }
+        Err(e) => {
+            // Give the key back so the retry can claim it.
+            let _ = app.stores.idempotency.release(&key).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// Keeps the title record (identifiers on both sides) current; audits changes.
+async fn record_title(app: &App, title: &TitleFacts, correlation_id: &str) -> Result<(), Failure> {
+    let stored = app.stores.mapping.get_title(&title.isbn).await?;
+    let product = title.products.iter().find(|p| p.product_id == title.product_id);
+    let fresh = TitleRecord {
+        isbn: title.isbn.clone(),
+        work_id: title.work_id,
+        product_id: title.product_id,
+        title: title.title.clone(),
+        imprint: title.imprint.clone(),
+        product_form: product.and_then(|p| p.form.as_ref()).map(|f| f.to_string()),
+        publication_date: product.and_then(|p| p.publication_date),
+        sales_rights: product.map(|p| p.sales_rights.clone()),
+        updated_at: app.now(),
+        revision: 0,
+    };
+    let same =
+        |s: &TitleRecord| TitleRecord { updated_at: fresh.updated_at, revision: 0, ..s.clone() } == fresh;
+    if stored.as_ref().is_some_and(same) {
+        return Ok(());
+    }
+    let action = if stored.is_some() { "title.updated" } else { "title.mapped" };
+    let detail = format!(
+        "ISBN {} is product {} of work {} in Consonance ({})",
+        title.isbn, title.product_id, title.work_id, title.title
+    );
+    let rec = AuditRecord {
+        correlation_id: correlation_id.to_string(),
+        data: serde_json::json!({"work_id": title.work_id, "product_id": title.product_id, "imprint": title.imprint}),
+        ..record(
+            app,
+            Flow::IdentifierAlignment,
+            action,
+            Outcome::Applied,
+            &detail,
+            Some(title.isbn.clone()),
+            None,
+        )
+    };
+    match app.stores.mapping.put_title(&fresh, stored.map(|s| s.revision), &[rec]).await {
+        // Another worker recorded it first: theirs is as fresh as ours.
+        Err(StoreError::Conflict { .. }) => Ok(()),
+        other => other.map(|_| ()).map_err(Failure::from),
+    }
+}
+
+/// The asset is gone from OTMM: withdraw whatever it was linked as.
+async fn withdraw_links_of_deleted_asset(
+    app: &App,
+    message: &FlowMessage,
+    event: &OtmmEvent,
+) -> Result<(), Failure> {
+    let links = app.stores.mapping.links_for_asset(&event.asset_id).await?;
+    for link in links.into_iter().filter(|l| l.status == LinkStatus::Linked) {
+        if let Some(id) = &link.consonance_resource_id {
+            let key = format!("delete-resource:{id}");
+            if !matches!(
+                app.stores.idempotency.claim(&key, None, app.now(), app.settings.idempotency_ttl).await?,
+                Claim::Completed { .. }
+            ) {
+                app.pms.delete_resource(id).await?;
+                app.stores.idempotency.complete(&key, None, app.now(), app.settings.idempotency_ttl).await?;
+            }
+        }
+        let detail =
+            format!("asset {} was deleted in OTMM; its {} link was withdrawn", event.asset_id, link.key.role);
+        let rec = AuditRecord {
+            correlation_id: message.correlation_id.clone(),
+            actor: Some(event.actor.clone()),
+            ..record(
+                app,
+                Flow::LinkApprovedAsset,
+                "link.withdrawn",
+                Outcome::Applied,
+                &detail,
+                Some(link.key.isbn.clone()),
+                Some((&event.asset_id, link.approval.version)),
+            )
+        };
+        let revision = link.revision;
+        let withdrawn = AssetLink { status: LinkStatus::Withdrawn, updated_at: app.now(), ..link };
+        app.stores.mapping.put_link(&withdrawn, Some(revision), &[rec]).await?;
+    }
+    Ok(())
+}
+
+async fn process_consonance(
+    app: &App,
+    message: &FlowMessage,
+    event: &ConsonanceEvent,
+) -> Result<(), Failure> {
+    let titles: Vec<TitleFacts> = if let Some(isbn) = &event.isbn {
+        app.pms.title_by_isbn(isbn).await?.into_iter().collect()
+    } else if let Some(work_id) = event.work_id {
+        app.pms.titles_of_work(work_id).await?
+    } else {
+        // A product id alone: the mapping knows which title it is, if any.
+        Vec::new()
+    };
+    if titles.is_empty() {
+        let detail = format!(
+            "change notification names no title known to Consonance (work {:?}, product {:?}, isbn {:?})",
+            event.work_id.map(|w| w.0),
+            event.product_id.map(|p| p.0),
+            event.isbn.as_ref().map(|i| i.to_string())
+        );
+        let rec = AuditRecord {
+            correlation_id: message.correlation_id.clone(),
+            ..record(
+                app,
+                Flow::IdentifierAlignment,
+                "title.change_ignored",
+                Outcome::Skipped,
+                &detail,
+                event.isbn.clone(),
+                None,
+            )
+        };
+        app.stores.audit.append(&[rec]).await?;
+        return Ok(());
+    }
+    for title in &titles {
+        record_title(app, title, &message.correlation_id).await?;
+    }
+    Ok(())
+}

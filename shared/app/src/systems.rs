@@ -1,0 +1,79 @@
+//! Ports for the two external systems, in the connector's own terms. The adapters over the
+//! OTMM and Consonance clients implement them; the processor, reconciler and API only see these.
+
+use async_trait::async_trait;
+use connector_core::plan::{AssetFacts, TitleFacts};
+use connector_core::{AssetId, Isbn13, ProductId, WorkId};
+use std::time::Duration;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SystemError {
+    /// Worth retrying: throttling, 5xx, timeouts, a lock held by someone else.
+    #[error("{system} {operation} failed, will retry: {message}")]
+    Transient {
+        system: &'static str,
+        operation: &'static str,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("{system} {operation}: {what} not found")]
+    NotFound { system: &'static str, operation: &'static str, what: String },
+    /// Retrying the same request cannot help (rejected input, unexpected answer shape).
+    #[error("{system} {operation} failed: {message}")]
+    Permanent { system: &'static str, operation: &'static str, message: String },
+}
+
+impl SystemError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SystemError::Transient { .. })
+    }
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SystemError::Transient { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// A supporting resource to create in Consonance for one asset version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRequest {
+    pub work_id: WorkId,
+    pub product_ids: Vec<ProductId>,
+    pub resource_variant: String,
+    pub status: String,
+    /// Also written into the caption: how an earlier attempt is recognised.
+    pub dedupe_marker: String,
+    pub unlink_previous: bool,
+    /// Where Consonance fetches the file (OTMM content URL or a staged copy).
+    pub file_url: String,
+    pub file_name: String,
+    pub mime_type: String,
+    pub caption: String,
+}
+
+/// OTMM, the digital asset manager.
+#[async_trait]
+pub trait Dam: Send + Sync {
+    /// One asset version, read through the mapping config.
+    async fn asset(&self, asset_id: &AssetId) -> Result<AssetFacts, SystemError>;
+    /// Writes metadata fields (lock, edit, unlock).
+    async fn update_fields(&self, asset_id: &AssetId, fields: &[(String, String)])
+    -> Result<(), SystemError>;
+    /// The URL Consonance is given to fetch this version's file.
+    fn content_url(&self, asset: &AssetFacts) -> String;
+}
+
+/// Consonance, the publishing management system.
+#[async_trait]
+pub trait Pms: Send + Sync {
+    /// The product with this ISBN and its work, or `None` when Consonance has no such product.
+    async fn title_by_isbn(&self, isbn: &Isbn13) -> Result<Option<TitleFacts>, SystemError>;
+    /// Every product (as a title) of a work.
+    async fn titles_of_work(&self, work_id: WorkId) -> Result<Vec<TitleFacts>, SystemError>;
+    /// Creates the resource unless one carrying `dedupe_marker` already exists on the work;
+    /// returns the resource id either way. Safe to call again after a timeout.
+    async fn ensure_resource(&self, request: &ResourceRequest) -> Result<String, SystemError>;
+    /// Deletes a resource; one already gone counts as deleted.
+    async fn delete_resource(&self, resource_id: &str) -> Result<(), SystemError>;
+}
