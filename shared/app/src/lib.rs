@@ -6,8 +6,10 @@
 //! runner build an `App` from their environment and call in; tests build one on the embedded
 //! adapters or on moto, with the simulators behind the system ports.
 
+pub mod adapters;
 pub mod processor;
 pub mod systems;
+pub mod wiring;
 
 use chrono::{DateTime, Utc};
 use connector_core::config::MappingConfig;

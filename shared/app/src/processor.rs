@@ -349,7 +349,7 @@ async fn run_command(
                     title.map_or_else(|| facts.name.clone(), |t| t.title.clone())
                 ),
             };
-            app.pms.ensure_resource(&request).await.map(Some)
+            ensure_resource(app, &request, facts).await.map(Some)
         }
         Command::DeleteResource { resource_id } => app.pms.delete_resource(resource_id).await.map(|()| None),
         Command::UpdateOtmmFields { asset_id, fields } => {
@@ -367,6 +367,19 @@ async fn run_command(
             Err(e.into())
         }
     }
+}
+
+async fn ensure_resource(
+    app: &App,
+    request: &ResourceRequest,
+    facts: &AssetFacts,
+) -> Result<String, SystemError> {
+    let ensured = app.pms.ensure_resource(request).await?;
+    if let Some(url) = &ensured.upload_url {
+        let bytes = app.dam.content(&facts.asset_id).await?;
+        app.pms.upload(url, &facts.mime_type, bytes).await?;
+    }
+    Ok(ensured.id)
 }
 
 /// Keeps the title record (identifiers on both sides) current; audits changes.

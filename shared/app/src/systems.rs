@@ -52,6 +52,14 @@ pub struct ResourceRequest {
     pub caption: String,
 }
 
+/// What [`Pms::ensure_resource`] found or made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnsuredResource {
+    pub id: String,
+    /// Set when the file must now be uploaded there (non-JPEG resources).
+    pub upload_url: Option<String>,
+}
+
 /// OTMM, the digital asset manager.
 #[async_trait]
 pub trait Dam: Send + Sync {
@@ -62,6 +70,9 @@ pub trait Dam: Send + Sync {
     -> Result<(), SystemError>;
     /// The URL Consonance is given to fetch this version's file.
     fn content_url(&self, asset: &AssetFacts) -> String;
+    /// The version's original file (for uploads to Consonance). Buffered: supporting
+    /// resources are images and short clips; production packages stream instead.
+    async fn content(&self, asset_id: &AssetId) -> Result<Vec<u8>, SystemError>;
 }
 
 /// Consonance, the publishing management system.
@@ -71,9 +82,11 @@ pub trait Pms: Send + Sync {
     async fn title_by_isbn(&self, isbn: &Isbn13) -> Result<Option<TitleFacts>, SystemError>;
     /// Every product (as a title) of a work.
     async fn titles_of_work(&self, work_id: WorkId) -> Result<Vec<TitleFacts>, SystemError>;
-    /// Creates the resource unless one carrying `dedupe_marker` already exists on the work;
-    /// returns the resource id either way. Safe to call again after a timeout.
-    async fn ensure_resource(&self, request: &ResourceRequest) -> Result<String, SystemError>;
+    /// Creates the resource unless one carrying `dedupe_marker` already exists on the work.
+    /// Safe to call again after a timeout.
+    async fn ensure_resource(&self, request: &ResourceRequest) -> Result<EnsuredResource, SystemError>;
+    /// Sends the file of a resource created for upload.
+    async fn upload(&self, upload_url: &str, mime_type: &str, bytes: Vec<u8>) -> Result<(), SystemError>;
     /// Deletes a resource; one already gone counts as deleted.
     async fn delete_resource(&self, resource_id: &str) -> Result<(), SystemError>;
 }

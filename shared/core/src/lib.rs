@@ -1,11 +1,15 @@
-//! The connector's pure domain. Nothing here does I/O, knows AWS, HTTP or an async runtime:
-//! every decision the connector takes (is this approval newer, may this asset be used there)
-//! is a function of values, so it is unit- and property-tested without a network.
+//! The connector's pure domain. Nothing here knows AWS, HTTP or an async runtime (the only I/O
+//! is `MappingConfig::load` reading its file): every decision the connector takes (is this
+//! approval newer, may this asset be used there) is a function of values, so it is unit- and
+//! property-tested without a network.
 
 pub mod approval;
 pub mod audit;
+pub mod config;
+pub mod event;
 pub mod ids;
 pub mod mapping;
+pub mod plan;
 pub mod rights;
 pub mod role;
 pub mod signature;

@@ -1,0 +1,139 @@
+use crate::systems::{EnsuredResource, Pms, ResourceRequest, SystemError};
+use async_trait::async_trait;
+use connector_core::config::ProductForm;
+use connector_core::plan::{ProductFacts, TitleFacts};
+use connector_core::{Isbn13, WorkId};
+use consonance_client::{
+    ConsonanceClient, ConsonanceError, CreateSupportingResourceInput, DedupeMarker, Product, Work,
+};
+
+/// Consonance through `consonance-client`.
+pub struct ConsonancePms {
+    client: ConsonanceClient,
+}
+
+impl ConsonancePms {
+    pub fn new(client: ConsonanceClient) -> Self {
+        ConsonancePms { client }
+    }
+
+    pub fn client(&self) -> &ConsonanceClient {
+        &self.client
+    }
+}
+
+pub(crate) fn consonance_error(operation: &'static str, e: ConsonanceError) -> SystemError {
+    match e {
+        ConsonanceError::NotFound { what, .. } => {
+            SystemError::NotFound { system: "Consonance", operation, what }
+        }
+        e if e.is_transient() => SystemError::Transient {
+            system: "Consonance",
+            operation,
+            message: e.to_string(),
+            retry_after: e.retry_after(),
+        },
+        e => SystemError::Permanent { system: "Consonance", operation, message: e.to_string() },
+    }
+}
+
+fn product_facts(p: &Product) -> ProductFacts {
+    ProductFacts {
+        product_id: p.id,
+        isbn: p.isbn13(),
+        form: p.onix21_product_form_code.as_deref().and_then(|f| ProductForm::parse(f).ok()),
+        publication_date: p.publication_date.or(p.planned_publication_date),
+        // Unreadable rights fail closed: not for sale anywhere until fixed.
+        sales_rights: p.sales_rights().unwrap_or_default(),
+    }
+}
+
+/// Every product of the work with an ISBN, as a title.
+pub(crate) fn titles_of(work: &Work) -> Vec<TitleFacts> {
+    let products: Vec<ProductFacts> = work.products.iter().map(product_facts).collect();
+    work.products
+        .iter()
+        .filter_map(|p| {
+            Some(TitleFacts {
+                isbn: p.isbn13()?,
+                work_id: work.id,
+                product_id: p.id,
+                title: work.title.clone().or_else(|| p.full_title.clone()).unwrap_or_default(),
+                imprint: work.imprint.as_ref().and_then(|i| i.name.clone()),
+                products: products.clone(),
+            })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Pms for ConsonancePms {
+    async fn title_by_isbn(&self, isbn: &Isbn13) -> Result<Option<TitleFacts>, SystemError> {
+        let product = match self.client.product_by_isbn(isbn).await {
+            Ok(p) => p,
+            Err(ConsonanceError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(consonance_error("product by ISBN", e)),
+        };
+        let Some(work_id) = product.work.as_ref().map(|w| w.id) else {
+            return Err(SystemError::Permanent {
+                system: "Consonance",
+                operation: "product by ISBN",
+                message: format!("product {} (ISBN {isbn}) names no work", product.id),
+            });
+        };
+        let work = self.client.work(work_id).await.map_err(|e| consonance_error("work", e))?;
+        Ok(titles_of(&work).into_iter().find(|t| &t.isbn == isbn))
+    }
+
+    async fn titles_of_work(&self, work_id: WorkId) -> Result<Vec<TitleFacts>, SystemError> {
+        match self.client.work(work_id).await {
+            Ok(work) => Ok(titles_of(&work)),
+            Err(ConsonanceError::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(consonance_error("work", e)),
+        }
+    }
+
+    async fn ensure_resource(&self, request: &ResourceRequest) -> Result<EnsuredResource, SystemError> {
+        let mut input = CreateSupportingResourceInput::new(request.work_id);
+        input.status = Some(request.status.clone());
+        input.resource_variant = Some(request.resource_variant.clone());
+        input.product_ids = Some(request.product_ids.clone());
+        input.unlink_previous = Some(request.unlink_previous);
+        input.caption = Some(request.caption.clone());
+        // JPEGs are fetched by Consonance from a URL; anything else is uploaded to the
+        // presigned URL Consonance answers a `resourceFileName` create with.
+        let jpeg = request.mime_type.eq_ignore_ascii_case("image/jpeg");
+        if jpeg {
+            input.image_remote_url = Some(request.file_url.clone());
+        } else {
+            input.resource_file_name = Some(request.file_name.clone());
+        }
+        let marker = DedupeMarker::CaptionContains(request.dedupe_marker.clone());
+        let created = self
+            .client
+            .create_supporting_resource_once(&input, &marker)
+            .await
+            .map_err(|e| consonance_error("create supporting resource", e))?;
+        Ok(EnsuredResource { id: created.resource.id.to_string(), upload_url: created.presigned_url })
+    }
+
+    async fn upload(&self, upload_url: &str, mime_type: &str, bytes: Vec<u8>) -> Result<(), SystemError> {
+        self.client
+            .upload_to_presigned_url(upload_url, mime_type, bytes)
+            .await
+            .map_err(|e| consonance_error("upload supporting resource", e))
+    }
+
+    async fn delete_resource(&self, resource_id: &str) -> Result<(), SystemError> {
+        let id: i64 = resource_id.parse().map_err(|_| SystemError::Permanent {
+            system: "Consonance",
+            operation: "delete supporting resource",
+            message: format!("resource id {resource_id:?} is not a Consonance id"),
+        })?;
+        self.client
+            .delete_supporting_resource(id)
+            .await
+            .map(|_| ())
+            .map_err(|e| consonance_error("delete supporting resource", e))
+    }
+}

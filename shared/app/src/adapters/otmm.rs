@@ -1,0 +1,146 @@
+use crate::systems::{Dam, SystemError};
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use connector_core::config::MappingConfig;
+use connector_core::plan::AssetFacts;
+use connector_core::{Actor, AssetId, AssetRights, Channel, Territory, ValidityWindow};
+use otmm_client::{OtmmAsset, OtmmClient, OtmmError};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// OTMM through `otmm-client`, read with the mapping config's field ids.
+pub struct OtmmDam {
+    client: OtmmClient,
+    config: Arc<MappingConfig>,
+    /// Where Consonance fetches an asset version's file: `{asset_id}`, `{lineage_id}`,
+    /// `{version}` and `{file_name}` are filled in. The default names OTMM's content resource;
+    /// an installation usually points this at its delivery host or CDN.
+    content_url_template: String,
+}
+
+impl OtmmDam {
+    pub fn new(client: OtmmClient, config: Arc<MappingConfig>, content_url_template: Option<String>) -> Self {
+        let base = client.config().base_url.trim_end_matches('/').to_string();
+        let template = content_url_template
+            .unwrap_or_else(|| format!("{base}/otmmapi/v6/assets/{{asset_id}}/contents/{{file_name}}"));
+        OtmmDam { client, config, content_url_template: template }
+    }
+
+    pub fn client(&self) -> &OtmmClient {
+        &self.client
+    }
+
+    /// Reads one OTMM asset into the connector's terms.
+    pub fn facts(&self, asset: &OtmmAsset) -> AssetFacts {
+        let f = &self.config.otmm.fields;
+        let field =
+            |id: &Option<String>| id.as_deref().and_then(|id| asset.field_str(id)).map(str::to_string);
+        let approved = asset
+            .field_str(&self.config.otmm.approval.field)
+            .is_some_and(|v| self.config.otmm.approval.is_approved(v));
+        AssetFacts {
+            asset_id: asset.asset_id.clone(),
+            lineage_id: asset.original_asset_id.clone(),
+            version: asset.version,
+            deleted: asset.deleted,
+            name: asset.name.clone(),
+            mime_type: asset.mime_type.clone().unwrap_or_else(|| "application/octet-stream".into()),
+            isbn_field: asset.field_str(&f.isbn).map(str::to_string),
+            asset_type_field: asset.field_str(&f.asset_type).map(str::to_string),
+            imprint_field: field(&f.imprint),
+            approved,
+            approved_by: field(&f.approved_by).map(|user_id| Actor { user_id, name: None }),
+            approved_at: field(&f.approved_date).and_then(|d| parse_time(&d)),
+            rights: rights_of(asset, &self.config),
+            last_updated: asset.date_last_updated.unwrap_or_else(Utc::now),
+        }
+    }
+}
+
+/// OTMM dates arrive as RFC 3339 timestamps or plain dates, depending on the field type.
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s.trim())
+        .map(|d| d.with_timezone(&Utc))
+        .ok()
+        .or_else(|| parse_date(s).and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc()))
+}
+
+fn parse_date(s: &str) -> Option<NaiveDate> {
+    let s = s.trim();
+    NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d").ok()
+}
+
+/// Usage rights from the configured fields. Fails closed: a territory that does not parse
+/// allows nowhere (and the rights flow reports it), rather than everywhere.
+pub(crate) fn rights_of(asset: &OtmmAsset, config: &MappingConfig) -> AssetRights {
+    let f = &config.otmm.fields;
+    let text = |id: &Option<String>| id.as_deref().and_then(|id| asset.field_str(id));
+    let territory = match text(&f.territory) {
+        None => Territory::world(),
+        Some(t) => Territory::parse(t).unwrap_or_default(),
+    };
+    let channels = text(&f.channels).and_then(|c| {
+        let set: BTreeSet<Channel> =
+            c.split(',').map(str::trim).filter(|s| !s.is_empty()).filter_map(|s| s.parse().ok()).collect();
+        (!set.is_empty()).then_some(set)
+    });
+    AssetRights {
+        territory,
+        channels,
+        window: ValidityWindow {
+            start: None,
+            expiry: text(&f.expiration_date).and_then(parse_date),
+            embargo_until: text(&f.embargo_until).and_then(parse_date),
+        },
+        withdrawn: asset.expired,
+    }
+}
+
+pub(crate) fn otmm_error(operation: &'static str, e: OtmmError) -> SystemError {
+    match e {
+        OtmmError::NotFound { what, .. } => SystemError::NotFound { system: "OTMM", operation, what },
+        OtmmError::Transient { retry_after, .. } => {
+            SystemError::Transient { system: "OTMM", operation, message: e.to_string(), retry_after }
+        }
+        e if e.is_transient() => {
+            SystemError::Transient { system: "OTMM", operation, message: e.to_string(), retry_after: None }
+        }
+        e => SystemError::Permanent { system: "OTMM", operation, message: e.to_string() },
+    }
+}
+
+#[async_trait]
+impl Dam for OtmmDam {
+    async fn asset(&self, asset_id: &AssetId) -> Result<AssetFacts, SystemError> {
+        let asset = self.client.get_asset(asset_id).await.map_err(|e| otmm_error("get asset", e))?;
+        Ok(self.facts(&asset))
+    }
+
+    async fn update_fields(
+        &self,
+        asset_id: &AssetId,
+        fields: &[(String, String)],
+    ) -> Result<(), SystemError> {
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.client.update_metadata(asset_id, &pairs).await.map_err(|e| otmm_error("update metadata", e))
+    }
+
+    async fn content(&self, asset_id: &AssetId) -> Result<Vec<u8>, SystemError> {
+        use futures::StreamExt;
+        let (_, mut stream) =
+            self.client.download_content(asset_id).await.map_err(|e| otmm_error("download content", e))?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(&chunk.map_err(|e| otmm_error("download content", e))?);
+        }
+        Ok(bytes)
+    }
+
+    fn content_url(&self, asset: &AssetFacts) -> String {
+        self.content_url_template
+            .replace("{asset_id}", asset.asset_id.as_str())
+            .replace("{lineage_id}", asset.lineage_id.as_str())
+            .replace("{version}", &asset.version.to_string())
+            .replace("{file_name}", &asset.name)
+    }
+}

@@ -1,0 +1,158 @@
+//! Building an [`App`](crate::App) from the environment: the same variables in Lambda (set by
+//! `infra/template.yaml`, secrets resolved from Secrets Manager) and in the local runner.
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `MAPPING_CONFIG_PATH` | the mapping config file (TOML); else `MAPPING_CONFIG` (its text); else the built-in example |
+//! | `OTMM_BASE_URL` | e.g. `https://dam.example.com` |
+//! | `OTMM_USERNAME`, `OTMM_PASSWORD` | session login; or `OTMM_TOKEN` for a bearer token |
+//! | `OTMM_API_VERSION` | `v6` (default) |
+//! | `OTMM_CONTENT_URL_TEMPLATE` | where Consonance fetches files (see `OtmmDam`) |
+//! | `CONSONANCE_BASE_URL`, `CONSONANCE_API_KEY` | the tenant and its API key |
+//! | `MAX_RECEIVE_COUNT` | the flow queue's `maxReceiveCount` (default 5) |
+//! | `PROCESSOR_CONCURRENCY` | messages of a batch processed at once (default 8) |
+
+use crate::Settings;
+use crate::adapters::{ConsonancePms, OtmmDam};
+use crate::systems::{Dam, Pms};
+use connector_core::config::{ConfigError, MappingConfig};
+use consonance_client::{ConsonanceClient, ConsonanceConfig};
+use otmm_client::{OtmmAuth, OtmmClient, OtmmConfig};
+use std::sync::Arc;
+
+/// The example mapping config, matching the simulators; used when none is configured.
+pub const EXAMPLE_MAPPING_CONFIG: &str = include_str!("../../../config/mapping.example.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    #[error("environment variable {name} is not set: {why}")]
+    Missing { name: &'static str, why: &'static str },
+    #[error("environment variable {name} is invalid: {message}")]
+    Invalid { name: &'static str, message: String },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{system} client cannot be built: {message}")]
+    Client { system: &'static str, message: String },
+}
+
+/// Reads the mapping config as the variables say. Errors name the file, key and reason.
+pub fn mapping_config(lookup: &impl Fn(&str) -> Option<String>) -> Result<MappingConfig, WiringError> {
+    if let Some(path) = lookup("MAPPING_CONFIG_PATH") {
+        return Ok(MappingConfig::load(std::path::Path::new(&path))?);
+    }
+    if let Some(text) = lookup("MAPPING_CONFIG") {
+        return Ok(MappingConfig::from_toml_str(&text, "$MAPPING_CONFIG")?);
+    }
+    tracing::warn!("no MAPPING_CONFIG_PATH or MAPPING_CONFIG: using the built-in example mapping config");
+    Ok(MappingConfig::from_toml_str(EXAMPLE_MAPPING_CONFIG, "config/mapping.example.toml (built in)")?)
+}
+
+fn need(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    why: &'static str,
+) -> Result<String, WiringError> {
+    lookup(name).filter(|v| !v.trim().is_empty()).ok_or(WiringError::Missing { name, why })
+}
+
+fn number<T: std::str::FromStr>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, WiringError> {
+    match lookup(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| WiringError::Invalid { name, message: format!("{v:?} is not a number") }),
+    }
+}
+
+pub fn settings(lookup: &impl Fn(&str) -> Option<String>) -> Result<Settings, WiringError> {
+    let defaults = Settings::default();
+    Ok(Settings {
+        max_receives: number(lookup, "MAX_RECEIVE_COUNT", defaults.max_receives)?,
+        concurrency: number(lookup, "PROCESSOR_CONCURRENCY", defaults.concurrency)?,
+        ..defaults
+    })
+}
+
+pub fn otmm_config(lookup: &impl Fn(&str) -> Option<String>) -> Result<OtmmConfig, WiringError> {
+    let base = need(lookup, "OTMM_BASE_URL", "the OTMM server to read assets from")?;
+    let auth = match lookup("OTMM_TOKEN") {
+        Some(token) => OtmmAuth::Token(token),
+        None => OtmmAuth::Session {
+            username: need(lookup, "OTMM_USERNAME", "OTMM login (or set OTMM_TOKEN)")?,
+            password: need(lookup, "OTMM_PASSWORD", "OTMM login (or set OTMM_TOKEN)")?,
+        },
+    };
+    let mut config = OtmmConfig::new(base, auth);
+    if let Some(v) = lookup("OTMM_API_VERSION") {
+        config.api_version = v;
+    }
+    Ok(config)
+}
+
+pub fn consonance_config(lookup: &impl Fn(&str) -> Option<String>) -> Result<ConsonanceConfig, WiringError> {
+    Ok(ConsonanceConfig {
+        base_url: need(lookup, "CONSONANCE_BASE_URL", "the Consonance tenant to link titles in")?,
+        api_key: need(lookup, "CONSONANCE_API_KEY", "the Consonance API key")?,
+        policy: Default::default(),
+    })
+}
+
+/// The two system ports over real clients.
+pub fn systems(
+    otmm: OtmmConfig,
+    consonance: ConsonanceConfig,
+    mapping: Arc<MappingConfig>,
+    content_url_template: Option<String>,
+) -> Result<(Arc<dyn Dam>, Arc<dyn Pms>), WiringError> {
+    let otmm =
+        OtmmClient::new(otmm).map_err(|e| WiringError::Client { system: "OTMM", message: e.to_string() })?;
+    let consonance = ConsonanceClient::new(consonance)
+        .map_err(|e| WiringError::Client { system: "Consonance", message: e.to_string() })?;
+    Ok((
+        Arc::new(OtmmDam::new(otmm, mapping, content_url_template)),
+        Arc::new(ConsonancePms::new(consonance)),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k: &str| map.get(k).cloned()
+    }
+
+    #[test]
+    fn missing_variables_are_named() {
+        let err = otmm_config(&env(&[("OTMM_BASE_URL", "http://x")])).unwrap_err();
+        assert!(err.to_string().contains("OTMM_USERNAME"), "{err}");
+        let err = consonance_config(&env(&[])).unwrap_err();
+        assert!(err.to_string().contains("CONSONANCE_BASE_URL"), "{err}");
+        let err = settings(&env(&[("MAX_RECEIVE_COUNT", "five")])).unwrap_err();
+        assert!(err.to_string().contains("MAX_RECEIVE_COUNT") && err.to_string().contains("five"), "{err}");
+    }
+
+    #[test]
+    fn mapping_config_sources_in_order() {
+        let built_in = mapping_config(&env(&[])).unwrap();
+        assert!(built_in.source.contains("built in"));
+        let err = mapping_config(&env(&[("MAPPING_CONFIG", "[otmm]\nbogus = 1\n")])).unwrap_err();
+        assert!(err.to_string().contains("$MAPPING_CONFIG"), "{err}");
+        let err = mapping_config(&env(&[("MAPPING_CONFIG_PATH", "/nonexistent/mapping.toml")])).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/mapping.toml"), "{err}");
+    }
+
+    #[test]
+    fn token_auth_needs_no_password() {
+        let c = otmm_config(&env(&[("OTMM_BASE_URL", "http://x"), ("OTMM_TOKEN", "t")])).unwrap();
+        assert!(matches!(c.auth, OtmmAuth::Token(_)));
+    }
+}
