@@ -17,6 +17,17 @@ macro_rules! cases {
             )*
         }
 
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    // Fresh tables, queues and bucket from infra/template.yaml, on moto.
+                    let ctx = connector_tests::aws::context(stringify!($case), super::MAX_RECEIVES).await;
+                    connector_store::conformance::$case(&ctx).await;
+                }
+            )*
+        }
+
         #[test]
         fn every_case_runs() {
             let listed: Vec<&str> = vec![$(stringify!($case)),*];

@@ -27,11 +27,13 @@ pub struct Settings {
     pub idempotency_ttl: IdempotencyTtl,
     /// Messages of one batch processed at once.
     pub concurrency: usize,
+    /// Wait before retrying a transient failure that gave no `Retry-After`.
+    pub retry_delay: Duration,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { max_receives: 5, idempotency_ttl: IdempotencyTtl::default(), concurrency: 8 }
+        Settings { max_receives: 5, idempotency_ttl: IdempotencyTtl::default(), concurrency: 8, retry_delay: Duration::from_secs(30) }
     }
 }
 
@@ -57,6 +59,3 @@ impl App {
         (self.clock)()
     }
 }
-
-/// How long to wait before retrying a transient failure with no `Retry-After`.
-pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(30);

@@ -3,7 +3,7 @@
 //! dead-lettered with an audit record naming the cause.
 
 use crate::systems::{ResourceRequest, SystemError};
-use crate::{App, DEFAULT_RETRY_DELAY};
+use crate::App;
 use connector_core::event::{ConsonanceEvent, FlowMessage, InboundEvent, OtmmEvent, OtmmEventType};
 use connector_core::plan::{
     AssetFacts, Command, Note, Plan, TitleFacts, TitleLookup, Verdict, asset_isbn, plan_asset,
@@ -117,7 +117,7 @@ pub async fn process(app: &App, message: &QueueMessage) -> Disposition {
                         .await;
                     Disposition::DeadLetter { cause }
                 } else {
-                    Disposition::Retry { after: retry_after.unwrap_or(DEFAULT_RETRY_DELAY), reason }
+                    Disposition::Retry { after: retry_after.unwrap_or(app.settings.retry_delay), reason }
                 }
             }
         };

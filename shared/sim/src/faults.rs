@@ -258,7 +258,6 @@ pub async fn inject(State(faults): State<Faults>, req: Request, next: Next) -> R
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

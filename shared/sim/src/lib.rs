@@ -5,4 +5,6 @@
 //! injection and a request log to assert on.
 
 pub mod catalogue;
+pub mod consonance;
 pub mod faults;
+pub mod otmm;

@@ -1,1 +1,207 @@
 //! AWS adapters: DynamoDB (mapping, audit, idempotency, checkpoints), SQS (queue), S3 (staging).
+//!
+//! Table, queue and bucket names come from the environment ([`AwsConfig::from_env`]), as set
+//! by `infra/template.yaml`; the key layout is the one in [`crate::keys`].
+
+mod dynamo;
+mod s3;
+mod sqs;
+
+pub use dynamo::DynamoStore;
+pub use s3::S3Staging;
+pub use sqs::SqsQueue;
+
+use crate::{StoreError, Stores};
+use aws_config::BehaviorVersion;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use std::sync::Arc;
+
+/// Where the state lives: table names, queue urls, bucket, and an optional local endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsConfig {
+    pub state_table: String,
+    pub audit_table: String,
+    pub idempotency_table: String,
+    pub queue_url: String,
+    pub dead_letter_queue_url: String,
+    pub bucket: String,
+    /// A local stand-in (moto) instead of the real endpoints.
+    pub endpoint_url: Option<String>,
+    /// S3 path-style addressing (needed by local stand-ins).
+    pub force_path_style: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AwsConfigError {
+    #[error("environment variable {0} is not set (or empty); the template sets it on every function")]
+    Missing(&'static str),
+    #[error("environment variable {var} has value {value:?}: {reason}")]
+    Invalid { var: &'static str, value: String, reason: &'static str },
+}
+
+impl AwsConfig {
+    pub const STATE_TABLE: &'static str = "STATE_TABLE";
+    pub const AUDIT_TABLE: &'static str = "AUDIT_TABLE";
+    pub const IDEMPOTENCY_TABLE: &'static str = "IDEMPOTENCY_TABLE";
+    pub const FLOW_QUEUE_URL: &'static str = "FLOW_QUEUE_URL";
+    pub const FLOW_DLQ_URL: &'static str = "FLOW_DLQ_URL";
+    pub const STAGING_BUCKET: &'static str = "STAGING_BUCKET";
+    pub const AWS_ENDPOINT_URL: &'static str = "AWS_ENDPOINT_URL";
+    pub const S3_FORCE_PATH_STYLE: &'static str = "S3_FORCE_PATH_STYLE";
+
+    pub fn from_env() -> Result<AwsConfig, AwsConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`AwsConfig::from_env`], reading variables through `lookup` (tests, other sources).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<AwsConfig, AwsConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let required = |name: &'static str| get(name).ok_or(AwsConfigError::Missing(name));
+        let force_path_style = match get(Self::S3_FORCE_PATH_STYLE) {
+            None => false,
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(AwsConfigError::Invalid {
+                        var: Self::S3_FORCE_PATH_STYLE,
+                        value: v,
+                        reason: "expected true/false (or 1/0, yes/no, on/off)",
+                    });
+                }
+            },
+        };
+        Ok(AwsConfig {
+            state_table: required(Self::STATE_TABLE)?,
+            audit_table: required(Self::AUDIT_TABLE)?,
+            idempotency_table: required(Self::IDEMPOTENCY_TABLE)?,
+            queue_url: required(Self::FLOW_QUEUE_URL)?,
+            dead_letter_queue_url: required(Self::FLOW_DLQ_URL)?,
+            bucket: required(Self::STAGING_BUCKET)?,
+            endpoint_url: get(Self::AWS_ENDPOINT_URL),
+            force_path_style,
+        })
+    }
+}
+
+/// The shared SDK configuration: region and credentials from the environment (the Lambda
+/// role in AWS), the endpoint override when one is configured.
+pub async fn sdk_config(cfg: &AwsConfig) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(url) = &cfg.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+/// Every port on DynamoDB, SQS and S3.
+pub async fn aws_stores(cfg: &AwsConfig) -> Stores {
+    let sdk = sdk_config(cfg).await;
+    let dynamo = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), cfg));
+    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), cfg));
+    let s3_config = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(cfg.force_path_style).build();
+    let staging = Arc::new(S3Staging::new(aws_sdk_s3::Client::from_conf(s3_config), cfg));
+    Stores {
+        mapping: dynamo.clone(),
+        audit: dynamo.clone(),
+        idempotency: dynamo.clone(),
+        checkpoints: dynamo,
+        queue,
+        staging,
+    }
+}
+
+/// Error codes that mean "slow down and try again" across DynamoDB, SQS and S3.
+const THROTTLING_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "SlowDown",
+    "TransactionInProgressException",
+    "InternalServerError",
+    "InternalError",
+    "ServiceUnavailable",
+    "KMS.ThrottlingException",
+];
+
+type SdkError<E> = aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>;
+
+/// Maps an SDK error to [`StoreError::Backend`]; `what` names the table/queue/bucket and key.
+/// Transient: timeouts, connection failures, unparseable responses, throttling and 5xx.
+pub(crate) fn sdk_error<E>(
+    backend: &'static str,
+    operation: &'static str,
+    what: &str,
+    err: SdkError<E>,
+) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let transient = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(service) => {
+            service.raw().status().is_server_error()
+                || service.raw().status().as_u16() == 429
+                || service.err().code().is_some_and(|code| THROTTLING_CODES.contains(&code))
+        }
+        _ => false,
+    };
+    let detail = match &err {
+        // Code and message only: the full context repeats the raw response.
+        SdkError::ServiceError(service) => format!(
+            "{} (HTTP {}): {}",
+            service.err().code().unwrap_or("unknown error"),
+            service.raw().status().as_u16(),
+            service.err().message().unwrap_or("no message")
+        ),
+        other => aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string(),
+    };
+    StoreError::Backend { backend, operation, message: format!("{what}: {detail}"), transient }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn full() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            ("STATE_TABLE", "state"),
+            ("AUDIT_TABLE", "audit"),
+            ("IDEMPOTENCY_TABLE", "idem"),
+            ("FLOW_QUEUE_URL", "http://q"),
+            ("FLOW_DLQ_URL", "http://dlq"),
+            ("STAGING_BUCKET", "bucket"),
+        ])
+    }
+
+    #[test]
+    fn config_names_the_missing_variable() {
+        let mut env = full();
+        env.remove("FLOW_DLQ_URL");
+        let err = AwsConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap_err();
+        assert_eq!(err, AwsConfigError::Missing("FLOW_DLQ_URL"));
+        assert!(err.to_string().contains("FLOW_DLQ_URL"));
+    }
+
+    #[test]
+    fn config_reads_optional_endpoint_and_path_style() {
+        let mut env = full();
+        let cfg = AwsConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(cfg.endpoint_url, None);
+        assert!(!cfg.force_path_style);
+        env.insert("AWS_ENDPOINT_URL", "http://127.0.0.1:5000");
+        env.insert("S3_FORCE_PATH_STYLE", "true");
+        let cfg = AwsConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(cfg.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert!(cfg.force_path_style);
+        env.insert("S3_FORCE_PATH_STYLE", "maybe");
+        let err = AwsConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap_err();
+        assert!(err.to_string().contains("S3_FORCE_PATH_STYLE"));
+    }
+}

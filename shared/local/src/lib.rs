@@ -1,0 +1,95 @@
+//! The connector on one machine. Hosts the webhook intake over HTTP, the flow processor as a
+//! worker loop, and (unless real systems are configured) the OTMM and Consonance simulators,
+//! all on embedded state. The integration tests use the same router and worker.
+
+pub mod demo;
+pub mod http;
+pub mod worker;
+
+use connector_app::{App, Settings, system_clock, wiring};
+use connector_core::config::MappingConfig;
+use connector_core::event::Source;
+use connector_sim::catalogue::Catalogue;
+use connector_sim::consonance::{ConsonanceSim, ConsonanceSimHandle, ConsonanceSimOptions};
+use connector_sim::otmm::{OtmmSim, OtmmSimHandle, OtmmSimOptions, WebhookTarget};
+use connector_store::Stores;
+use std::path::Path;
+use std::sync::Arc;
+use webhook_intake::{IntakeDeps, Secret, Secrets};
+
+/// The signing secret the simulators and the local intake share when none is configured.
+pub const SIM_WEBHOOK_SECRET: &str = "local-simulator-webhook-secret";
+
+/// Both simulators, seeded from one catalogue; OTMM posts its events to `webhook_url`.
+pub struct Simulators {
+    pub otmm: OtmmSimHandle,
+    pub consonance: ConsonanceSimHandle,
+}
+
+impl Simulators {
+    pub async fn start(catalogue: &Catalogue, webhook_url: Option<String>, secret: &str) -> Self {
+        let otmm = OtmmSim::start(
+            catalogue,
+            OtmmSimOptions {
+                webhook: webhook_url.map(|url| WebhookTarget { url, secret: secret.to_string() }),
+                ..Default::default()
+            },
+        )
+        .await;
+        let consonance = ConsonanceSim::start(catalogue, ConsonanceSimOptions::default()).await;
+        Simulators { otmm, consonance }
+    }
+
+    /// The environment a real deployment would have, pointing at the simulators.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("OTMM_BASE_URL".into(), self.otmm.base_url().to_string()),
+            ("OTMM_USERNAME".into(), self.otmm.username().to_string()),
+            ("OTMM_PASSWORD".into(), self.otmm.password().to_string()),
+            ("CONSONANCE_BASE_URL".into(), self.consonance.base_url().to_string()),
+            ("CONSONANCE_API_KEY".into(), ConsonanceSimOptions::default().api_key),
+        ]
+    }
+}
+
+/// An [`App`] on `stores`, with clients built from `env` (a variable lookup).
+pub fn app_from_env(
+    stores: Stores,
+    env: &impl Fn(&str) -> Option<String>,
+    mapping: Option<Arc<MappingConfig>>,
+    settings: Option<Settings>,
+) -> Result<App, wiring::WiringError> {
+    let mapping = match mapping {
+        Some(m) => m,
+        None => Arc::new(wiring::mapping_config(env)?),
+    };
+    let (dam, pms) = wiring::systems(
+        wiring::otmm_config(env)?,
+        wiring::consonance_config(env)?,
+        mapping.clone(),
+        env("OTMM_CONTENT_URL_TEMPLATE"),
+    )?;
+    let settings = match settings {
+        Some(s) => s,
+        None => wiring::settings(env)?,
+    };
+    Ok(App { stores, dam, pms, config: mapping, settings, clock: system_clock() })
+}
+
+/// Intake dependencies on `stores` with the given OTMM and Consonance secrets.
+pub fn intake_deps(
+    stores: &Stores,
+    otmm_secret: &str,
+    consonance_secret: Option<&str>,
+) -> Result<IntakeDeps, String> {
+    let mut secrets = Secrets::new().with(Source::Otmm, Secret::new(otmm_secret.as_bytes().to_vec())?);
+    if let Some(s) = consonance_secret {
+        secrets = secrets.with(Source::Consonance, Secret::new(s.as_bytes().to_vec())?);
+    }
+    Ok(IntakeDeps::new(stores.idempotency.clone(), stores.queue.clone(), secrets))
+}
+
+/// Opens embedded state in `dir`.
+pub fn open_state(dir: &Path, max_receives: u32) -> Result<Stores, connector_store::StoreError> {
+    connector_store::embedded::open(dir, connector_store::embedded::EmbeddedOptions { max_receives })
+}

@@ -1,0 +1,197 @@
+//! `connector`: the OTMM <-> Consonance connector on one machine. Results go to stdout, logs
+//! and progress to stderr (`RUST_LOG` sets the log level).
+
+use clap::{Parser, Subcommand};
+use connector::demo::{self, DemoOptions};
+use connector::{SIM_WEBHOOK_SECRET, Simulators, app_from_env, http, intake_deps, open_state, worker};
+use connector_core::{AssetId, Isbn13};
+use connector_sim::catalogue::Catalogue;
+use connector_store::PageRequest;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "connector", version, about = "OTMM <-> Consonance connector, on embedded state")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Seed a sample catalogue in both simulators, drive approvals through the webhook path,
+    /// process them, and report what happened.
+    Demo {
+        #[arg(long, default_value_t = 300)]
+        titles: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// State directory (default: a new one under .state/).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Print the summary as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the webhook routes and process events continuously. Uses the simulators unless
+    /// OTMM_BASE_URL / CONSONANCE_BASE_URL (and their credentials) are set.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080", env = "CONNECTOR_LISTEN")]
+        listen: String,
+        #[arg(long, default_value = ".state/connector", env = "CONNECTOR_STATE_DIR")]
+        state_dir: PathBuf,
+        /// Catalogue size for the simulators (when they are used).
+        #[arg(long, default_value_t = 50)]
+        sim_titles: usize,
+    },
+    /// List dead letters, or move them back to the queue.
+    Replay {
+        #[arg(long, default_value = ".state/connector", env = "CONNECTOR_STATE_DIR")]
+        state_dir: PathBuf,
+        /// Replay these message ids (repeatable).
+        #[arg(long = "id")]
+        ids: Vec<String>,
+        /// Replay every dead letter.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show the audit trail of a title (ISBN) or an asset (OTMM lineage id), newest first.
+    Audit {
+        #[arg(long, default_value = ".state/connector", env = "CONNECTOR_STATE_DIR")]
+        state_dir: PathBuf,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        asset: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_logs();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Demo { titles, seed, state_dir, json } => {
+            let state_dir = state_dir.unwrap_or_else(|| {
+                PathBuf::from(format!(".state/demo-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f")))
+            });
+            eprintln!("demo: {titles} titles, state in {}", state_dir.display());
+            let progress = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let summary = demo::run(DemoOptions { titles, seed, state_dir, progress })
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?);
+            } else {
+                print!("{}", demo::render(&summary));
+                println!("{}", demo::one_line(&summary));
+            }
+            if summary.titles_linked == 0 || summary.messages < summary.webhooks_delivered as u64 {
+                return Err("the demo did not link any title or left events unprocessed".into());
+            }
+            Ok(())
+        }
+        Command::Serve { listen, state_dir, sim_titles } => serve(listen, state_dir, sim_titles).await,
+        Command::Replay { state_dir, ids, all } => {
+            let stores = open_state(&state_dir, 5).map_err(|e| e.to_string())?;
+            if !all && ids.is_empty() {
+                let dead = stores.queue.dead_letters(1000).await.map_err(|e| e.to_string())?;
+                println!("{} dead letters in {}", dead.len(), state_dir.display());
+                for m in dead {
+                    println!(
+                        "{}  received {}x  {}",
+                        m.message_id,
+                        m.receive_count,
+                        m.body.chars().take(160).collect::<String>()
+                    );
+                }
+                println!("replay with --id <message id> (repeatable) or --all");
+                return Ok(());
+            }
+            let moved =
+                stores.queue.redrive(if all { None } else { Some(&ids) }).await.map_err(|e| e.to_string())?;
+            println!("{moved} dead letters moved back to the flow queue; `connector serve` processes them");
+            Ok(())
+        }
+        Command::Audit { state_dir, title, asset, limit } => {
+            let stores = open_state(&state_dir, 5).map_err(|e| e.to_string())?;
+            let page = PageRequest { limit, cursor: None };
+            let records = match (title, asset) {
+                (Some(t), None) => {
+                    let isbn = Isbn13::parse(&t).map_err(|e| e.to_string())?;
+                    stores.audit.by_title(&isbn, page).await
+                }
+                (None, Some(a)) => {
+                    let id = AssetId::parse(&a).map_err(|e| e.to_string())?;
+                    stores.audit.by_asset(&id, page).await
+                }
+                _ => return Err("give exactly one of --title ISBN or --asset ID".into()),
+            }
+            .map_err(|e| e.to_string())?;
+            for r in records.items {
+                println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(listen: String, state_dir: PathBuf, sim_titles: usize) -> Result<(), String> {
+    let stores = open_state(&state_dir, 5).map_err(|e| e.to_string())?;
+    let real = std::env::var("OTMM_BASE_URL").is_ok() && std::env::var("CONSONANCE_BASE_URL").is_ok();
+    let secret = std::env::var("WEBHOOK_SECRET_OTMM").ok();
+    let consonance_secret = std::env::var("WEBHOOK_SECRET_CONSONANCE").ok();
+    let listener_addr: std::net::SocketAddr =
+        listen.parse().map_err(|e| format!("--listen {listen:?}: {e}"))?;
+    let (app, sims) = if real {
+        let secret = secret.ok_or("WEBHOOK_SECRET_OTMM must be set to receive OTMM webhooks")?;
+        let env = |k: &str| std::env::var(k).ok();
+        let app = app_from_env(stores.clone(), &env, None, None).map_err(|e| e.to_string())?;
+        let deps = intake_deps(&stores, &secret, consonance_secret.as_deref())?;
+        http::spawn(http::router(Arc::new(deps)), &listen).await.map_err(|e| e.to_string())?;
+        (app, None)
+    } else {
+        let secret = secret.unwrap_or_else(|| SIM_WEBHOOK_SECRET.to_string());
+        let deps = intake_deps(&stores, &secret, consonance_secret.as_deref())?;
+        let addr = http::spawn(http::router(Arc::new(deps)), &listen).await.map_err(|e| e.to_string())?;
+        let catalogue = Catalogue::generate(sim_titles, 7, chrono::Utc::now());
+        let sims = Simulators::start(&catalogue, Some(format!("http://{addr}/webhooks/otmm")), &secret).await;
+        let env: BTreeMap<String, String> = sims.env().into_iter().collect();
+        let app = app_from_env(stores.clone(), &|k: &str| env.get(k).cloned(), None, None)
+            .map_err(|e| e.to_string())?;
+        eprintln!("simulators: OTMM {} , Consonance {}", sims.otmm.base_url(), sims.consonance.base_url());
+        (app, Some(sims))
+    };
+    eprintln!(
+        "serving POST http://{listener_addr}/webhooks/{{otmm,consonance}}; state in {}",
+        state_dir.display()
+    );
+    tokio::select! {
+        _ = worker::run(app) => {}
+        _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
+    }
+    if let Some(s) = sims {
+        s.otmm.shutdown().await;
+        s.consonance.shutdown().await;
+    }
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! The flow processor as a loop over the embedded queue: what the SQS event source mapping
+//! does in AWS (receive, process, delete / leave for retry / dead-letter).
+
+use connector_app::App;
+use connector_app::processor::{Disposition, process_batch};
+use std::time::{Duration, Instant};
+
+/// How long a received message stays invisible while it is processed.
+pub const VISIBILITY: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    pub messages: u64,
+    pub done: u64,
+    pub retried: u64,
+    pub dead_lettered: u64,
+}
+
+impl std::ops::AddAssign for DrainReport {
+    fn add_assign(&mut self, o: Self) {
+        self.messages += o.messages;
+        self.done += o.done;
+        self.retried += o.retried;
+        self.dead_lettered += o.dead_lettered;
+    }
+}
+
+/// Receives and processes one batch; returns what happened (zero messages when idle).
+pub async fn step(app: &App, batch: usize) -> Result<DrainReport, connector_store::StoreError> {
+    let queue = &app.stores.queue;
+    let messages = queue.receive(batch, VISIBILITY).await?;
+    let mut report = DrainReport { messages: messages.len() as u64, ..Default::default() };
+    for (message, disposition) in messages.iter().zip(process_batch(app, &messages).await) {
+        match disposition {
+            Disposition::Done => {
+                queue.ack(&message.receipt).await?;
+                report.done += 1;
+            }
+            Disposition::Retry { after, .. } => {
+                queue.retry_later(&message.receipt, after).await?;
+                report.retried += 1;
+            }
+            Disposition::DeadLetter { cause } => {
+                queue.dead_letter(message, &cause).await?;
+                report.dead_lettered += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Processes until the queue is empty (nothing visible, nothing in flight) or `deadline`
+/// passes. `on_progress` sees the running totals.
+pub async fn drain(
+    app: &App,
+    deadline: Duration,
+    mut on_progress: impl FnMut(&DrainReport),
+) -> Result<DrainReport, connector_store::StoreError> {
+    let started = Instant::now();
+    let mut total = DrainReport::default();
+    while started.elapsed() < deadline {
+        let report = step(app, 10).await?;
+        total += report;
+        on_progress(&total);
+        if report.messages == 0 {
+            let depth = app.stores.queue.depth().await?;
+            if depth.visible == 0 && depth.in_flight == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    Ok(total)
+}
+
+/// Runs forever (for `serve`): processes whatever arrives.
+pub async fn run(app: App) {
+    loop {
+        match step(&app, 10).await {
+            Ok(r) if r.messages == 0 => tokio::time::sleep(Duration::from_millis(200)).await,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "worker step failed; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,574 @@
+//! A Consonance simulator: the GraphQL schema subset the connector uses (parsed and validated by
+//! `async-graphql` against the real type and field names, see [`schema`]) at `POST /graphql`
+//! with `Authorization: Bearer <key>`, and the read-only REST v4 products endpoint at
+//! `GET /api/v4/products.json` with `Authorization: Token token=<key>`.
+//!
+//! State lives in memory, seeded from a [`Catalogue`]; every change bumps the work's
+//! `updated_at` so `changedSince` finds it. Works and products page by keyset (`after` = id
+//! greater than) with a fixed server page size. Faults and the request log come from
+//! [`crate::faults`]; injected errors use Consonance's GraphQL error shape.
+//!
+//! Control routes for tests and the demo (not faulted, not logged):
+//! - `GET  /__sim/consonance/works/{id}` → [`WorkSnapshot`]
+//! - `PUT  /__sim/consonance/works/{id}/project-stage` `{"stage"}`
+//! - `PUT  /__sim/consonance/products/{id}/planned-publication-date` `{"date"}`
+//! - `PUT  /__sim/consonance/products/{id}/sales-rights` `{"worldwide","for_sale","not_for_sale"}`
+//! - `PUT  /__sim/consonance/products/{id}/isbn` `{"isbn13": null | "..."}`
+//! - `GET  /__sim/consonance/works/{id}/supporting-resources`
+//! - `DELETE /__sim/consonance/supporting-resources/{id}` (a deletion by hand, outside the connector)
+//! - `GET  /__sim/consonance/products/{id}/web-links`
+
+pub mod schema;
+pub mod state;
+
+use crate::catalogue::Catalogue;
+use crate::faults::{self, Faults};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use state::{ContractRec, ProductRec, ResourceRec, StateError, WebLinkRec, WorkRec, WorkSnapshot};
+use state::{ProductFilter, Shared, State};
+
+#[derive(Debug, Clone)]
+pub struct ConsonanceSimOptions {
+    /// 0 picks a free port.
+    pub port: u16,
+    pub api_key: String,
+    /// Works/products per page of `works`/`products` (Consonance chooses; clients loop until empty).
+    pub page_size: usize,
+    /// Seeds the fault injector's randomness.
+    pub seed: u64,
+}
+
+impl Default for ConsonanceSimOptions {
+    fn default() -> Self {
+        ConsonanceSimOptions {
+            port: 0,
+            api_key: "sim-consonance-key-0000000000000000".into(),
+            page_size: 100,
+            seed: 1,
+        }
+    }
+}
+
+pub struct ConsonanceSim;
+
+pub struct ConsonanceSimHandle {
+    base_url: String,
+    addr: SocketAddr,
+    faults: Faults,
+    shared: Shared,
+    mutation_fault: Arc<Mutex<MutationFault>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Consonance-shaped body for injected faults: GraphQL `errors` (HTTP status set by the fault).
+fn error_body(status: u16, message: &str) -> (String, &'static str) {
+    let body = json!({"errors": [{"message": format!("{message} (HTTP {status})"), "extensions": {"code": status_code_name(status)}}]});
+    (body.to_string(), "application/json")
+}
+
+fn status_code_name(status: u16) -> &'static str {
+    match status {
+        401 => "UNAUTHORIZED",
+        404 => "NOT_FOUND",
+        429 => "RATE_LIMITED",
+        500..=599 => "SERVER_ERROR",
+        _ => "ERROR",
+    }
+}
+
+/// Faults aimed at GraphQL mutations only (the path-based [`Faults`] cannot tell a mutation from
+/// a query on the one `/graphql` route).
+#[derive(Debug, Clone, Copy, Default)]
+struct MutationFault {
+    remaining: u32,
+    status: u16,
+    /// Apply the mutation, then answer with the error: the write landed but the answer was lost.
+    after_commit: bool,
+}
+
+#[derive(Clone)]
+struct App {
+    shared: Shared,
+    mutation_fault: Arc<Mutex<MutationFault>>,
+    schema: schema::ConsonanceSchema,
+    api_key: String,
+    base_url: String,
+}
+
+fn gql_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({"errors": [{"message": message, "extensions": {"code": status_code_name(status.as_u16())}}]})))
+        .into_response()
+}
+
+fn bearer_ok(headers: &HeaderMap, key: &str) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|k| k.trim() == key)
+}
+
+fn token_ok(headers: &HeaderMap, key: &str) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Token token="))
+        .is_some_and(|k| k.trim().trim_matches('"') == key)
+}
+
+async fn graphql(AxState(app): AxState<App>, headers: HeaderMap, body: Bytes) -> Response {
+    if !bearer_ok(&headers, &app.api_key) {
+        return gql_error(StatusCode::UNAUTHORIZED, "Unauthorized: send a valid API key as a Bearer token");
+    }
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return gql_error(
+                StatusCode::BAD_REQUEST,
+                &format!("request body is not a GraphQL JSON request: {e}"),
+            );
+        }
+    };
+    let is_mutation = async_graphql::parser::parse_query(&request.query).is_ok_and(|doc| {
+        doc.operations
+            .iter()
+            .any(|(_, op)| op.node.ty == async_graphql::parser::types::OperationType::Mutation)
+    });
+    let fault = if is_mutation {
+        let mut f = app.mutation_fault.lock().unwrap_or_else(|p| p.into_inner());
+        (f.remaining > 0).then(|| {
+            f.remaining -= 1;
+            *f
+        })
+    } else {
+        None
+    };
+    let injected = |f: MutationFault| {
+        let (body, _) = error_body(f.status, "injected mutation fault");
+        let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    };
+    match fault {
+        Some(f) if !f.after_commit => injected(f),
+        Some(f) => {
+            let _ = app.schema.execute(request).await;
+            injected(f)
+        }
+        None => Json(app.schema.execute(request).await).into_response(),
+    }
+}
+
+/// REST v4 products (consonance.app/docs/product-api/): a page envelope of snake_case products.
+async fn rest_products(
+    AxState(app): AxState<App>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if !token_ok(&headers, &app.api_key) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "Unauthorized: send Authorization: Token token=<key>"})),
+        )
+            .into_response();
+    }
+    let bad = |name: &str, v: &str| {
+        (StatusCode::BAD_REQUEST, Json(json!({"error": format!("{name}={v:?} is not a positive integer")})))
+            .into_response()
+    };
+    let page = match q.get("page").map(|v| (v, v.parse::<usize>())) {
+        None => 1,
+        Some((_, Ok(n))) if n > 0 => n,
+        Some((v, _)) => return bad("page", v),
+    };
+    let id_eq = match q.get("q[id_eq]").map(|v| (v, v.parse::<i64>())) {
+        None => None,
+        Some((_, Ok(n))) => Some(n),
+        Some((v, Err(_))) => return bad("q[id_eq]", v),
+    };
+    let work_title_cont = q.get("q[work_title_cont]");
+    let st = app.shared.lock();
+    let filter = ProductFilter { id_eq, isbn13_eq: q.get("q[isbn_eq]").cloned(), ..Default::default() };
+    let all: Vec<&ProductRec> = st
+        .products
+        .values()
+        .filter(|p| st.product_matches(p, &filter))
+        .filter(|p| {
+            work_title_cont.is_none_or(|t| {
+                st.works.get(&p.work_id).is_some_and(|w| w.title.to_lowercase().contains(&t.to_lowercase()))
+            })
+        })
+        .collect();
+    let per_page = st.page_size;
+    let total_pages = all.len().div_ceil(per_page).max(1);
+    let products: Vec<Value> =
+        all.iter().skip((page - 1) * per_page).take(per_page).map(|p| rest_product(&st, p)).collect();
+    Json(json!({
+        "current_page": page,
+        "per_page": per_page,
+        "total_pages": total_pages,
+        "url": format!("{}/api/v4/products.json?page={page}", app.base_url),
+        "products": products,
+    }))
+    .into_response()
+}
+
+fn rest_product(st: &State, p: &ProductRec) -> Value {
+    let work = st.works.get(&p.work_id);
+    let resources: Vec<Value> = st
+        .resources_of_product(p.id)
+        .iter()
+        .map(|r| {
+            let url = r.image_remote_url.clone().unwrap_or_default();
+            json!({"id": r.id, "caption": r.caption, "style_urls": [
+                {"style": "jpg_rgb_0650h", "url": url},
+                {"style": "original", "url": url},
+            ]})
+        })
+        .collect();
+    let weblinks: Vec<Value> = st
+        .web_links_of_product(p.id)
+        .iter()
+        .map(|l| json!({"id": l.id, "url": l.link, "role": l.role.trim_start_matches('_'), "note": l.note}))
+        .collect();
+    json!({
+        "id": p.id,
+        "work_id": p.work_id,
+        "full_title": p.full_title,
+        "subtitle": work.and_then(|w| w.subtitle.clone()),
+        "isbn": p.isbn13.clone().unwrap_or_else(|| "No ISBN".to_string()),
+        "pub_date": p.publication_date.or(p.planned_publication_date),
+        "publishing_status": p.publishing_status,
+        "product_form": p.product_form,
+        "in_house_format": p.in_house_format,
+        "imprint": work.map(|w| w.imprint.clone()),
+        "weblinks": weblinks,
+        "prices": [],
+        "supportingresources": resources,
+        "rights_not_available_countries": p.not_for_sale,
+        "all_related_products": st.products_of_work(p.work_id).iter().filter(|o| o.id != p.id).map(|o| json!({
+            "relation_code": "06",
+            "isbn": o.isbn13.clone().unwrap_or_else(|| "No ISBN".to_string()),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The presigned upload target for `resourceFileName` resources.
+async fn upload(AxState(app): AxState<App>, Path(id): Path<i64>, body: Bytes) -> Response {
+    match app.shared.lock().complete_upload(id, body.len()) {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(e) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),
+    }
+}
+
+fn control_result<T: serde::Serialize>(r: Result<T, StateError>) -> Response {
+    match r {
+        Ok(v) => Json(v).into_response(),
+        Err(e @ StateError::NotFound(_)) => {
+            (StatusCode::NOT_FOUND, Json(json!({"error": e.to_string()}))).into_response()
+        }
+        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"error": e.to_string()}))).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct StageBody {
+    stage: String,
+}
+#[derive(Deserialize)]
+struct DateBody {
+    date: NaiveDate,
+}
+#[derive(Deserialize)]
+struct RightsBody {
+    worldwide: bool,
+    #[serde(default)]
+    for_sale: Vec<String>,
+    #[serde(default)]
+    not_for_sale: Vec<String>,
+}
+#[derive(Deserialize)]
+struct IsbnBody {
+    isbn13: Option<String>,
+}
+
+fn control_router(app: App) -> Router {
+    Router::new()
+        .route(
+            "/__sim/consonance/works/{id}",
+            get(|AxState(app): AxState<App>, Path(id): Path<i64>| async move {
+                control_result(
+                    app.shared.lock().snapshot(id).ok_or_else(|| StateError::NotFound(format!("Work {id}"))),
+                )
+            }),
+        )
+        .route(
+            "/__sim/consonance/works/{id}/project-stage",
+            put(|AxState(app): AxState<App>, Path(id): Path<i64>, Json(b): Json<StageBody>| async move {
+                control_result(app.shared.lock().set_project_stage(id, &b.stage))
+            }),
+        )
+        .route(
+            "/__sim/consonance/works/{id}/supporting-resources",
+            get(|AxState(app): AxState<App>, Path(id): Path<i64>| async move {
+                Json(app.shared.lock().resources_of_work(id))
+            }),
+        )
+        .route(
+            "/__sim/consonance/products/{id}/planned-publication-date",
+            put(|AxState(app): AxState<App>, Path(id): Path<i64>, Json(b): Json<DateBody>| async move {
+                control_result(app.shared.lock().set_planned_publication_date(id, b.date))
+            }),
+        )
+        .route(
+            "/__sim/consonance/products/{id}/sales-rights",
+            put(|AxState(app): AxState<App>, Path(id): Path<i64>, Json(b): Json<RightsBody>| async move {
+                control_result(app.shared.lock().set_sales_rights(
+                    id,
+                    b.worldwide,
+                    b.for_sale,
+                    b.not_for_sale,
+                ))
+            }),
+        )
+        .route(
+            "/__sim/consonance/products/{id}/isbn",
+            put(|AxState(app): AxState<App>, Path(id): Path<i64>, Json(b): Json<IsbnBody>| async move {
+                control_result(app.shared.lock().set_isbn(id, b.isbn13))
+            }),
+        )
+        .route(
+            "/__sim/consonance/products/{id}/web-links",
+            get(|AxState(app): AxState<App>, Path(id): Path<i64>| async move {
+                Json(app.shared.lock().web_links_of_product(id))
+            }),
+        )
+        .route(
+            "/__sim/consonance/supporting-resources/{id}",
+            delete(|AxState(app): AxState<App>, Path(id): Path<i64>| async move {
+                control_result(app.shared.lock().delete_resource(id))
+            }),
+        )
+        .with_state(app)
+}
+
+impl ConsonanceSim {
+    /// Binds 127.0.0.1:`port` and serves until [`ConsonanceSimHandle::shutdown`].
+    ///
+    /// Panics only if the loopback port cannot be bound (a test-setup failure).
+    pub async fn start(catalogue: &Catalogue, options: ConsonanceSimOptions) -> ConsonanceSimHandle {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
+            .await
+            .unwrap_or_else(|e| panic!("Consonance simulator cannot bind 127.0.0.1:{}: {e}", options.port));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("Consonance simulator has no local address: {e}"));
+        let base_url = format!("http://{addr}");
+        let shared = Shared::new(State::from_catalogue(catalogue, options.page_size));
+        let faults = Faults::new(options.seed, error_body);
+        let app = App {
+            shared: shared.clone(),
+            mutation_fault: Arc::default(),
+            schema: schema::build(shared.clone(), base_url.clone()),
+            api_key: options.api_key.clone(),
+            base_url: base_url.clone(),
+        };
+        let router = Router::new()
+            .route("/graphql", post(graphql))
+            .route("/api/v4/products.json", get(rest_products))
+            .route("/uploads/supporting-resources/{id}", put(upload))
+            .with_state(app.clone())
+            .merge(control_router(app.clone()))
+            .merge(faults.control_router())
+            .layer(axum::middleware::from_fn_with_state(faults.clone(), faults::inject));
+        let app_fault = app.mutation_fault.clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            });
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "Consonance simulator stopped with an error");
+            }
+        });
+        let mutation_fault = app_fault.clone();
+        ConsonanceSimHandle {
+            base_url,
+            addr,
+            faults,
+            shared,
+            mutation_fault,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+}
+
+impl ConsonanceSimHandle {
+    /// `http://127.0.0.1:PORT` (GraphQL at `/graphql`, REST at `/api/v4/products.json`).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    pub fn set_project_stage(&self, work_id: i64, stage: &str) -> Result<(), StateError> {
+        self.shared.lock().set_project_stage(work_id, stage)
+    }
+    pub fn set_planned_publication_date(&self, product_id: i64, date: NaiveDate) -> Result<(), StateError> {
+        self.shared.lock().set_planned_publication_date(product_id, date)
+    }
+    pub fn set_sales_rights(
+        &self,
+        product_id: i64,
+        worldwide: bool,
+        for_sale: &[&str],
+        not_for_sale: &[&str],
+    ) -> Result<(), StateError> {
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        self.shared.lock().set_sales_rights(product_id, worldwide, owned(for_sale), owned(not_for_sale))
+    }
+    /// `None` removes the ISBN (REST v4 then reports "No ISBN").
+    pub fn set_isbn(&self, product_id: i64, isbn13: Option<&str>) -> Result<(), StateError> {
+        self.shared.lock().set_isbn(product_id, isbn13.map(str::to_string))
+    }
+    /// A supporting resource removed by a person in Consonance, outside the connector.
+    pub fn delete_supporting_resource_by_hand(&self, id: i64) -> Result<ResourceRec, StateError> {
+        self.shared.lock().delete_resource(id)
+    }
+
+    pub fn work(&self, work_id: i64) -> Option<WorkSnapshot> {
+        self.shared.lock().snapshot(work_id)
+    }
+    pub fn product(&self, product_id: i64) -> Option<ProductRec> {
+        self.shared.lock().products.get(&product_id).cloned()
+    }
+    pub fn supporting_resources(&self, work_id: i64) -> Vec<ResourceRec> {
+        self.shared.lock().resources_of_work(work_id)
+    }
+    pub fn web_links(&self, product_id: i64) -> Vec<WebLinkRec> {
+        self.shared.lock().web_links_of_product(product_id)
+    }
+    /// The next `count` GraphQL mutations (queries are not affected) answer HTTP `status` with a
+    /// Consonance error body. With `after_commit` the mutation is applied first, so the write
+    /// lands but its answer is lost (what a timeout or a proxy 503 looks like to the client).
+    /// Logged by the request log like any other answer.
+    pub fn fail_next_mutations(&self, count: u32, status: u16, after_commit: bool) {
+        *self.mutation_fault.lock().unwrap_or_else(|p| p.into_inner()) =
+            MutationFault { remaining: count, status, after_commit };
+    }
+
+    /// Server page size of `works`/`products` and REST v4.
+    pub fn page_size(&self) -> usize {
+        self.shared.lock().page_size
+    }
+
+    /// Stops accepting connections and waits for the server task.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for ConsonanceSimHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::fixture_now;
+
+    async fn post(sim: &ConsonanceSimHandle, key: &str, body: Value) -> (u16, Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/graphql", sim.base_url()))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn validates_queries_and_auth() {
+        let cat = Catalogue::generate(6, 1, fixture_now());
+        let opts = ConsonanceSimOptions { page_size: 4, ..Default::default() };
+        let key = opts.api_key.clone();
+        let sim = ConsonanceSim::start(&cat, opts).await;
+        let (status, v) = post(&sim, "wrong", json!({"query": "{ works { id } }"})).await;
+        assert_eq!(status, 401);
+        assert!(v["errors"][0]["message"].as_str().unwrap().contains("Unauthorized"));
+
+        let (status, v) = post(&sim, &key, json!({"query": "{ works { id nope } }"})).await;
+        assert_eq!(status, 200);
+        assert!(v["errors"][0]["message"].as_str().unwrap().contains("nope"), "{v}");
+
+        let (_, v) = post(&sim, &key, json!({"query": "{ works { id products { __typename id isbn { isbn13 } ... on ElectronicBookProduct { inHouseFormat } } } }"})).await;
+        assert!(v.get("errors").is_none(), "{v}");
+        assert_eq!(v["data"]["works"].as_array().unwrap().len(), 4);
+        let typename = v["data"]["works"][0]["products"][0]["__typename"].as_str().unwrap();
+        assert!(typename.ends_with("Product"));
+
+        let q = json!({"query": "query($a: Int) { works(workSearch: {after: $a}) { id } }", "variables": {"a": 1003}});
+        let (_, v) = post(&sim, &key, q).await;
+        assert_eq!(v["data"]["works"][0]["id"], 1004);
+
+        // Control routes over HTTP: change a stage, read the snapshot, a 404 for an unknown id.
+        let http = reqwest::Client::new();
+        let base = format!("{}/__sim/consonance", sim.base_url());
+        let r = http
+            .put(format!("{base}/works/1002/project-stage"))
+            .json(&json!({"stage": "Design"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let snap: WorkSnapshot =
+            http.get(format!("{base}/works/1002")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(snap.work.project_stage, "Design");
+        let r = http
+            .put(format!("{base}/products/1/sales-rights"))
+            .json(&json!({"worldwide": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+        // Malformed bodies are refused, not a crash.
+        let r = http
+            .post(format!("{}/graphql", sim.base_url()))
+            .bearer_auth(&key)
+            .body("{not json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        sim.shutdown().await;
+    }
+}

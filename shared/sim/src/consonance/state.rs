@@ -1,0 +1,669 @@
+//! The simulated Consonance tenant's data, in memory, seeded from a [`Catalogue`].
+//!
+//! Everything the GraphQL schema and REST v4 endpoint read goes through here, under one lock;
+//! every change bumps the owning work's `updated_at` so `changedSince` finds it.
+
+use crate::catalogue::Catalogue;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContributorRec {
+    pub id: i64,
+    pub name: String,
+    pub role_code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkRec {
+    pub id: i64,
+    pub title: String,
+    pub subtitle: Option<String>,
+    pub imprint_id: i64,
+    pub imprint: String,
+    pub project_stage: String,
+    pub contributors: Vec<ContributorRec>,
+    pub contract_id: Option<i64>,
+    pub product_ids: Vec<i64>,
+    /// Simulator-derived production run delivery date (three weeks before the earliest planned
+    /// publication date of a physical product); the catalogue has no production runs.
+    pub production_run_delivery_date: Option<NaiveDate>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl WorkRec {
+    /// Consonance's `contributorPrettyList`: "A", "A and B", "A, B and C".
+    pub fn contributor_pretty_list(&self) -> String {
+        let names: Vec<&str> = self.contributors.iter().map(|c| c.name.as_str()).collect();
+        match names.as_slice() {
+            [] => String::new(),
+            [one] => (*one).to_string(),
+            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProductRec {
+    pub id: i64,
+    pub work_id: i64,
+    /// `None` when the product has no ISBN (REST v4 then says "No ISBN").
+    pub isbn13: Option<String>,
+    pub full_title: String,
+    pub product_form: String,
+    pub in_house_format: String,
+    pub publication_date: Option<NaiveDate>,
+    pub planned_publication_date: Option<NaiveDate>,
+    pub publishing_status: String,
+    pub for_sale_worldwide: bool,
+    pub for_sale: Vec<String>,
+    pub not_for_sale: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LicensedRightRec {
+    pub id: i64,
+    pub right_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryDateRec {
+    pub id: i64,
+    pub deliverable_type: String,
+    pub date_due: NaiveDate,
+    pub slipped_date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContractRec {
+    pub id: i64,
+    pub work_id: i64,
+    pub ms_delivery_date: Option<NaiveDate>,
+    pub revised_ms_delivery_date: Option<NaiveDate>,
+    pub actual_ms_delivery_date: Option<NaiveDate>,
+    pub licensed_rights: Vec<LicensedRightRec>,
+    pub delivery_dates: Vec<DeliveryDateRec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceRec {
+    pub id: i64,
+    pub work_id: i64,
+    pub image_remote_url: Option<String>,
+    pub filename: Option<String>,
+    pub mime_type: Option<String>,
+    pub file_size: Option<i64>,
+    pub is_processing: bool,
+    pub product_ids: BTreeSet<i64>,
+    pub caption: Option<String>,
+    pub copyright: Option<String>,
+    pub required_credit: Option<String>,
+    pub status: Option<String>,
+    pub resource_variant: Option<String>,
+    pub onix_content_audience_code: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebLinkRec {
+    pub id: i64,
+    pub product_id: i64,
+    pub link: String,
+    pub role: String,
+    pub note: Option<String>,
+}
+
+/// A work with its products, contract and supporting resources, for tests and the demo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkSnapshot {
+    pub work: WorkRec,
+    pub products: Vec<ProductRec>,
+    pub contract: Option<ContractRec>,
+    pub supporting_resources: Vec<ResourceRec>,
+}
+
+/// What `createSupportingResource` was asked for, after GraphQL parsing (enums as their names).
+#[derive(Debug, Clone, Default)]
+pub struct NewResource {
+    pub work_id: i64,
+    pub image_remote_url: Option<String>,
+    pub resource_file_name: Option<String>,
+    pub status: Option<String>,
+    pub resource_variant: Option<String>,
+    pub onix_content_audience_code: Option<String>,
+    pub product_ids: Option<Vec<i64>>,
+    pub link_to_all_products: bool,
+    pub unlink_previous: bool,
+    pub caption: Option<String>,
+    pub copyright: Option<String>,
+    pub required_credit: Option<String>,
+}
+
+/// Why a change was refused: becomes a GraphQL error (or an HTTP 404/422 on control routes).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct WorkFilter {
+    pub id_eq: Option<i64>,
+    pub after: Option<i64>,
+    pub changed_since: Option<NaiveDate>,
+    pub contract_id_eq: Option<i64>,
+    pub title_eq: Option<String>,
+    pub title_cont: Option<String>,
+    pub imprint_id_in: Option<Vec<i64>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProductFilter {
+    pub id_eq: Option<i64>,
+    pub after: Option<i64>,
+    pub changed_since: Option<NaiveDate>,
+    pub isbn13_eq: Option<String>,
+    pub isbn13_in: Option<Vec<String>>,
+    pub title_cont: Option<String>,
+    pub product_forms: Option<Vec<String>>,
+}
+
+/// The state behind one lock, shared by the GraphQL resolvers, REST v4 and the control routes.
+#[derive(Clone)]
+pub struct Shared(Arc<Mutex<State>>);
+
+impl Shared {
+    pub fn new(state: State) -> Self {
+        Shared(Arc::new(Mutex::new(state)))
+    }
+    /// Never held across an await.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub struct State {
+    pub works: BTreeMap<i64, WorkRec>,
+    pub products: BTreeMap<i64, ProductRec>,
+    pub contracts: BTreeMap<i64, ContractRec>,
+    pub resources: BTreeMap<i64, ResourceRec>,
+    pub web_links: BTreeMap<i64, WebLinkRec>,
+    pub page_size: usize,
+    next_id: i64,
+}
+
+fn since(date: NaiveDate) -> DateTime<Utc> {
+    date.and_hms_opt(0, 0, 0).map(|d| d.and_utc()).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+impl State {
+    pub fn from_catalogue(catalogue: &Catalogue, page_size: usize) -> Self {
+        let mut st = State {
+            works: BTreeMap::new(),
+            products: BTreeMap::new(),
+            contracts: BTreeMap::new(),
+            resources: BTreeMap::new(),
+            web_links: BTreeMap::new(),
+            page_size: page_size.max(1),
+            next_id: 900_000,
+        };
+        for w in &catalogue.works {
+            let full_title = match &w.subtitle {
+                Some(s) => format!("{}: {s}", w.title),
+                None => w.title.clone(),
+            };
+            for p in &w.products {
+                st.products.insert(
+                    p.product_id,
+                    ProductRec {
+                        id: p.product_id,
+                        work_id: w.work_id,
+                        isbn13: (!p.isbn13.is_empty()).then(|| p.isbn13.clone()),
+                        full_title: full_title.clone(),
+                        product_form: p.product_form.clone(),
+                        in_house_format: p.in_house_format.clone(),
+                        publication_date: p.publication_date,
+                        planned_publication_date: Some(p.planned_publication_date),
+                        publishing_status: p.publishing_status.clone(),
+                        for_sale_worldwide: p.for_sale_worldwide,
+                        for_sale: p.for_sale_countries.clone(),
+                        not_for_sale: p.not_for_sale_countries.clone(),
+                    },
+                );
+            }
+            if let Some(c) = &w.contract {
+                let base = c.contract_id * 10;
+                st.contracts.insert(
+                    c.contract_id,
+                    ContractRec {
+                        id: c.contract_id,
+                        work_id: w.work_id,
+                        ms_delivery_date: c.ms_delivery_date,
+                        revised_ms_delivery_date: None,
+                        actual_ms_delivery_date: c.actual_ms_delivery_date,
+                        licensed_rights: c
+                            .licensed_rights
+                            .iter()
+                            .enumerate()
+                            .map(|(i, r)| LicensedRightRec { id: base + i as i64, right_type: r.clone() })
+                            .collect(),
+                        delivery_dates: c
+                            .delivery_dates
+                            .iter()
+                            .enumerate()
+                            .map(|(i, d)| DeliveryDateRec {
+                                id: base + 5 + i as i64,
+                                deliverable_type: d.deliverable_type.clone(),
+                                date_due: d.date_due,
+                                slipped_date: None,
+                            })
+                            .collect(),
+                    },
+                );
+            }
+            let production_run_delivery_date = w
+                .products
+                .iter()
+                .filter(|p| p.product_form.starts_with('B'))
+                .map(|p| p.planned_publication_date)
+                .min()
+                .map(|d| d - Duration::days(21));
+            st.works.insert(
+                w.work_id,
+                WorkRec {
+                    id: w.work_id,
+                    title: w.title.clone(),
+                    subtitle: w.subtitle.clone(),
+                    imprint_id: w.imprint_id,
+                    imprint: w.imprint.clone(),
+                    project_stage: w.project_stage.clone(),
+                    contributors: w
+                        .contributors
+                        .iter()
+                        .map(|c| ContributorRec {
+                            id: c.id,
+                            name: c.name.clone(),
+                            role_code: c.role_code.clone(),
+                        })
+                        .collect(),
+                    contract_id: w.contract.as_ref().map(|c| c.contract_id),
+                    product_ids: w.products.iter().map(|p| p.product_id).collect(),
+                    production_run_delivery_date,
+                    updated_at: w.updated_at,
+                },
+            );
+        }
+        st
+    }
+
+    fn next_id(&mut self) -> i64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Marks a work (and so its products) as changed now.
+    pub fn touch(&mut self, work_id: i64) {
+        if let Some(w) = self.works.get_mut(&work_id) {
+            w.updated_at = Utc::now().max(w.updated_at);
+        }
+    }
+
+    pub fn work_matches(&self, w: &WorkRec, f: &WorkFilter) -> bool {
+        f.id_eq.is_none_or(|id| w.id == id)
+            && f.after.is_none_or(|a| w.id > a)
+            && f.changed_since.is_none_or(|d| w.updated_at >= since(d))
+            && f.contract_id_eq.is_none_or(|c| w.contract_id == Some(c))
+            && f.title_eq.as_ref().is_none_or(|t| &w.title == t)
+            && f.title_cont.as_ref().is_none_or(|t| w.title.to_lowercase().contains(&t.to_lowercase()))
+            && f.imprint_id_in.as_ref().is_none_or(|ids| ids.contains(&w.imprint_id))
+    }
+
+    pub fn product_matches(&self, p: &ProductRec, f: &ProductFilter) -> bool {
+        let changed = |d: NaiveDate| self.works.get(&p.work_id).is_some_and(|w| w.updated_at >= since(d));
+        f.id_eq.is_none_or(|id| p.id == id)
+            && f.after.is_none_or(|a| p.id > a)
+            && f.changed_since.is_none_or(changed)
+            && f.isbn13_eq.as_ref().is_none_or(|i| p.isbn13.as_deref() == Some(normalise_isbn(i).as_str()))
+            && f.isbn13_in
+                .as_ref()
+                .is_none_or(|set| set.iter().any(|i| p.isbn13.as_deref() == Some(normalise_isbn(i).as_str())))
+            && f.title_cont.as_ref().is_none_or(|t| p.full_title.to_lowercase().contains(&t.to_lowercase()))
+            && f.product_forms.as_ref().is_none_or(|forms| forms.contains(&p.product_form))
+    }
+
+    /// One keyset page of works (by id), optionally only those with a product matching `pf`.
+    pub fn works_page(&self, wf: &WorkFilter, pf: Option<&ProductFilter>, paged: bool) -> Vec<WorkRec> {
+        let limit = if paged { self.page_size } else { usize::MAX };
+        self.works
+            .values()
+            .filter(|w| self.work_matches(w, wf))
+            .filter(|w| {
+                pf.is_none_or(|pf| {
+                    w.product_ids
+                        .iter()
+                        .filter_map(|id| self.products.get(id))
+                        .any(|p| self.product_matches(p, &ProductFilter { after: None, ..pf.clone() }))
+                })
+            })
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// One keyset page of products (by id), optionally only those whose work matches `wf`.
+    pub fn products_page(&self, pf: &ProductFilter, wf: Option<&WorkFilter>, paged: bool) -> Vec<ProductRec> {
+        let limit = if paged { self.page_size } else { usize::MAX };
+        self.products
+            .values()
+            .filter(|p| self.product_matches(p, pf))
+            .filter(|p| {
+                wf.is_none_or(|wf| {
+                    self.works
+                        .get(&p.work_id)
+                        .is_some_and(|w| self.work_matches(w, &WorkFilter { after: None, ..wf.clone() }))
+                })
+            })
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    pub fn products_of_work(&self, work_id: i64) -> Vec<ProductRec> {
+        self.works
+            .get(&work_id)
+            .map(|w| w.product_ids.iter().filter_map(|id| self.products.get(id)).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn resources_of_work(&self, work_id: i64) -> Vec<ResourceRec> {
+        self.resources.values().filter(|r| r.work_id == work_id).cloned().collect()
+    }
+
+    pub fn resources_of_product(&self, product_id: i64) -> Vec<ResourceRec> {
+        self.resources.values().filter(|r| r.product_ids.contains(&product_id)).cloned().collect()
+    }
+
+    pub fn web_links_of_product(&self, product_id: i64) -> Vec<WebLinkRec> {
+        self.web_links.values().filter(|l| l.product_id == product_id).cloned().collect()
+    }
+
+    pub fn snapshot(&self, work_id: i64) -> Option<WorkSnapshot> {
+        let work = self.works.get(&work_id)?.clone();
+        Some(WorkSnapshot {
+            products: self.products_of_work(work_id),
+            contract: work.contract_id.and_then(|c| self.contracts.get(&c)).cloned(),
+            supporting_resources: self.resources_of_work(work_id),
+            work,
+        })
+    }
+
+    pub fn create_resource(&mut self, input: NewResource) -> Result<ResourceRec, StateError> {
+        let work = self
+            .works
+            .get(&input.work_id)
+            .ok_or_else(|| StateError::NotFound(format!("Work {}", input.work_id)))?
+            .clone();
+        let (image_remote_url, filename, mime) = match (&input.image_remote_url, &input.resource_file_name) {
+            (Some(_), Some(_)) => {
+                return Err(StateError::Invalid(
+                    "Provide either imageRemoteUrl or resourceFileName, not both".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(StateError::Invalid("Provide either imageRemoteUrl or resourceFileName".into()));
+            }
+            (Some(url), None) => {
+                let parsed = url::Url::parse(url).map_err(|e| {
+                    StateError::Invalid(format!("Image remote url {url:?} is not a URL: {e}"))
+                })?;
+                let name = parsed.path_segments().and_then(|mut s| s.next_back()).unwrap_or("").to_string();
+                let lower = name.to_ascii_lowercase();
+                if !(lower.ends_with(".jpg") || lower.ends_with(".jpeg")) {
+                    return Err(StateError::Invalid(format!(
+                        "Image remote url must be a JPG file (got {name:?})"
+                    )));
+                }
+                (Some(url.clone()), Some(name), Some("image/jpeg".to_string()))
+            }
+            (None, Some(name)) => {
+                if name.trim().is_empty() {
+                    return Err(StateError::Invalid("Resource file name can't be blank".into()));
+                }
+                (None, Some(name.clone()), mime_of(name))
+            }
+        };
+        let products: BTreeSet<i64> = match (&input.product_ids, input.link_to_all_products) {
+            (Some(_), true) => {
+                return Err(StateError::Invalid(
+                    "productIds cannot be used in conjunction with linkToAllProducts".into(),
+                ));
+            }
+            (Some(ids), false) => {
+                for id in ids {
+                    if !work.product_ids.contains(id) {
+                        return Err(StateError::Invalid(format!(
+                            "Product {id} does not belong to work {}",
+                            work.id
+                        )));
+                    }
+                }
+                ids.iter().copied().collect()
+            }
+            (None, true) => work.product_ids.iter().copied().collect(),
+            (None, false) => BTreeSet::new(),
+        };
+        if input.unlink_previous {
+            for r in self.resources.values_mut() {
+                if r.work_id == work.id && r.resource_variant == input.resource_variant {
+                    r.product_ids.retain(|p| !products.contains(p));
+                }
+            }
+        }
+        let id = self.next_id();
+        let rec = ResourceRec {
+            id,
+            work_id: work.id,
+            is_processing: image_remote_url.is_none(),
+            image_remote_url,
+            filename,
+            mime_type: mime,
+            file_size: None,
+            product_ids: products,
+            caption: input.caption,
+            copyright: input.copyright,
+            required_credit: input.required_credit,
+            status: input.status,
+            resource_variant: input.resource_variant,
+            onix_content_audience_code: input.onix_content_audience_code,
+            created_at: Utc::now(),
+        };
+        self.resources.insert(id, rec.clone());
+        self.touch(work.id);
+        Ok(rec)
+    }
+
+    /// The presigned upload for a `resourceFileName` resource arrived.
+    pub fn complete_upload(&mut self, id: i64, size: usize) -> Result<ResourceRec, StateError> {
+        let r = self
+            .resources
+            .get_mut(&id)
+            .ok_or_else(|| StateError::NotFound(format!("Supporting resource {id}")))?;
+        r.file_size = Some(size as i64);
+        r.is_processing = false;
+        let (rec, work) = (r.clone(), r.work_id);
+        self.touch(work);
+        Ok(rec)
+    }
+
+    pub fn delete_resource(&mut self, id: i64) -> Result<ResourceRec, StateError> {
+        let rec = self
+            .resources
+            .remove(&id)
+            .ok_or_else(|| StateError::NotFound(format!("Supporting resource {id}")))?;
+        self.touch(rec.work_id);
+        Ok(rec)
+    }
+
+    pub fn create_web_link(
+        &mut self,
+        product_id: i64,
+        link: String,
+        role: String,
+        note: Option<String>,
+    ) -> Result<WebLinkRec, StateError> {
+        let work_id = self
+            .products
+            .get(&product_id)
+            .ok_or_else(|| StateError::NotFound(format!("Product {product_id}")))?
+            .work_id;
+        match url::Url::parse(&link) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+            _ => return Err(StateError::Invalid(format!("Link {link:?} must be an http(s) URL"))),
+        }
+        let id = self.next_id();
+        let rec = WebLinkRec { id, product_id, link, role, note };
+        self.web_links.insert(id, rec.clone());
+        self.touch(work_id);
+        Ok(rec)
+    }
+
+    pub fn delete_web_link(&mut self, id: i64) -> Result<WebLinkRec, StateError> {
+        let rec = self.web_links.remove(&id).ok_or_else(|| StateError::NotFound(format!("Web link {id}")))?;
+        if let Some(w) = self.products.get(&rec.product_id).map(|p| p.work_id) {
+            self.touch(w);
+        }
+        Ok(rec)
+    }
+
+    pub fn set_project_stage(&mut self, work_id: i64, stage: &str) -> Result<(), StateError> {
+        let w =
+            self.works.get_mut(&work_id).ok_or_else(|| StateError::NotFound(format!("Work {work_id}")))?;
+        w.project_stage = stage.to_string();
+        self.touch(work_id);
+        Ok(())
+    }
+
+    fn product_mut(&mut self, product_id: i64) -> Result<&mut ProductRec, StateError> {
+        self.products
+            .get_mut(&product_id)
+            .ok_or_else(|| StateError::NotFound(format!("Product {product_id}")))
+    }
+
+    pub fn set_planned_publication_date(
+        &mut self,
+        product_id: i64,
+        date: NaiveDate,
+    ) -> Result<(), StateError> {
+        let p = self.product_mut(product_id)?;
+        p.planned_publication_date = Some(date);
+        let w = p.work_id;
+        self.touch(w);
+        Ok(())
+    }
+
+    pub fn set_sales_rights(
+        &mut self,
+        product_id: i64,
+        worldwide: bool,
+        for_sale: Vec<String>,
+        not_for_sale: Vec<String>,
+    ) -> Result<(), StateError> {
+        let p = self.product_mut(product_id)?;
+        p.for_sale_worldwide = worldwide;
+        p.for_sale = for_sale;
+        p.not_for_sale = not_for_sale;
+        let w = p.work_id;
+        self.touch(w);
+        Ok(())
+    }
+
+    pub fn set_isbn(&mut self, product_id: i64, isbn13: Option<String>) -> Result<(), StateError> {
+        let p = self.product_mut(product_id)?;
+        p.isbn13 = isbn13.map(|i| normalise_isbn(&i));
+        let w = p.work_id;
+        self.touch(w);
+        Ok(())
+    }
+}
+
+fn normalise_isbn(s: &str) -> String {
+    s.chars().filter(|c| c.is_ascii_alphanumeric()).collect()
+}
+
+fn mime_of(name: &str) -> Option<String> {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase())?;
+    Some(
+        match ext.as_str() {
+            "jpg" | "jpeg" => "image/jpeg",
+            "png" => "image/png",
+            "tif" | "tiff" => "image/tiff",
+            "pdf" => "application/pdf",
+            "mp4" => "video/mp4",
+            "mp3" => "audio/mpeg",
+            _ => "application/octet-stream",
+        }
+        .to_string(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::fixture_now;
+
+    fn state() -> State {
+        State::from_catalogue(&Catalogue::generate(12, 3, fixture_now()), 5)
+    }
+
+    #[test]
+    fn pages_by_id_and_filters_changed_since() {
+        let st = state();
+        let first = st.works_page(&WorkFilter::default(), None, true);
+        assert_eq!(first.len(), 5);
+        let next = st.works_page(&WorkFilter { after: Some(first[4].id), ..Default::default() }, None, true);
+        assert!(next[0].id > first[4].id);
+        let cutoff = fixture_now().date_naive();
+        assert!(
+            st.works_page(&WorkFilter { changed_since: Some(cutoff), ..Default::default() }, None, true)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn create_validates_and_unlinks_previous() {
+        let mut st = state();
+        let w = st.works.values().find(|w| w.product_ids.len() >= 2).cloned().unwrap();
+        let base = NewResource {
+            work_id: w.id,
+            image_remote_url: Some("https://img.example/a.jpg".into()),
+            resource_variant: Some("front_cover".into()),
+            link_to_all_products: true,
+            ..Default::default()
+        };
+        let a = st.create_resource(base.clone()).unwrap();
+        assert_eq!(a.product_ids.len(), w.product_ids.len());
+        let b = st
+            .create_resource(NewResource {
+                image_remote_url: Some("https://img.example/b.JPG?x=1".into()),
+                unlink_previous: true,
+                ..base.clone()
+            })
+            .unwrap();
+        assert!(st.resources[&a.id].product_ids.is_empty());
+        assert_eq!(b.filename.as_deref(), Some("b.JPG"));
+        let png = NewResource { image_remote_url: Some("https://img.example/a.png".into()), ..base.clone() };
+        assert!(matches!(st.create_resource(png), Err(StateError::Invalid(m)) if m.contains("JPG")));
+        let foreign = NewResource { product_ids: Some(vec![1]), link_to_all_products: false, ..base.clone() };
+        assert!(
+            matches!(st.create_resource(foreign), Err(StateError::Invalid(m)) if m.contains("does not belong"))
+        );
+        assert!(matches!(
+            st.create_resource(NewResource { work_id: 1, ..base }),
+            Err(StateError::NotFound(_))
+        ));
+    }
+}

@@ -1,0 +1,140 @@
+//! The simulator's own rules, checked with plain HTTP (no OTMM client).
+
+use super::*;
+use crate::catalogue::fixture_now;
+
+async fn start() -> (OtmmSimHandle, Catalogue) {
+    let cat = Catalogue::generate(6, 3, fixture_now());
+    (OtmmSim::start(&cat, OtmmSimOptions::default()).await, cat)
+}
+
+/// A logged-in plain client: (client with cookies, session id).
+async fn login(sim: &OtmmSimHandle) -> (reqwest::Client, String) {
+    let c = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let v: Value = c
+        .post(format!("{}/otmmapi/v6/sessions", sim.base_url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("username={}&password={}", sim.username(), sim.password()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = v["session_resource"]["session"]["id"].to_string();
+    (c, id)
+}
+
+#[tokio::test]
+async fn auth_is_enforced_with_exception_bodies() {
+    let (sim, cat) = start().await;
+    let asset = &cat.assets[0].versions[0].asset_id;
+    let url = format!("{}/otmmapi/v6/assets/{asset}", sim.base_url());
+    let anon = reqwest::Client::new();
+    let r = anon.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["exception_body"]["http_response_code"], 401);
+
+    let (c, id) = login(&sim).await;
+    // The cookie alone is not enough: X-Requested-By must carry the session id.
+    assert_eq!(c.get(&url).send().await.unwrap().status(), 401);
+    assert_eq!(c.get(&url).header("X-Requested-By", "999").send().await.unwrap().status(), 401);
+    let v: Value = c.get(&url).header("X-Requested-By", &id).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["asset_resource"]["asset"]["asset_id"], asset.as_str());
+    assert!(v["asset_resource"]["asset"]["metadata"]["metadata_element_list"].is_array());
+
+    sim.expire_sessions();
+    assert_eq!(c.get(&url).header("X-Requested-By", &id).send().await.unwrap().status(), 401);
+    // Unknown API versions and paths answer 404 in the same shape.
+    let r = anon.get(format!("{}/otmmapi/v9/assets/{asset}", sim.base_url())).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["exception_body"]["http_response_code"], 404);
+}
+
+#[tokio::test]
+async fn patch_needs_the_lock_and_search_rejects_unknown_operators() {
+    let (sim, cat) = start().await;
+    let (c, id) = login(&sim).await;
+    let asset = &cat.assets[0].versions[0].asset_id;
+    let base = format!("{}/otmmapi/v6/assets/{asset}", sim.base_url());
+    let body = json!({"edited_asset": {"data": {"metadata": [
+        {"id": otmm_fields::RIGHTS_FLAG, "type": "com.artesia.metadata.MetadataField",
+         "value": {"value": {"type": "string", "value": "flagged"}}}
+    ]}}});
+    let r = c.patch(&base).header("X-Requested-By", &id).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 409);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["exception_body"]["error_code"], "ASSET_NOT_LOCKED");
+
+    let state = |action: &'static str| {
+        c.put(format!("{base}/state"))
+            .header("X-Requested-By", &id)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("action={action}"))
+            .send()
+    };
+    assert_eq!(state("lock").await.unwrap().status(), 200);
+    assert_eq!(sim.asset(asset).unwrap().locked_by.as_deref(), Some(sim.username()));
+    assert_eq!(c.patch(&base).header("X-Requested-By", &id).json(&body).send().await.unwrap().status(), 200);
+    assert_eq!(state("unlock").await.unwrap().status(), 200);
+    assert_eq!(state("explode").await.unwrap().status(), 400);
+    let a = sim.asset(asset).unwrap();
+    assert_eq!((a.locked_by.as_deref(), a.field(otmm_fields::RIGHTS_FLAG)), (None, Some("flagged")));
+
+    let cond = json!({"search_condition_list": {"search_condition": [
+        {"type": "com.artesia.search.SearchScalarCondition", "metadata_field_id": DATE_LAST_UPDATED_FIELD,
+         "relational_operator_id": "ARTESIA.OPERATOR.NONSENSE", "value": "2026-01-01T00:00:00Z"}
+    ]}});
+    let r = c
+        .get(format!("{}/otmmapi/v6/search/text", sim.base_url()))
+        .header("X-Requested-By", &id)
+        .query(&[("search_condition_list", cond.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["exception_body"]["message"].as_str().unwrap().contains("NONSENSE"));
+}
+
+#[tokio::test]
+async fn control_routes_drive_the_state_over_http() {
+    let (sim, cat) = start().await;
+    let c = reqwest::Client::new();
+    let seed = &cat.assets[0];
+    let ctl = |p: &str| format!("{}/__sim/otmm/{p}", sim.base_url());
+    let r = c
+        .post(ctl("add_version"))
+        .json(&json!({"original_asset_id": seed.original_asset_id, "status": "In Review"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let new_id = v["result"].as_str().unwrap().to_string();
+    let next = seed.versions.len() as u32 + 1;
+    let r = c
+        .post(ctl("approve"))
+        .json(&json!({"original_asset_id": seed.original_asset_id, "version": next, "approver": "svale"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let a = sim.asset(&new_id).unwrap();
+    assert_eq!((a.version, a.latest_version), (next, true));
+    assert_eq!(a.field(otmm_fields::APPROVAL_STATUS), Some(otmm_fields::APPROVED_VALUE));
+    assert!(!sim.asset(&seed.versions[0].asset_id).unwrap().latest_version);
+    let r = c
+        .post(ctl("approve"))
+        .json(&json!({"original_asset_id": seed.original_asset_id, "version": 99, "approver": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let v: Value = c.get(ctl(&format!("assets/{new_id}"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["asset"]["version"], next);
+    assert_eq!(c.post(ctl("expire_sessions")).send().await.unwrap().status(), 204);
+    sim.shutdown().await;
+}
