@@ -56,6 +56,7 @@ cases!(
     queue_redelivery_after_visibility_timeout,
     queue_dead_letter_after_max_receives_and_redrive,
     queue_retry_later_and_selective_redrive,
+    queue_dead_letter_now,
     staging_put_get_checksums_and_list,
     staging_stream_multipart,
 );

@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let env = |name: &str| std::env::var(name).ok();
     let mapping = Arc::new(wiring::mapping_config(&env)?);
-    let (dam, pms) = wiring::systems(
+    let wiring::Systems { dam, pms } = wiring::systems(
         wiring::otmm_config(&env)?,
         wiring::consonance_config(&env)?,
         mapping.clone(),

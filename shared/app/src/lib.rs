@@ -29,11 +29,23 @@ pub struct Settings {
     pub concurrency: usize,
     /// Wait before retrying a transient failure that gave no `Retry-After`.
     pub retry_delay: Duration,
+    /// Wait before retrying when another worker holds the same role slot (short: the holder
+    /// finishes within one flow step).
+    pub contention_delay: Duration,
+    /// How long a slot lease blocks others if its holder dies mid-step.
+    pub lease: Duration,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { max_receives: 5, idempotency_ttl: IdempotencyTtl::default(), concurrency: 8, retry_delay: Duration::from_secs(30) }
+        Settings {
+            max_receives: 5,
+            idempotency_ttl: IdempotencyTtl::default(),
+            concurrency: 8,
+            retry_delay: Duration::from_secs(30),
+            contention_delay: Duration::from_secs(2),
+            lease: Duration::from_secs(60),
+        }
     }
 }
 

@@ -2,8 +2,8 @@
 //! written together. Transient failures are left on the queue to retry; permanent ones are
 //! dead-lettered with an audit record naming the cause.
 
-use crate::systems::{ResourceRequest, SystemError};
 use crate::App;
+use crate::systems::{ResourceRequest, SystemError};
 use connector_core::event::{ConsonanceEvent, FlowMessage, InboundEvent, OtmmEvent, OtmmEventType};
 use connector_core::plan::{
     AssetFacts, Command, Note, Plan, TitleFacts, TitleLookup, Verdict, asset_isbn, plan_asset,
@@ -218,22 +218,65 @@ async fn process_otmm(app: &App, message: &FlowMessage, event: &OtmmEvent) -> Re
     // The slot this asset version would go in, and what is there now.
     let role = facts.asset_type_field.as_deref().and_then(|v| app.config.role_for(v));
     let isbn = asset_isbn(&facts).ok();
-    let current = match (&isbn, role) {
-        (Some(isbn), Some(role)) => {
-            app.stores.mapping.get_link(&LinkKey::for_asset(isbn.clone(), role, &facts.lineage_id)).await?
-        }
+    // One writer per role slot: versions of one asset (or two designs for one cover) arriving
+    // together would otherwise each read the same current link and each create a resource.
+    let slot = match (&isbn, role) {
+        (Some(isbn), Some(role)) => Some(LinkKey::for_asset(isbn.clone(), role, &facts.lineage_id)),
         _ => None,
     };
-    let title = match (&isbn, role) {
-        (Some(isbn), Some(_)) => app.pms.title_by_isbn(isbn).await?,
-        _ => None,
+    let lease = match &slot {
+        Some(key) => Some(acquire_slot(app, key).await?),
+        None => None,
+    };
+    let result = plan_and_apply(app, message, event, &facts, slot.as_ref()).await;
+    if let Some(lease) = lease {
+        // Best effort: an unreleased lease lapses after `settings.lease`.
+        let _ = app.stores.idempotency.release(&lease).await;
+    }
+    result
+}
+
+/// The lease key of a role slot.
+fn slot_lease(key: &LinkKey) -> String {
+    format!("lease:{}:{}:{}", key.isbn, key.role, key.slot)
+}
+
+async fn acquire_slot(app: &App, key: &LinkKey) -> Result<String, Failure> {
+    let lease = slot_lease(key);
+    let ttl =
+        connector_store::IdempotencyTtl { in_progress: app.settings.lease, completed: app.settings.lease };
+    match app.stores.idempotency.claim(&lease, None, app.now(), ttl).await? {
+        Claim::Acquired => Ok(lease),
+        // A lease is never completed, only released; treat anything else as held.
+        _ => Err(Failure::Transient {
+            reason: format!("another worker is updating {} {} of {}", key.role, key.slot, key.isbn),
+            retry_after: Some(app.settings.contention_delay),
+        }),
+    }
+}
+
+async fn plan_and_apply(
+    app: &App,
+    message: &FlowMessage,
+    event: &OtmmEvent,
+    facts: &AssetFacts,
+    slot: Option<&LinkKey>,
+) -> Result<(), Failure> {
+    let current = match slot {
+        Some(key) => app.stores.mapping.get_link(key).await?,
+        None => None,
+    };
+    let isbn = slot.map(|k| &k.isbn);
+    let title = match isbn {
+        Some(isbn) => app.pms.title_by_isbn(isbn).await?,
+        None => None,
     };
     if let Some(title) = &title {
         record_title(app, title, &message.correlation_id).await?;
     }
     let lookup = title.as_ref().map_or(TitleLookup::NotFound, TitleLookup::Found);
-    let plan = plan_asset(&facts, lookup, current.as_ref(), &app.config, app.now());
-    apply(app, message, event, &facts, title.as_ref(), current.as_ref(), plan).await
+    let plan = plan_asset(facts, lookup, current.as_ref(), &app.config, app.now());
+    apply(app, message, event, facts, title.as_ref(), current.as_ref(), plan).await
 }
 
 /// Carries out a plan's commands, then writes link and audit together.
@@ -316,10 +359,11 @@ async fn run_command(
             return Ok(data);
         }
         Claim::InProgress { until } => {
-            let wait = (until - app.now()).to_std().unwrap_or(Duration::from_secs(1));
+            // The holder usually finishes soon; if it died, its claim lapses at `until`.
+            let lapse = (until - app.now()).to_std().unwrap_or_default();
             return Err(Failure::Transient {
                 reason: format!("another worker is applying {key}"),
-                retry_after: Some(wait.max(Duration::from_secs(1))),
+                retry_after: Some(lapse.min(app.settings.contention_delay)),
             });
         }
         Claim::Acquired => {}

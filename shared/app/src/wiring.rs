@@ -9,6 +9,8 @@
 //! | `OTMM_API_VERSION` | `v6` (default) |
 //! | `OTMM_CONTENT_URL_TEMPLATE` | where Consonance fetches files (see `OtmmDam`) |
 //! | `CONSONANCE_BASE_URL`, `CONSONANCE_API_KEY` | the tenant and its API key |
+//! | `OTMM_RATE_LIMIT`, `CONSONANCE_RATE_LIMIT` | requests per second to each system (0: unlimited; default 20) |
+//! | `OTMM_MAX_CONCURRENCY`, `CONSONANCE_MAX_CONCURRENCY` | requests in flight to each system (default 8) |
 //! | `MAX_RECEIVE_COUNT` | the flow queue's `maxReceiveCount` (default 5) |
 //! | `PROCESSOR_CONCURRENCY` | messages of a batch processed at once (default 8) |
 
@@ -78,6 +80,20 @@ pub fn settings(lookup: &impl Fn(&str) -> Option<String>) -> Result<Settings, Wi
     })
 }
 
+/// A system's HTTP policy: defaults, with rate and concurrency limits from the environment.
+fn policy(
+    lookup: &impl Fn(&str) -> Option<String>,
+    rate: &'static str,
+    concurrency: &'static str,
+) -> Result<connector_http::HttpPolicy, WiringError> {
+    let defaults = connector_http::HttpPolicy::default();
+    Ok(connector_http::HttpPolicy {
+        requests_per_second: number(lookup, rate, defaults.requests_per_second)?,
+        max_concurrency: number(lookup, concurrency, defaults.max_concurrency)?,
+        ..defaults
+    })
+}
+
 pub fn otmm_config(lookup: &impl Fn(&str) -> Option<String>) -> Result<OtmmConfig, WiringError> {
     let base = need(lookup, "OTMM_BASE_URL", "the OTMM server to read assets from")?;
     let auth = match lookup("OTMM_TOKEN") {
@@ -91,6 +107,7 @@ pub fn otmm_config(lookup: &impl Fn(&str) -> Option<String>) -> Result<OtmmConfi
     if let Some(v) = lookup("OTMM_API_VERSION") {
         config.api_version = v;
     }
+    config.policy = policy(lookup, "OTMM_RATE_LIMIT", "OTMM_MAX_CONCURRENCY")?;
     Ok(config)
 }
 
@@ -98,8 +115,14 @@ pub fn consonance_config(lookup: &impl Fn(&str) -> Option<String>) -> Result<Con
     Ok(ConsonanceConfig {
         base_url: need(lookup, "CONSONANCE_BASE_URL", "the Consonance tenant to link titles in")?,
         api_key: need(lookup, "CONSONANCE_API_KEY", "the Consonance API key")?,
-        policy: Default::default(),
+        policy: policy(lookup, "CONSONANCE_RATE_LIMIT", "CONSONANCE_MAX_CONCURRENCY")?,
     })
+}
+
+/// The two system ports.
+pub struct Systems {
+    pub dam: Arc<dyn Dam>,
+    pub pms: Arc<dyn Pms>,
 }
 
 /// The two system ports over real clients.
@@ -108,15 +131,15 @@ pub fn systems(
     consonance: ConsonanceConfig,
     mapping: Arc<MappingConfig>,
     content_url_template: Option<String>,
-) -> Result<(Arc<dyn Dam>, Arc<dyn Pms>), WiringError> {
+) -> Result<Systems, WiringError> {
     let otmm =
         OtmmClient::new(otmm).map_err(|e| WiringError::Client { system: "OTMM", message: e.to_string() })?;
     let consonance = ConsonanceClient::new(consonance)
         .map_err(|e| WiringError::Client { system: "Consonance", message: e.to_string() })?;
-    Ok((
-        Arc::new(OtmmDam::new(otmm, mapping, content_url_template)),
-        Arc::new(ConsonancePms::new(consonance)),
-    ))
+    Ok(Systems {
+        dam: Arc::new(OtmmDam::new(otmm, mapping, content_url_template)),
+        pms: Arc::new(ConsonancePms::new(consonance)),
+    })
 }
 
 #[cfg(test)]

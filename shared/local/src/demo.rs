@@ -89,7 +89,11 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, DemoError> {
         Simulators::start(&catalogue, Some(format!("http://{addr}/webhooks/otmm")), SIM_WEBHOOK_SECRET).await;
     let env: BTreeMap<String, String> = sims.env().into_iter().collect();
     let lookup = |k: &str| env.get(k).cloned();
-    let settings = Settings { retry_delay: Duration::from_millis(200), ..Settings::default() };
+    let settings = Settings {
+        retry_delay: Duration::from_millis(200),
+        contention_delay: Duration::from_millis(50),
+        ..Settings::default()
+    };
     let app =
         app_from_env(stores, &lookup, None, Some(settings)).map_err(|e| DemoError::Wiring(e.to_string()))?;
 

@@ -48,6 +48,11 @@ impl Simulators {
             ("OTMM_PASSWORD".into(), self.otmm.password().to_string()),
             ("CONSONANCE_BASE_URL".into(), self.consonance.base_url().to_string()),
             ("CONSONANCE_API_KEY".into(), ConsonanceSimOptions::default().api_key),
+            // The simulators are local: no need to protect them from us.
+            ("OTMM_RATE_LIMIT".into(), "0".into()),
+            ("CONSONANCE_RATE_LIMIT".into(), "0".into()),
+            ("OTMM_MAX_CONCURRENCY".into(), "32".into()),
+            ("CONSONANCE_MAX_CONCURRENCY".into(), "32".into()),
         ]
     }
 }
@@ -63,7 +68,7 @@ pub fn app_from_env(
         Some(m) => m,
         None => Arc::new(wiring::mapping_config(env)?),
     };
-    let (dam, pms) = wiring::systems(
+    let wiring::Systems { dam, pms } = wiring::systems(
         wiring::otmm_config(env)?,
         wiring::consonance_config(env)?,
         mapping.clone(),

@@ -45,6 +45,7 @@ pub const CASES: &[&str] = &[
     "queue_redelivery_after_visibility_timeout",
     "queue_dead_letter_after_max_receives_and_redrive",
     "queue_retry_later_and_selective_redrive",
+    "queue_dead_letter_now",
     "staging_put_get_checksums_and_list",
     "staging_stream_multipart",
 ];
@@ -511,6 +512,30 @@ pub async fn queue_retry_later_and_selective_redrive(ctx: &Context) {
     assert_eq!(left.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), vec!["{\"poison\":1}"]);
     let back = q.receive(10, Duration::from_secs(30)).await.unwrap();
     assert_eq!(back.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), vec!["{\"poison\":2}"]);
+    q.ack(&back[0].receipt).await.unwrap();
+}
+
+pub async fn queue_dead_letter_now(ctx: &Context) {
+    let q = &ctx.stores.queue;
+    drain(ctx).await;
+    let _ = q.redrive(None).await.unwrap();
+    drain(ctx).await;
+    q.send("{\"unknown_isbn\":true}").await.unwrap();
+    let got = q.receive(1, Duration::ZERO).await.unwrap();
+    assert_eq!(got.len(), 1);
+    q.dead_letter(&got[0], "no Consonance product has ISBN 9780306406157")
+        .await
+        .expect("permanent failure parked");
+    let mut again = Vec::new();
+    for _ in 0..3 {
+        again.extend(q.receive(10, Duration::ZERO).await.unwrap());
+    }
+    assert!(again.is_empty(), "a dead-lettered message is not delivered again: {again:?}");
+    let dead = q.dead_letters(10).await.unwrap();
+    assert_eq!(dead.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), vec!["{\"unknown_isbn\":true}"]);
+    assert_eq!(q.redrive(None).await.unwrap(), 1, "and can be replayed");
+    let back = q.receive(1, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(back.len(), 1);
     q.ack(&back[0].receipt).await.unwrap();
 }
 

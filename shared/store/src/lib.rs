@@ -204,15 +204,7 @@ pub trait Queue: Send + Sync {
     async fn retry_later(&self, receipt: &str, delay: Duration) -> Result<()>;
     /// Moves a received message to the dead-letter queue now (a permanent failure: retrying
     /// cannot help until someone fixes the cause), with the reason for whoever replays it.
-    async fn dead_letter(&self, message: &QueueMessage, reason: &str) -> Result<()> {
-        let _ = (message, reason);
-        Err(StoreError::Backend {
-            backend: "queue",
-            operation: "dead_letter",
-            message: "this adapter cannot move a message to its dead-letter queue".into(),
-            transient: false,
-        })
-    }
+    async fn dead_letter(&self, message: &QueueMessage, reason: &str) -> Result<()>;
     /// Up to `max` dead letters, oldest first, without removing them.
     async fn dead_letters(&self, max: usize) -> Result<Vec<QueueMessage>>;
     /// Moves dead letters back to the queue: those with the given message ids, or all of them.

@@ -226,6 +226,37 @@ impl Queue for SqsQueue {
         Ok(())
     }
 
+    async fn dead_letter(&self, message: &QueueMessage, reason: &str) -> Result<()> {
+        // Send before delete, as in redrive: a failure in between leaves a duplicate, never a loss.
+        let reason_attribute = aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(reason.chars().take(1000).collect::<String>())
+            .build()
+            .map_err(|e| StoreError::Backend {
+                backend: BACKEND,
+                operation: "SendMessage",
+                message: e.to_string(),
+                transient: false,
+            })?;
+        self.client
+            .send_message()
+            .queue_url(&self.dlq_url)
+            .message_body(&message.body)
+            .message_attributes("dead_letter_reason", reason_attribute)
+            .send()
+            .await
+            .map_err(|e| sdk_error(BACKEND, "SendMessage", &self.dlq_url, e))?;
+        self.client
+            .delete_message()
+            .queue_url(&self.queue_url)
+            .receipt_handle(&message.receipt)
+            .send()
+            .await
+            .map_err(|e| sdk_error(BACKEND, "DeleteMessage", &self.queue_url, e))?;
+        tracing::warn!(message_id = %message.message_id, reason, "message dead-lettered");
+        Ok(())
+    }
+
     async fn dead_letters(&self, max: usize) -> Result<Vec<QueueMessage>> {
         let mut messages = self.browse_dead_letters(max).await?;
         self.restore(&messages.iter().collect::<Vec<_>>()).await?;
