@@ -28,3 +28,4 @@ pub fn moto_endpoint() -> String {
     }
     url
 }
+pub mod e2e;

@@ -29,9 +29,12 @@ pub struct Settings {
     pub concurrency: usize,
     /// Wait before retrying a transient failure that gave no `Retry-After`.
     pub retry_delay: Duration,
-    /// Wait before retrying when another worker holds the same role slot (short: the holder
-    /// finishes within one flow step).
+    /// Poll interval while another worker holds the same role slot (the holder finishes
+    /// within one flow step).
     pub contention_delay: Duration,
+    /// How long a step waits for a held slot before giving the message back to the queue.
+    /// Waiting here rather than on the queue keeps contention from using up receives.
+    pub slot_wait: Duration,
     /// How long a slot lease blocks others if its holder dies mid-step.
     pub lease: Duration,
 }
@@ -43,7 +46,8 @@ impl Default for Settings {
             idempotency_ttl: IdempotencyTtl::default(),
             concurrency: 8,
             retry_delay: Duration::from_secs(30),
-            contention_delay: Duration::from_secs(2),
+            contention_delay: Duration::from_millis(100),
+            slot_wait: Duration::from_secs(10),
             lease: Duration::from_secs(60),
         }
     }

@@ -245,13 +245,19 @@ async fn acquire_slot(app: &App, key: &LinkKey) -> Result<String, Failure> {
     let lease = slot_lease(key);
     let ttl =
         connector_store::IdempotencyTtl { in_progress: app.settings.lease, completed: app.settings.lease };
-    match app.stores.idempotency.claim(&lease, None, app.now(), ttl).await? {
-        Claim::Acquired => Ok(lease),
-        // A lease is never completed, only released; treat anything else as held.
-        _ => Err(Failure::Transient {
-            reason: format!("another worker is updating {} {} of {}", key.role, key.slot, key.isbn),
-            retry_after: Some(app.settings.contention_delay),
-        }),
+    let started = std::time::Instant::now();
+    loop {
+        // A lease is never completed, only released: anything but Acquired means it is held.
+        if app.stores.idempotency.claim(&lease, None, app.now(), ttl).await? == Claim::Acquired {
+            return Ok(lease);
+        }
+        if started.elapsed() >= app.settings.slot_wait {
+            return Err(Failure::Transient {
+                reason: format!("another worker is updating {} {} of {}", key.role, key.slot, key.isbn),
+                retry_after: Some(app.settings.contention_delay),
+            });
+        }
+        tokio::time::sleep(app.settings.contention_delay).await;
     }
 }
 

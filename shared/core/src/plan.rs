@@ -340,9 +340,11 @@ pub fn plan_asset(
         dedupe_marker: dedupe_marker(&asset.lineage_id, asset.version),
         unlink_previous: role.is_single_slot(),
     });
-    // The replaced resource is removed; campaign material accumulates, never replaces.
+    // Whatever was in this slot before is retired. For single-slot roles that may be another
+    // asset (a new cover design); for multi-slot roles the slot is the asset itself, so only its
+    // own older version is replaced: campaign material never displaces other material.
     let replaced = current
-        .filter(|c| role.is_single_slot() && c.status == LinkStatus::Linked)
+        .filter(|c| c.status == LinkStatus::Linked)
         .and_then(|c| c.consonance_resource_id.clone());
     if let Some(old) = &replaced {
         commands.push(Command::DeleteResource { resource_id: old.clone() });

@@ -91,7 +91,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, DemoError> {
     let lookup = |k: &str| env.get(k).cloned();
     let settings = Settings {
         retry_delay: Duration::from_millis(200),
-        contention_delay: Duration::from_millis(50),
+        contention_delay: Duration::from_millis(10),
         ..Settings::default()
     };
     let app =
