@@ -25,7 +25,8 @@ pub struct Settings {
     /// dead-lettered, since the queue will move the message to the DLQ next.
     pub max_receives: u32,
     pub idempotency_ttl: IdempotencyTtl,
-    /// Messages of one batch processed at once.
+    /// Messages of one batch processed at once. Equal to the batch size (the event source
+    /// mapping's `BatchSize`), so a batch costs one round of external latency, not two.
     pub concurrency: usize,
     /// Wait before retrying a transient failure that gave no `Retry-After`.
     pub retry_delay: Duration,
@@ -44,7 +45,7 @@ impl Default for Settings {
         Settings {
             max_receives: 5,
             idempotency_ttl: IdempotencyTtl::default(),
-            concurrency: 8,
+            concurrency: 10,
             retry_delay: Duration::from_secs(30),
             contention_delay: Duration::from_millis(100),
             slot_wait: Duration::from_secs(10),

@@ -12,7 +12,7 @@
 //! | `OTMM_RATE_LIMIT`, `CONSONANCE_RATE_LIMIT` | requests per second to each system (0: unlimited; default 20) |
 //! | `OTMM_MAX_CONCURRENCY`, `CONSONANCE_MAX_CONCURRENCY` | requests in flight to each system (default 8) |
 //! | `MAX_RECEIVE_COUNT` | the flow queue's `maxReceiveCount` (default 5) |
-//! | `PROCESSOR_CONCURRENCY` | messages of a batch processed at once (default 8) |
+//! | `PROCESSOR_CONCURRENCY` | messages of a batch processed at once (default 10, the batch size) |
 
 use crate::Settings;
 use crate::adapters::{ConsonancePms, OtmmDam};

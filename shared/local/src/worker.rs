@@ -59,7 +59,7 @@ pub async fn drain(
     let started = Instant::now();
     let mut total = DrainReport::default();
     while started.elapsed() < deadline {
-        let report = step(app, 10).await?;
+        let report = step(app, app.settings.concurrency.max(1)).await?;
         total += report;
         on_progress(&total);
         if report.messages == 0 {
@@ -76,7 +76,7 @@ pub async fn drain(
 /// Runs forever (for `serve`): processes whatever arrives.
 pub async fn run(app: App) {
     loop {
-        match step(&app, 10).await {
+        match step(&app, app.settings.concurrency.max(1)).await {
             Ok(r) if r.messages == 0 => tokio::time::sleep(Duration::from_millis(200)).await,
             Ok(_) => {}
             Err(e) => {

@@ -1,0 +1,307 @@
+//! `infra/template.yaml` against the code: each function's environment holds exactly the
+//! variables its code reads (no more, and every required one), and each role grants what the
+//! code calls on the resources it calls it on. Needs no moto: the template is only parsed.
+//!
+//! The code is asked which variables it reads by handing the real config readers
+//! (`AwsConfig::from_lookup`, `Secrets::from_lookup`, `connector_app::wiring`) a lookup that
+//! records every name and answers with the template's values. A reader that starts reading a
+//! new variable, or a template that drops or adds one, fails here.
+
+use connector_app::wiring;
+use connector_store::aws::AwsConfig;
+use serde_yaml::Value;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use webhook_intake::Secrets;
+
+const INTAKE: &str = "WebhookIntakeFunction";
+const PROCESSOR: &str = "FlowProcessorFunction";
+
+/// Variables the code reads that the template deliberately leaves unset, and why.
+const UNSET_ON_PURPOSE: &[(&str, &str)] = &[
+    ("AWS_ENDPOINT_URL", "local stand-ins (moto) only"),
+    ("S3_FORCE_PATH_STYLE", "local stand-ins only"),
+    ("MAPPING_CONFIG_PATH", "the local runner's file; Lambda gets MAPPING_CONFIG from SSM"),
+    ("OTMM_TOKEN", "alternative to the username/password login the template wires"),
+    ("OTMM_API_VERSION", "the default (v6) is the supported API"),
+    ("OTMM_MAX_CONCURRENCY", "the default suffices; the rate limit is the parameter"),
+    ("CONSONANCE_MAX_CONCURRENCY", "the default suffices; the rate limit is the parameter"),
+    ("PROCESSOR_CONCURRENCY", "the default suffices for a batch of at most 10"),
+];
+
+fn template() -> Value {
+    let path = connector_tests::aws::Template::path();
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml::from_str(&text).expect("the template is YAML")
+}
+
+fn resource<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc.get("Resources").and_then(|r| r.get(id)).unwrap_or_else(|| panic!("no resource {id}"))
+}
+
+/// `(tag without '!', value)` of a short-form intrinsic, e.g. `!Ref X` -> `("Ref", "X")`.
+fn tagged(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(t) => Some((t.tag.to_string().trim_start_matches('!').to_string(), &t.value)),
+        _ => None,
+    }
+}
+
+/// A value as a function would see it: literals as they are, `!Ref` to a parameter's default,
+/// anything only known at deploy time (resource names, secrets) as a placeholder that passes
+/// the readers' checks (a URL, at least 16 bytes).
+fn value_for(doc: &Value, name: &str, v: &Value) -> String {
+    if name == "MAPPING_CONFIG" {
+        return wiring::EXAMPLE_MAPPING_CONFIG.to_string();
+    }
+    match v {
+        Value::String(s) => return s.clone(),
+        Value::Number(n) => return n.to_string(),
+        _ => {}
+    }
+    if let Some(("Ref", Value::String(param))) = tagged(v).as_ref().map(|(t, v)| (t.as_str(), *v))
+        && let Some(default) = doc.get("Parameters").and_then(|p| p.get(param)).and_then(|p| p.get("Default"))
+    {
+        return match default {
+            Value::Number(n) => n.to_string(),
+            Value::String(s) if !s.is_empty() => s.clone(),
+            _ => "https://placeholder.invalid/deploy-time-value".into(),
+        };
+    }
+    "https://placeholder.invalid/deploy-time-value".into()
+}
+
+/// The function's environment after SAM merges `Globals`: name -> value as seen at run time.
+fn environment(doc: &Value, function: &str) -> BTreeMap<String, String> {
+    let vars = |v: Option<&Value>| {
+        v.and_then(|v| v.get("Environment"))
+            .and_then(|e| e.get("Variables"))
+            .and_then(Value::as_mapping)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let globals = vars(doc.get("Globals").and_then(|g| g.get("Function")));
+    let own = vars(resource(doc, function).get("Properties"));
+    globals
+        .iter()
+        .chain(own.iter())
+        .map(|(k, v)| {
+            let name = k.as_str().expect("variable names are strings").to_string();
+            let value = value_for(doc, &name, v);
+            (name, value)
+        })
+        .collect()
+}
+
+/// Runs `read` with a lookup over `env`, returning every name it asked for.
+fn names_read(
+    env: &BTreeMap<String, String>,
+    read: impl FnOnce(&dyn Fn(&str) -> Option<String>),
+) -> BTreeSet<String> {
+    let asked = RefCell::new(BTreeSet::new());
+    let lookup = |name: &str| {
+        asked.borrow_mut().insert(name.to_string());
+        env.get(name).cloned()
+    };
+    read(&lookup);
+    asked.into_inner()
+}
+
+/// Variables `main.rs` reads itself with `env("NAME")`, outside the shared readers.
+fn read_in_main(crate_dir: &str) -> BTreeSet<String> {
+    let path = format!("{}/../functions/{crate_dir}/src/main.rs", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.split("env(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('"'))
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+fn assert_exact(function: &str, env: &BTreeMap<String, String>, read: &BTreeSet<String>) {
+    let unset: BTreeSet<String> = UNSET_ON_PURPOSE.iter().map(|(n, _)| n.to_string()).collect();
+    let set: BTreeSet<String> = env.keys().cloned().collect();
+    let unused: Vec<_> = set.difference(read).collect();
+    assert!(unused.is_empty(), "{function}: the template sets {unused:?}, which the code never reads");
+    let missing: Vec<_> = read.difference(&set).filter(|n| !unset.contains(*n)).collect();
+    assert!(
+        missing.is_empty(),
+        "{function}: the code reads {missing:?}, which the template does not set \
+         (set them, or add them to UNSET_ON_PURPOSE with the reason)"
+    );
+}
+
+#[test]
+fn intake_environment_is_exactly_what_the_intake_reads() {
+    let doc = template();
+    let env = environment(&doc, INTAKE);
+    let read = names_read(&env, |lookup| {
+        AwsConfig::from_lookup(lookup).expect("the store config reads from the template's variables");
+        Secrets::from_lookup(lookup).expect("the webhook secrets read from the template's variables");
+    });
+    let read = &read | &read_in_main("webhook-intake");
+    assert_exact(INTAKE, &env, &read);
+}
+
+#[test]
+fn processor_environment_is_exactly_what_the_processor_reads() {
+    let doc = template();
+    let env = environment(&doc, PROCESSOR);
+    let read = names_read(&env, |lookup| {
+        let lookup = &|name: &str| lookup(name);
+        AwsConfig::from_lookup(lookup).expect("store config");
+        wiring::mapping_config(lookup).expect("the example mapping config parses");
+        wiring::otmm_config(lookup).expect("OTMM config");
+        wiring::consonance_config(lookup).expect("Consonance config");
+        wiring::settings(lookup).expect("processor settings");
+    });
+    let read = &read | &read_in_main("flow-processor");
+    assert_exact(PROCESSOR, &env, &read);
+
+    // The processor audits the last receive as dead-lettered: it must know the redrive count.
+    let props = resource(&doc, PROCESSOR).get("Properties").expect("Properties");
+    let max =
+        props.get("Environment").and_then(|e| e.get("Variables")).and_then(|v| v.get("MAX_RECEIVE_COUNT"));
+    let queue_max = resource(&doc, "FlowQueue")
+        .get("Properties")
+        .and_then(|p| p.get("RedrivePolicy"))
+        .and_then(|r| r.get("maxReceiveCount"));
+    assert!(
+        max.is_some() && max == queue_max,
+        "MAX_RECEIVE_COUNT {max:?} != the redrive policy's {queue_max:?}"
+    );
+}
+
+/// Every logical id a role's statement names in its `Resource` (`!GetAtt X.Arn`, `!Ref X`,
+/// `!Sub "${X.Arn}/..."`).
+fn resources_named(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Tagged(_) => {
+            let (tag, inner) = tagged(v).expect("tagged");
+            match (tag.as_str(), inner) {
+                ("GetAtt", Value::String(s)) | ("Ref", Value::String(s)) => {
+                    out.insert(s.split('.').next().unwrap_or_default().to_string());
+                }
+                ("Sub", Value::String(s)) => {
+                    for part in s.split("${").skip(1) {
+                        let id = part.split(['}', '.']).next().unwrap_or_default();
+                        if !id.starts_with("AWS::") {
+                            out.insert(id.to_string());
+                        }
+                    }
+                }
+                _ => resources_named(inner, out),
+            }
+        }
+        Value::Sequence(items) => items.iter().for_each(|i| resources_named(i, out)),
+        Value::Mapping(m) => m.values().for_each(|i| resources_named(i, out)),
+        Value::String(s) => assert!(s != "*", "a statement grants on Resource \"*\""),
+        _ => {}
+    }
+}
+
+/// `(action, logical id)` pairs the function's role allows.
+fn grants(doc: &Value, function: &str) -> BTreeSet<(String, String)> {
+    let props = resource(doc, function).get("Properties").expect("Properties");
+    assert!(props.get("Policies").is_none(), "{function}: Policies would make SAM generate a broader role");
+    let role = match props.get("Role").and_then(tagged) {
+        Some((tag, Value::String(s))) if tag == "GetAtt" => s.trim_end_matches(".Arn").to_string(),
+        other => {
+            panic!("{function}: Role must be !GetAtt <role>.Arn of a role in this template, found {other:?}")
+        }
+    };
+    let mut out = BTreeSet::new();
+    let policies =
+        resource(doc, &role).get("Properties").and_then(|p| p.get("Policies")).and_then(Value::as_sequence);
+    for policy in policies.into_iter().flatten() {
+        let statements = policy
+            .get("PolicyDocument")
+            .and_then(|d| d.get("Statement"))
+            .and_then(Value::as_sequence)
+            .expect("Statement");
+        for statement in statements {
+            assert_eq!(statement.get("Effect").and_then(Value::as_str), Some("Allow"));
+            let actions: Vec<String> = match statement.get("Action").expect("Action") {
+                Value::String(a) => vec![a.clone()],
+                Value::Sequence(a) => a.iter().map(|a| a.as_str().expect("action").to_string()).collect(),
+                other => panic!("Action {other:?}"),
+            };
+            assert!(actions.iter().all(|a| !a.contains('*')), "{role}: wildcard action in {actions:?}");
+            let mut ids = BTreeSet::new();
+            resources_named(statement.get("Resource").expect("Resource"), &mut ids);
+            for action in &actions {
+                for id in &ids {
+                    out.insert((action.clone(), id.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn has(grants: &BTreeSet<(String, String)>, action: &str, id: &str) -> bool {
+    grants.contains(&(action.to_string(), id.to_string()))
+}
+
+#[test]
+fn intake_role_reaches_the_idempotency_table_and_the_queue_and_nothing_else() {
+    let doc = template();
+    let g = grants(&doc, INTAKE);
+    for action in ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"] {
+        assert!(has(&g, action, "IdempotencyTable"), "intake lacks {action} on IdempotencyTable: {g:?}");
+    }
+    assert!(has(&g, "sqs:SendMessage", "FlowQueue"), "{g:?}");
+    let touched: BTreeSet<&str> = g.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(
+        touched,
+        BTreeSet::from(["IdempotencyTable", "FlowQueue", "WebhookIntakeLogGroup"]),
+        "the intake reaches exactly its table, its queue and its log group (not StagingBucket)"
+    );
+}
+
+#[test]
+fn processor_role_covers_the_flow_and_its_event_source() {
+    let doc = template();
+    let g = grants(&doc, PROCESSOR);
+    for (action, id) in [
+        ("dynamodb:GetItem", "StateTable"),
+        ("dynamodb:PutItem", "StateTable"),
+        ("dynamodb:Query", "StateTable"),
+        ("dynamodb:PutItem", "AuditTable"),
+        ("dynamodb:PutItem", "IdempotencyTable"),
+        ("dynamodb:UpdateItem", "IdempotencyTable"),
+        ("dynamodb:DeleteItem", "IdempotencyTable"),
+        // The event source mapping polls with the function's role.
+        ("sqs:ReceiveMessage", "FlowQueue"),
+        ("sqs:DeleteMessage", "FlowQueue"),
+        ("sqs:GetQueueAttributes", "FlowQueue"),
+        ("sqs:ChangeMessageVisibility", "FlowQueue"),
+        ("sqs:SendMessage", "FlowDeadLetterQueue"),
+    ] {
+        assert!(has(&g, action, id), "flow processor lacks {action} on {id}: {g:?}");
+    }
+    assert!(
+        !g.iter().any(|(_, id)| id == "StagingBucket"),
+        "the processor does not use the staging bucket yet"
+    );
+
+    let props = resource(&doc, PROCESSOR).get("Properties").expect("Properties");
+    let event = props.get("Events").and_then(|e| e.get("FlowQueue")).expect("SQS event FlowQueue");
+    assert_eq!(event.get("Type").and_then(Value::as_str), Some("SQS"));
+    let types =
+        event.get("Properties").and_then(|p| p.get("FunctionResponseTypes")).and_then(Value::as_sequence);
+    assert_eq!(
+        types.map(|t| t.iter().filter_map(Value::as_str).collect::<Vec<_>>()),
+        Some(vec!["ReportBatchItemFailures"]),
+        "without ReportBatchItemFailures the batch response is ignored and every message retried"
+    );
+    // The queue hides a message for at least six times the function's timeout.
+    let timeout = props.get("Timeout").and_then(Value::as_u64).expect("Timeout");
+    let min_visibility = doc
+        .get("Parameters")
+        .and_then(|p| p.get("FlowQueueVisibilityTimeout"))
+        .and_then(|p| p.get("MinValue"))
+        .and_then(Value::as_u64)
+        .expect("FlowQueueVisibilityTimeout MinValue");
+    assert!(min_visibility >= 6 * timeout, "visibility {min_visibility} s < 6 x timeout {timeout} s");
+}
