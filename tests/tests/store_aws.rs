@@ -50,6 +50,7 @@ fn link(version: u32, minute: i64) -> AssetLink {
     let a = asset(1);
     AssetLink {
         key: LinkKey::for_asset(isbn(), AssetRole::FrontCover, &a),
+        version_asset_id: None,
         approval: Approval {
             asset_id: a,
             version,

@@ -8,6 +8,7 @@
 
 pub mod adapters;
 pub mod processor;
+pub mod reconciler;
 pub mod systems;
 pub mod wiring;
 

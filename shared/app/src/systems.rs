@@ -2,6 +2,7 @@
 //! OTMM and Consonance clients implement them; the processor, reconciler and API only see these.
 
 use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
 use connector_core::plan::{AssetFacts, TitleFacts};
 use connector_core::{AssetId, Isbn13, ProductId, WorkId};
 use std::time::Duration;
@@ -60,6 +61,13 @@ pub struct EnsuredResource {
     pub upload_url: Option<String>,
 }
 
+/// A work from Consonance's change feed, with its products as titles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkChange {
+    pub work_id: WorkId,
+    pub titles: Vec<TitleFacts>,
+}
+
 /// OTMM, the digital asset manager.
 #[async_trait]
 pub trait Dam: Send + Sync {
@@ -70,6 +78,16 @@ pub trait Dam: Send + Sync {
     -> Result<(), SystemError>;
     /// The URL Consonance is given to fetch this version's file.
     fn content_url(&self, asset: &AssetFacts) -> String;
+    /// Latest versions changed at or after `since`, oldest change first, from the `skip`-th on
+    /// (the reconciler's change feed; `AssetFacts::last_updated` is the sort key).
+    async fn changed_since(
+        &self,
+        since: DateTime<Utc>,
+        skip: u64,
+        limit: u64,
+    ) -> Result<Vec<AssetFacts>, SystemError>;
+    /// Every version of the asset's lineage.
+    async fn versions(&self, asset_id: &AssetId) -> Result<Vec<AssetFacts>, SystemError>;
     /// The version's original file (for uploads to Consonance). Buffered: supporting
     /// resources are images and short clips; production packages stream instead.
     async fn content(&self, asset_id: &AssetId) -> Result<Vec<u8>, SystemError>;
@@ -87,6 +105,15 @@ pub trait Pms: Send + Sync {
     async fn ensure_resource(&self, request: &ResourceRequest) -> Result<EnsuredResource, SystemError>;
     /// Sends the file of a resource created for upload.
     async fn upload(&self, upload_url: &str, mime_type: &str, bytes: Vec<u8>) -> Result<(), SystemError>;
+    /// One page of works changed on or after `since` (Consonance `changedSince`, keyset paging
+    /// by id with `after`); an empty page ends the feed.
+    async fn works_changed_since(
+        &self,
+        since: NaiveDate,
+        after: Option<i64>,
+    ) -> Result<Vec<WorkChange>, SystemError>;
+    /// Ids of the supporting resources a work has now.
+    async fn resource_ids_of_work(&self, work_id: WorkId) -> Result<Vec<String>, SystemError>;
     /// Deletes a resource; one already gone counts as deleted.
     async fn delete_resource(&self, resource_id: &str) -> Result<(), SystemError>;
 }

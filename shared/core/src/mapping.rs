@@ -39,6 +39,9 @@ pub enum LinkStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AssetLink {
     pub key: LinkKey,
+    /// `approval.asset_id` is the lineage (first version's id); this is the linked version's own id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_asset_id: Option<AssetId>,
     pub approval: Approval,
     pub status: LinkStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]

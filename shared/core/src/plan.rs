@@ -80,14 +80,18 @@ pub enum Command {
     UpdateOtmmFields { asset_id: AssetId, fields: Vec<(String, String)> },
 }
 
+/// The side-effect key of creating the resource for `dedupe_marker` on these products. The
+/// reconciler releases it to have a resource deleted by hand in Consonance created again.
+pub fn create_resource_key(dedupe_marker: &str, product_ids: &[ProductId]) -> String {
+    let ids: Vec<String> = product_ids.iter().map(|p| p.to_string()).collect();
+    format!("create-resource:{dedupe_marker}:{}", ids.join(","))
+}
+
 impl Command {
     /// The side-effect key: the same command from any event or retry has the same key.
     pub fn idempotency_key(&self) -> String {
         match self {
-            Command::CreateResource { dedupe_marker, product_ids, .. } => {
-                let ids: Vec<String> = product_ids.iter().map(|p| p.to_string()).collect();
-                format!("create-resource:{dedupe_marker}:{}", ids.join(","))
-            }
+            Command::CreateResource { dedupe_marker, product_ids, .. } => create_resource_key(dedupe_marker, product_ids),
             Command::DeleteResource { resource_id } => format!("delete-resource:{resource_id}"),
             Command::UpdateOtmmFields { asset_id, fields } => {
                 let f: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -369,6 +373,7 @@ pub fn plan_asset(
     ));
     let link = AssetLink {
         key,
+        version_asset_id: Some(asset.asset_id.clone()),
         approval,
         status: LinkStatus::Linked,
         approved_by: asset.approved_by.clone(),

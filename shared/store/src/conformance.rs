@@ -100,6 +100,7 @@ fn audit(isbn: Option<&Isbn13>, asset_id: Option<&AssetId>, action: &str) -> Aud
 fn link(isbn: &Isbn13, role: AssetRole, asset_id: &AssetId, version: u32, minute: i64) -> AssetLink {
     AssetLink {
         key: LinkKey::for_asset(isbn.clone(), role, asset_id),
+        version_asset_id: None,
         approval: Approval { asset_id: asset_id.clone(), version, approved_at: t0() + Days::minutes(minute) },
         status: LinkStatus::Linked,
         approved_by: None,

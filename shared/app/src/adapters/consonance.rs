@@ -1,5 +1,6 @@
-use crate::systems::{EnsuredResource, Pms, ResourceRequest, SystemError};
+use crate::systems::{EnsuredResource, Pms, ResourceRequest, SystemError, WorkChange};
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use connector_core::config::ProductForm;
 use connector_core::plan::{ProductFacts, TitleFacts};
 use connector_core::{Isbn13, WorkId};
@@ -122,6 +123,28 @@ impl Pms for ConsonancePms {
             .upload_to_presigned_url(upload_url, mime_type, bytes)
             .await
             .map_err(|e| consonance_error("upload supporting resource", e))
+    }
+
+    async fn works_changed_since(
+        &self,
+        since: NaiveDate,
+        after: Option<i64>,
+    ) -> Result<Vec<WorkChange>, SystemError> {
+        let works = self
+            .client
+            .works_changed_since(since, after)
+            .await
+            .map_err(|e| consonance_error("works changed since", e))?;
+        Ok(works.iter().map(|w| WorkChange { work_id: w.id, titles: titles_of(w) }).collect())
+    }
+
+    async fn resource_ids_of_work(&self, work_id: WorkId) -> Result<Vec<String>, SystemError> {
+        let resources = self
+            .client
+            .supporting_resources_of_work(work_id)
+            .await
+            .map_err(|e| consonance_error("supporting resources of work", e))?;
+        Ok(resources.iter().map(|r| r.id.to_string()).collect())
     }
 
     async fn delete_resource(&self, resource_id: &str) -> Result<(), SystemError> {

@@ -11,6 +11,8 @@ use std::sync::Arc;
 /// OTMM through `otmm-client`, read with the mapping config's field ids.
 pub struct OtmmDam {
     client: OtmmClient,
+    /// The field the change feed sorts and filters on (OTMM's last-modified date).
+    date_field: String,
     config: Arc<MappingConfig>,
     /// Where Consonance fetches an asset version's file: `{asset_id}`, `{lineage_id}`,
     /// `{version}` and `{file_name}` are filled in. The default names OTMM's content resource;
@@ -23,7 +25,13 @@ impl OtmmDam {
         let base = client.config().base_url.trim_end_matches('/').to_string();
         let template = content_url_template
             .unwrap_or_else(|| format!("{base}/otmmapi/v6/assets/{{asset_id}}/contents/{{file_name}}"));
-        OtmmDam { client, config, content_url_template: template }
+        OtmmDam { client, config, content_url_template: template, date_field: DATE_LAST_UPDATED.to_string() }
+    }
+
+    /// Uses another last-modified field for the change feed.
+    pub fn with_date_field(mut self, field_id: String) -> Self {
+        self.date_field = field_id;
+        self
     }
 
     pub fn client(&self) -> &OtmmClient {
@@ -56,6 +64,11 @@ impl OtmmDam {
         }
     }
 }
+
+/// OTMM's standard last-modified field.
+pub const DATE_LAST_UPDATED: &str = "ARTESIA.FIELD.DATE LAST UPDATED";
+/// "On or after": the change feed's cursor re-reads its own second, skipping what it has seen.
+pub const DATE_ON_OR_AFTER: &str = "ARTESIA.OPERATOR.DATE.IS_ON_OR_AFTER";
 
 /// OTMM dates arrive as RFC 3339 timestamps or plain dates, depending on the field type.
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -123,6 +136,31 @@ impl Dam for OtmmDam {
     ) -> Result<(), SystemError> {
         let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         self.client.update_metadata(asset_id, &pairs).await.map_err(|e| otmm_error("update metadata", e))
+    }
+
+    async fn changed_since(
+        &self,
+        since: DateTime<Utc>,
+        skip: u64,
+        limit: u64,
+    ) -> Result<Vec<AssetFacts>, SystemError> {
+        let cond = otmm_client::SearchCondition::new(
+            self.date_field.clone(),
+            DATE_ON_OR_AFTER,
+            since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
+        let page = self
+            .client
+            .search(&[cond], Some(&format!("asc_{}", self.date_field)), skip, limit)
+            .await
+            .map_err(|e| otmm_error("search changed assets", e))?;
+        Ok(page.assets.iter().filter(|a| !a.is_folder()).map(|a| self.facts(a)).collect())
+    }
+
+    async fn versions(&self, asset_id: &AssetId) -> Result<Vec<AssetFacts>, SystemError> {
+        let versions =
+            self.client.asset_versions(asset_id).await.map_err(|e| otmm_error("asset versions", e))?;
+        Ok(versions.iter().map(|a| self.facts(a)).collect())
     }
 
     async fn content(&self, asset_id: &AssetId) -> Result<Vec<u8>, SystemError> {
