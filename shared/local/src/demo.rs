@@ -46,6 +46,13 @@ pub struct DemoSummary {
     #[serde(skip)]
     pub sample_audit: Vec<AuditRecord>,
     pub dead_letters: Vec<String>,
+    /// Webhooks switched off, then changes only the reconciler can find.
+    pub silent_approvals: usize,
+    pub resources_deleted_by_hand: usize,
+    pub reconcile_incremental: Option<connector_app::reconciler::Summary>,
+    pub reconcile_full: Option<connector_app::reconciler::Summary>,
+    pub silent_approvals_linked: usize,
+    pub resources_restored: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,10 +143,77 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, DemoError> {
     summary.dead_lettered = report.dead_lettered;
 
     collect(&app, &catalogue, &sims, &mut summary).await?;
+    reconcile_phase(&app, &catalogue, &sims, &mut summary).await?;
     summary.seconds = started.elapsed().as_secs_f64();
     sims.otmm.shutdown().await;
     sims.consonance.shutdown().await;
     Ok(summary)
+}
+
+/// Webhooks off: new versions approved and a resource deleted by hand in Consonance. The
+/// incremental reconciler finds the approvals; only the full scan sees the deletion.
+async fn reconcile_phase(
+    app: &App,
+    catalogue: &Catalogue,
+    sims: &Simulators,
+    s: &mut DemoSummary,
+) -> Result<(), DemoError> {
+    use connector_app::reconciler::{self, Mode, Options};
+    sims.otmm.set_webhooks_enabled(false);
+    let mut silent = Vec::new();
+    for asset in catalogue.assets.iter().filter(|a| a.asset_type == "Front Cover").step_by(10) {
+        if let Ok(id) = sims.otmm.add_version(&asset.original_asset_id, "In Review")
+            && let Some(v) = sims.otmm.asset(&id).map(|a| a.version)
+            && sims.otmm.approve(&asset.original_asset_id, v, "silent.approver").is_ok()
+        {
+            silent.push((asset.original_asset_id.clone(), v));
+        }
+    }
+    s.silent_approvals = silent.len();
+    // Resources of links that stay current (not ones a silent new version replaces anyway).
+    let replaced: Vec<&str> = silent.iter().map(|(lineage, _)| lineage.as_str()).collect();
+    let mut deleted = Vec::new();
+    for work in catalogue.works.iter().step_by(25) {
+        let victim = sims
+            .consonance
+            .supporting_resources(work.work_id)
+            .into_iter()
+            .find(|r| r.caption.as_deref().is_some_and(|c| !replaced.iter().any(|l| c.contains(l))));
+        if let Some(r) = victim
+            && sims.consonance.delete_supporting_resource_by_hand(r.id).is_ok()
+        {
+            deleted.push((work.work_id, r.caption.unwrap_or_default()));
+        }
+    }
+    s.resources_deleted_by_hand = deleted.len();
+    let forever = || Duration::MAX;
+    let incremental =
+        reconciler::run(app, &Options { mode: Mode::Incremental, ..Default::default() }, &forever)
+            .await
+            .map_err(|e| DemoError::Wiring(e.to_string()))?;
+    worker::drain(app, Duration::from_secs(600), |_| {}).await?;
+    let full = reconciler::run(app, &Options { mode: Mode::Full, ..Default::default() }, &forever)
+        .await
+        .map_err(|e| DemoError::Wiring(e.to_string()))?;
+    worker::drain(app, Duration::from_secs(600), |_| {}).await?;
+    for (lineage, v) in &silent {
+        if let Ok(id) = connector_core::AssetId::parse(lineage) {
+            let links = app.stores.mapping.links_for_asset(&id).await?;
+            s.silent_approvals_linked +=
+                usize::from(links.iter().any(|l| l.approval.version == *v && l.status == LinkStatus::Linked));
+        }
+    }
+    for (work, caption) in &deleted {
+        s.resources_restored += usize::from(
+            sims.consonance
+                .supporting_resources(*work)
+                .iter()
+                .any(|r| r.caption.as_deref() == Some(caption.as_str())),
+        );
+    }
+    s.reconcile_incremental = Some(incremental);
+    s.reconcile_full = Some(full);
+    Ok(())
 }
 
 async fn collect(
@@ -231,6 +305,31 @@ pub fn render(s: &DemoSummary) -> String {
     if !s.dead_letters.is_empty() {
         line(format!("Dead letters: {} (replay with `connector replay`)", s.dead_letters.len()));
     }
+    if let (Some(inc), Some(full)) = (&s.reconcile_incremental, &s.reconcile_full) {
+        line(format!(
+            "Reconciler (webhooks off): {} new versions approved silently, {} resources deleted by hand in Consonance",
+            s.silent_approvals, s.resources_deleted_by_hand
+        ));
+        line(format!(
+            "  incremental: {} pages, {} assets and {} works seen, drift {:?}, {} enqueued -> {} of {} silent approvals linked",
+            inc.pages,
+            inc.assets_seen,
+            inc.works_seen,
+            inc.drift,
+            inc.enqueued,
+            s.silent_approvals_linked,
+            s.silent_approvals
+        ));
+        line(format!(
+            "  full scan: {} pages, {} links checked, drift {:?}, {} enqueued -> {} of {} deleted resources restored",
+            full.pages,
+            full.links_checked,
+            full.drift,
+            full.enqueued,
+            s.resources_restored,
+            s.resources_deleted_by_hand
+        ));
+    }
     if let Some(isbn) = &s.sample_title {
         line(format!("Audit trail (flow 7), newest first, for ISBN {isbn}:"));
         for r in &s.sample_audit {
@@ -251,11 +350,15 @@ pub fn render(s: &DemoSummary) -> String {
 /// The one-line summary the demo ends with.
 pub fn one_line(s: &DemoSummary) -> String {
     format!(
-        "demo ok: {} titles linked ({} links), {} stale approvals ignored, {} invalid ISBNs rejected, {} dead letters, {} audit records in {:.1}s",
+        "demo ok: {} titles linked ({} links), {} stale approvals ignored, {} invalid ISBNs rejected, reconciler linked {}/{} silent approvals and restored {}/{} deleted resources, {} dead letters, {} audit records in {:.1}s",
         s.titles_linked,
         s.links_by_role.values().sum::<usize>(),
         s.stale_approvals_ignored,
         s.invalid_isbns_rejected,
+        s.silent_approvals_linked,
+        s.silent_approvals,
+        s.resources_restored,
+        s.resources_deleted_by_hand,
         s.dead_letters.len(),
         s.audit_records,
         s.seconds

@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use connector::demo::{self, DemoOptions};
 use connector::{SIM_WEBHOOK_SECRET, Simulators, app_from_env, http, intake_deps, open_state, worker};
+use connector_app::reconciler::{self, Mode};
 use connector_core::{AssetId, Isbn13};
 use connector_sim::catalogue::Catalogue;
 use connector_store::PageRequest;
@@ -45,6 +46,14 @@ enum Command {
         /// Catalogue size for the simulators (when they are used).
         #[arg(long, default_value_t = 50)]
         sim_titles: usize,
+    },
+    /// Pull what changed in OTMM and Consonance since the last run, compare with the mapping,
+    /// enqueue repairs and process them. `--full` walks everything and checks every link.
+    Reconcile {
+        #[arg(long, default_value = ".state/connector", env = "CONNECTOR_STATE_DIR")]
+        state_dir: PathBuf,
+        #[arg(long)]
+        full: bool,
     },
     /// List dead letters, or move them back to the queue.
     Replay {
@@ -108,9 +117,35 @@ async fn run(cli: Cli) -> Result<(), String> {
             if summary.titles_linked == 0 || summary.messages < summary.webhooks_delivered as u64 {
                 return Err("the demo did not link any title or left events unprocessed".into());
             }
+            if summary.silent_approvals_linked < summary.silent_approvals
+                || summary.resources_restored < summary.resources_deleted_by_hand
+            {
+                return Err("the reconciler did not converge".into());
+            }
             Ok(())
         }
         Command::Serve { listen, state_dir, sim_titles } => serve(listen, state_dir, sim_titles).await,
+        Command::Reconcile { state_dir, full } => {
+            // Against the configured systems only: the simulators live in `serve` and `demo`.
+            let stores = open_state(&state_dir, 5).map_err(|e| e.to_string())?;
+            let env = |k: &str| std::env::var(k).ok();
+            let app = app_from_env(stores, &env, None, None).map_err(|e| e.to_string())?;
+            let mode = if full { Mode::Full } else { Mode::Incremental };
+            let summary = reconciler::run(&app, &reconciler::Options { mode, ..Default::default() }, &|| {
+                std::time::Duration::MAX
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            let report = worker::drain(&app, std::time::Duration::from_secs(3600), |_| {})
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?);
+            println!(
+                "processed {} messages ({} done, {} retried, {} dead-lettered)",
+                report.messages, report.done, report.retried, report.dead_lettered
+            );
+            Ok(())
+        }
         Command::Replay { state_dir, ids, all } => {
             let stores = open_state(&state_dir, 5).map_err(|e| e.to_string())?;
             if !all && ids.is_empty() {
