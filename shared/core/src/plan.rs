@@ -91,7 +91,9 @@ impl Command {
     /// The side-effect key: the same command from any event or retry has the same key.
     pub fn idempotency_key(&self) -> String {
         match self {
-            Command::CreateResource { dedupe_marker, product_ids, .. } => create_resource_key(dedupe_marker, product_ids),
+            Command::CreateResource { dedupe_marker, product_ids, .. } => {
+                create_resource_key(dedupe_marker, product_ids)
+            }
             Command::DeleteResource { resource_id } => format!("delete-resource:{resource_id}"),
             Command::UpdateOtmmFields { asset_id, fields } => {
                 let f: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -347,9 +349,8 @@ pub fn plan_asset(
     // Whatever was in this slot before is retired. For single-slot roles that may be another
     // asset (a new cover design); for multi-slot roles the slot is the asset itself, so only its
     // own older version is replaced: campaign material never displaces other material.
-    let replaced = current
-        .filter(|c| c.status == LinkStatus::Linked)
-        .and_then(|c| c.consonance_resource_id.clone());
+    let replaced =
+        current.filter(|c| c.status == LinkStatus::Linked).and_then(|c| c.consonance_resource_id.clone());
     if let Some(old) = &replaced {
         commands.push(Command::DeleteResource { resource_id: old.clone() });
     }

@@ -168,7 +168,10 @@ fn campaign_assets_accumulate_and_never_replace() {
 #[test]
 fn a_new_version_of_a_campaign_asset_retires_only_its_own_old_version() {
     let cfg = config();
-    let v1 = linked(&plan_asset(&asset(1, "Social Graphic"), TitleLookup::Found(&title()), None, &cfg, t(100)), "sr-1");
+    let v1 = linked(
+        &plan_asset(&asset(1, "Social Graphic"), TitleLookup::Found(&title()), None, &cfg, t(100)),
+        "sr-1",
+    );
     let plan = plan_asset(&asset(2, "Social Graphic"), TitleLookup::Found(&title()), Some(&v1), &cfg, t(200));
     assert!(matches!(&plan.commands[0], Command::CreateResource { unlink_previous: false, .. }));
     assert_eq!(plan.commands[1], Command::DeleteResource { resource_id: "sr-1".into() });
