@@ -24,10 +24,14 @@ pub struct Harness {
     _dir: Option<tempfile::TempDir>,
 }
 
-/// Settings for tests: quick retries, few receives before the DLQ.
+/// Receives before the DLQ in end-to-end tests: the production default, so a loaded machine's
+/// slow retries do not dead-letter good events.
+pub const MAX_RECEIVES: u32 = 5;
+
+/// Settings for tests: quick retries.
 pub fn test_settings() -> Settings {
     Settings {
-        max_receives: 3,
+        max_receives: MAX_RECEIVES,
         retry_delay: Duration::from_millis(100),
         contention_delay: Duration::from_millis(10),
         ..Settings::default()
@@ -38,10 +42,10 @@ pub async fn stores(backend: Backend, name: &str) -> (Stores, Option<tempfile::T
     match backend {
         Backend::Embedded => {
             let dir = tempfile::Builder::new().prefix(&format!("e2e-{name}-")).tempdir().expect("temp dir");
-            (connector::open_state(dir.path(), 3).expect("embedded state"), Some(dir))
+            (connector::open_state(dir.path(), MAX_RECEIVES).expect("embedded state"), Some(dir))
         }
         Backend::Moto => {
-            let overrides = crate::aws::Overrides { max_receive_count: Some(3) };
+            let overrides = crate::aws::Overrides { max_receive_count: Some(MAX_RECEIVES) };
             (crate::aws::stores_with(name, overrides).await.0, None)
         }
     }
