@@ -29,3 +29,19 @@ pub fn moto_endpoint() -> String {
     url
 }
 pub mod e2e;
+
+/// Runs each named `async fn case(backend: Backend)` of the calling test file as two tests,
+/// `embedded::case` and `moto::case`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod embedded { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() { super::$case($crate::e2e::Backend::Embedded).await }
+        )* }
+        mod moto { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() { super::$case($crate::e2e::Backend::Moto).await }
+        )* }
+    };
+}

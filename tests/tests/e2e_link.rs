@@ -326,20 +326,7 @@ async fn a_flood_of_approvals_leaves_one_resource_per_link(backend: Backend) {
     }
 }
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod embedded { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { super::$case(connector_tests::e2e::Backend::Embedded).await }
-        )* }
-        mod moto { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { super::$case(connector_tests::e2e::Backend::Moto).await }
-        )* }
-    };
-}
-
-on_both_backends!(
+connector_tests::on_both_backends!(
     approved_cover_reaches_consonance,
     older_version_arriving_late_changes_nothing,
     newer_version_replaces_the_resource,

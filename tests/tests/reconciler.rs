@@ -186,20 +186,7 @@ async fn full_scan_repairs_a_resource_deleted_by_hand(backend: Backend) {
     assert_eq!(again.drift.get("resource_missing"), None, "repaired for good: {again:?}");
 }
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod embedded { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { super::$case(connector_tests::e2e::Backend::Embedded).await }
-        )* }
-        mod moto { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { super::$case(connector_tests::e2e::Backend::Moto).await }
-        )* }
-    };
-}
-
-on_both_backends!(
+connector_tests::on_both_backends!(
     converges_without_webhooks,
     resumes_from_its_checkpoint,
     clock_skew_loses_nothing,

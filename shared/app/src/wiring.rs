@@ -14,10 +14,11 @@
 //! | `MAX_RECEIVE_COUNT` | the flow queue's `maxReceiveCount` (default 5) |
 //! | `PROCESSOR_CONCURRENCY` | messages of a batch processed at once (default 10, the batch size) |
 
-use crate::Settings;
 use crate::adapters::{ConsonancePms, OtmmDam};
 use crate::systems::{Dam, Pms};
+use crate::{App, Settings, system_clock};
 use connector_core::config::{ConfigError, MappingConfig};
+use connector_store::Stores;
 use consonance_client::{ConsonanceClient, ConsonanceConfig};
 use otmm_client::{OtmmAuth, OtmmClient, OtmmConfig};
 use std::sync::Arc;
@@ -140,6 +141,31 @@ pub fn systems(
         dam: Arc::new(OtmmDam::new(otmm, mapping, content_url_template)),
         pms: Arc::new(ConsonancePms::new(consonance)),
     })
+}
+
+/// An [`App`] on `stores`, with clients and settings from `env` (a variable lookup); the
+/// mapping config and settings from `env` too unless given.
+pub fn app(
+    stores: Stores,
+    env: &impl Fn(&str) -> Option<String>,
+    mapping: Option<Arc<MappingConfig>>,
+    settings: Option<Settings>,
+) -> Result<App, WiringError> {
+    let mapping = match mapping {
+        Some(m) => m,
+        None => Arc::new(mapping_config(env)?),
+    };
+    let Systems { dam, pms } = systems(
+        otmm_config(env)?,
+        consonance_config(env)?,
+        mapping.clone(),
+        env("OTMM_CONTENT_URL_TEMPLATE"),
+    )?;
+    let settings = match settings {
+        Some(s) => s,
+        None => self::settings(env)?,
+    };
+    Ok(App { stores, dam, pms, config: mapping, settings, clock: system_clock() })
 }
 
 #[cfg(test)]

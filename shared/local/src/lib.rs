@@ -6,15 +6,12 @@ pub mod demo;
 pub mod http;
 pub mod worker;
 
-use connector_app::{App, Settings, system_clock, wiring};
-use connector_core::config::MappingConfig;
 use connector_core::event::Source;
 use connector_sim::catalogue::Catalogue;
 use connector_sim::consonance::{ConsonanceSim, ConsonanceSimHandle, ConsonanceSimOptions};
 use connector_sim::otmm::{OtmmSim, OtmmSimHandle, OtmmSimOptions, WebhookTarget};
 use connector_store::Stores;
 use std::path::Path;
-use std::sync::Arc;
 use webhook_intake::{IntakeDeps, Secret, Secrets};
 
 /// The signing secret the simulators and the local intake share when none is configured.
@@ -57,29 +54,8 @@ impl Simulators {
     }
 }
 
-/// An [`App`] on `stores`, with clients built from `env` (a variable lookup).
-pub fn app_from_env(
-    stores: Stores,
-    env: &impl Fn(&str) -> Option<String>,
-    mapping: Option<Arc<MappingConfig>>,
-    settings: Option<Settings>,
-) -> Result<App, wiring::WiringError> {
-    let mapping = match mapping {
-        Some(m) => m,
-        None => Arc::new(wiring::mapping_config(env)?),
-    };
-    let wiring::Systems { dam, pms } = wiring::systems(
-        wiring::otmm_config(env)?,
-        wiring::consonance_config(env)?,
-        mapping.clone(),
-        env("OTMM_CONTENT_URL_TEMPLATE"),
-    )?;
-    let settings = match settings {
-        Some(s) => s,
-        None => wiring::settings(env)?,
-    };
-    Ok(App { stores, dam, pms, config: mapping, settings, clock: system_clock() })
-}
+/// An [`App`] on `stores`, with clients built from `env` (see `connector_app::wiring::app`).
+pub use connector_app::wiring::app as app_from_env;
 
 /// Intake dependencies on `stores` with the given OTMM and Consonance secrets.
 pub fn intake_deps(
