@@ -15,8 +15,12 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
 
+/// `cargo bench` passes --bench; `cargo test --all-targets` runs this binary without it, and
+/// then a small smoke run proves it still works without spending minutes. The child process
+/// inherits the size through BENCH_TITLES.
 fn titles() -> usize {
-    std::env::var("BENCH_TITLES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+    let default = if std::env::args().any(|a| a == "--bench") { 10_000 } else { 20 };
+    std::env::var("BENCH_TITLES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// Peak resident set of this process, from /proc (kB).
@@ -113,6 +117,7 @@ async fn main() {
     let exe = std::env::current_exe().unwrap();
     let mut process = std::process::Command::new(exe)
         .env("BENCH_ROLE", "sims")
+        .env("BENCH_TITLES", titles().to_string())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
