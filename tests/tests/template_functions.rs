@@ -147,13 +147,13 @@ fn intake_environment_is_exactly_what_the_intake_reads() {
 fn processor_environment_is_exactly_what_the_processor_reads() {
     let doc = template();
     let env = environment(&doc, PROCESSOR);
+    // The same entry point main.rs calls, over throwaway embedded stores.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stores = connector::open_state(dir.path(), 5).expect("embedded stores");
     let read = names_read(&env, |lookup| {
         let lookup = &|name: &str| lookup(name);
         AwsConfig::from_lookup(lookup).expect("store config");
-        wiring::mapping_config(lookup).expect("the example mapping config parses");
-        wiring::otmm_config(lookup).expect("OTMM config");
-        wiring::consonance_config(lookup).expect("Consonance config");
-        wiring::settings(lookup).expect("processor settings");
+        wiring::app(stores, lookup, None, None).expect("the processor builds from the template's variables");
     });
     let read = &read | &read_in_main("flow-processor");
     assert_exact(PROCESSOR, &env, &read);
