@@ -52,6 +52,7 @@ cases!(
     idempotency_payload_mismatch,
     idempotency_expiry_and_release,
     checkpoint_revisions,
+    documents_revisions_audit_and_paging,
     queue_send_receive_ack,
     queue_redelivery_after_visibility_timeout,
     queue_dead_letter_after_max_receives_and_redrive,

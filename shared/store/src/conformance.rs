@@ -41,6 +41,7 @@ pub const CASES: &[&str] = &[
     "idempotency_payload_mismatch",
     "idempotency_expiry_and_release",
     "checkpoint_revisions",
+    "documents_revisions_audit_and_paging",
     "queue_send_receive_ack",
     "queue_redelivery_after_visibility_timeout",
     "queue_dead_letter_after_max_receives_and_redrive",
@@ -399,6 +400,80 @@ pub async fn checkpoint_revisions(ctx: &Context) {
         cps.put_checkpoint(&Checkpoint { cursor: "{\"after\":15}".into(), ..v1 }, Some(1)).await.unwrap_err();
     assert!(err.is_conflict(), "two reconciler runs must not both advance the cursor");
     assert_eq!(cps.get_checkpoint(&name).await.unwrap().unwrap().cursor, "{\"after\":20}");
+}
+
+pub async fn documents_revisions_audit_and_paging(ctx: &Context) {
+    let (docs, log) = (&ctx.stores.documents, &ctx.stores.audit);
+    let kind = format!("{}-request", ctx.name);
+    let i = isbn(ctx, 1);
+    assert_eq!(docs.get_doc(&kind, "a").await.unwrap(), None);
+    let doc = |id: &str, body: serde_json::Value| crate::Document {
+        kind: kind.clone(),
+        id: id.to_string(),
+        body,
+        updated_at: t0(),
+        revision: 0,
+    };
+    let v1 = docs
+        .put_doc(
+            &doc("b#front_cover", serde_json::json!({"due": "2027-01-01", "n": 1})),
+            None,
+            &[audit(Some(&i), None, "request.created")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(v1.revision, 1);
+    let again = docs.put_doc(&doc("b#front_cover", serde_json::json!({})), None, &[]).await.unwrap_err();
+    assert!(again.is_conflict(), "a document is created only once");
+    let stale = docs
+        .put_doc(
+            &doc("b#front_cover", serde_json::json!({"n": 3})),
+            Some(7),
+            &[audit(Some(&i), None, "must.not.appear")],
+        )
+        .await
+        .unwrap_err();
+    assert!(stale.is_conflict());
+    let v2 = docs
+        .put_doc(&doc("b#front_cover", serde_json::json!({"due": "2027-02-01", "n": 2})), Some(1), &[])
+        .await
+        .unwrap();
+    assert_eq!(v2.revision, 2);
+    let read = docs.get_doc(&kind, "b#front_cover").await.unwrap().unwrap();
+    assert_eq!(read.body, serde_json::json!({"due": "2027-02-01", "n": 2}));
+    assert_eq!(read.revision, 2);
+    let actions: Vec<String> = log
+        .by_title(&i, PageRequest { limit: 10, cursor: None })
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["request.created"],
+        "the audit record goes with the write, a refused write leaves none"
+    );
+
+    for id in ["c", "a", "e", "d"] {
+        docs.put_doc(&doc(id, serde_json::json!({"id": id})), None, &[]).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = docs.list_docs(&kind, PageRequest { limit: 2, cursor }).await.unwrap();
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.into_iter().map(|d| d.id));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec!["a", "b#front_cover", "c", "d", "e"], "ordered by id, every one once");
+    let other =
+        docs.list_docs(&format!("{kind}-other"), PageRequest { limit: 10, cursor: None }).await.unwrap();
+    assert!(other.items.is_empty(), "kinds do not mix");
 }
 
 async fn drain(ctx: &Context) {

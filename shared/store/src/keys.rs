@@ -7,6 +7,7 @@
 //! - link:  `TITLE#<isbn13>` / `LINK#<role>#<slot>`, and on GSI `by_asset`:
 //!   `asset_pk` = `ASSET#<original asset id>`, `asset_sk` = `<isbn13>#<role>#<slot>`
 //! - checkpoint: `CHECKPOINT#<name>` / `CHECKPOINT`
+//! - document: `DOC#<kind>` / `<id>` (asset requests, packages, readiness reports)
 //!
 //! Audit table (`pk`, `sk`): `TITLE#<isbn13>` (or `TITLE#NONE`) / `<audit id>`; GSI `by_asset`:
 //! `asset_pk` = `ASSET#<asset id>`, `sk`.
@@ -42,4 +43,7 @@ pub fn link_asset_sk(key: &LinkKey) -> String {
 }
 pub fn checkpoint_pk(name: &str) -> String {
     format!("CHECKPOINT#{name}")
+}
+pub fn doc_pk(kind: &str) -> String {
+    format!("DOC#{kind}")
 }

@@ -174,6 +174,34 @@ pub trait Checkpoints: Send + Sync {
     ) -> Result<Checkpoint>;
 }
 
+/// A small JSON document the connector keeps besides titles and links: an asset request, a
+/// production package, a readiness report. Identified by `kind` and `id`; revisions as for titles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Document {
+    pub kind: String,
+    pub id: String,
+    pub body: serde_json::Value,
+    pub updated_at: DateTime<Utc>,
+    pub revision: u64,
+}
+
+/// Documents by kind (asset requests, packages, readiness reports), with optimistic revisions
+/// and audit records written in the same transaction as the document.
+#[async_trait]
+pub trait Documents: Send + Sync {
+    async fn get_doc(&self, kind: &str, id: &str) -> Result<Option<Document>>;
+    /// Writes the document if its stored revision is `expected_revision` (`None`: must not
+    /// exist), with `audit` appended in the same transaction. Returns it with its new revision.
+    async fn put_doc(
+        &self,
+        doc: &Document,
+        expected_revision: Option<u64>,
+        audit: &[AuditRecord],
+    ) -> Result<Document>;
+    /// Every document of a kind, ordered by id, a page at a time.
+    async fn list_docs(&self, kind: &str, page: PageRequest) -> Result<Page<Document>>;
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueMessage {
     pub message_id: String,
@@ -256,6 +284,7 @@ pub struct Stores {
     pub audit: Arc<dyn AuditLog>,
     pub idempotency: Arc<dyn Idempotency>,
     pub checkpoints: Arc<dyn Checkpoints>,
+    pub documents: Arc<dyn Documents>,
     pub queue: Arc<dyn Queue>,
     pub staging: Arc<dyn Staging>,
 }

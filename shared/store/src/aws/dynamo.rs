@@ -7,11 +7,11 @@
 use super::{AwsConfig, sdk_error};
 use crate::keys::{
     ASSET_PK, ASSET_SK, BY_ASSET_INDEX, CHECKPOINT_SK, IDEMPOTENCY_KEY, LINK_SK_PREFIX, NO_TITLE_PK, PK, SK,
-    TITLE_SK, TTL_ATTRIBUTE, asset_pk, checkpoint_pk, link_asset_sk, link_sk, title_pk,
+    TITLE_SK, TTL_ATTRIBUTE, asset_pk, checkpoint_pk, doc_pk, link_asset_sk, link_sk, title_pk,
 };
 use crate::{
-    AuditLog, Checkpoints, Claim, ConflictReason, Idempotency, IdempotencyTtl, MappingStore, Page,
-    PageRequest, Result, StoreError,
+    AuditLog, Checkpoints, Claim, ConflictReason, Document, Documents, Idempotency, IdempotencyTtl,
+    MappingStore, Page, PageRequest, Result, StoreError,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -339,7 +339,21 @@ impl DynamoStore {
         partition: String,
         page: PageRequest,
     ) -> Result<Page<AuditRecord>> {
-        let what = format!("{} {partition_attr}={partition}", self.audit_table);
+        // Audit ids are ULIDs: sort key descending is newest first.
+        self.query_page(&self.audit_table, index, partition_attr, partition, false, page).await
+    }
+
+    /// One page of a partition, in sort-key order (`forward`) or reverse.
+    async fn query_page<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        index: Option<&str>,
+        partition_attr: &str,
+        partition: String,
+        forward: bool,
+        page: PageRequest,
+    ) -> Result<Page<T>> {
+        let what = format!("{table} {partition_attr}={partition}");
         let limit = page_limit(page.limit);
         let mut start = match &page.cursor {
             None => None,
@@ -353,12 +367,12 @@ impl DynamoStore {
             let out = self
                 .client
                 .query()
-                .table_name(&self.audit_table)
+                .table_name(table)
                 .set_index_name(index.map(str::to_string))
                 .key_condition_expression("#p = :p")
                 .expression_attribute_names("#p", partition_attr)
                 .expression_attribute_values(":p", s(partition.clone()))
-                .scan_index_forward(false)
+                .scan_index_forward(forward)
                 .limit(i32::try_from(want - items.len()).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start.take())
                 .send()
@@ -612,6 +626,41 @@ impl AuditLog for DynamoStore {
 
     async fn by_asset(&self, asset_id: &AssetId, page: PageRequest) -> Result<Page<AuditRecord>> {
         self.audit_page(Some(BY_ASSET_INDEX), ASSET_PK, asset_pk(asset_id), page).await
+    }
+}
+
+#[async_trait]
+impl Documents for DynamoStore {
+    async fn get_doc(&self, kind: &str, id: &str) -> Result<Option<Document>> {
+        let pk = doc_pk(kind);
+        let key = self.state_key(&pk, id);
+        self.get_state(pk, id).await?.map(|item| from_item(&key, item)).transpose()
+    }
+
+    async fn put_doc(
+        &self,
+        doc: &Document,
+        expected_revision: Option<u64>,
+        audit: &[AuditRecord],
+    ) -> Result<Document> {
+        let mut record = doc.clone();
+        record.revision = new_revision(expected_revision);
+        let pk = doc_pk(&record.kind);
+        let key = self.state_key(&pk, &record.id);
+        let mut item = to_item(&key, &record)?;
+        item.insert(PK.into(), s(pk));
+        item.insert(SK.into(), s(record.id.clone()));
+        let put = ConditionalPut::new(&self.state_table, key.clone(), item, expected_revision);
+        match self.put_with_audit(put, audit).await? {
+            Ok(()) => Ok(record),
+            Err(old) => {
+                Err(StoreError::Conflict { key, reason: revision_conflict(expected_revision, old.as_ref()) })
+            }
+        }
+    }
+
+    async fn list_docs(&self, kind: &str, page: PageRequest) -> Result<Page<Document>> {
+        self.query_page(&self.state_table, None, PK, doc_pk(kind), true, page).await
     }
 }
 

@@ -105,7 +105,8 @@ pub async fn aws_stores(cfg: &AwsConfig) -> Stores {
         mapping: dynamo.clone(),
         audit: dynamo.clone(),
         idempotency: dynamo.clone(),
-        checkpoints: dynamo,
+        checkpoints: dynamo.clone(),
+        documents: dynamo,
         queue,
         staging,
     }

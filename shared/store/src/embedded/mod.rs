@@ -39,7 +39,8 @@ pub fn open(dir: &Path, options: EmbeddedOptions) -> Result<Stores> {
         mapping: state.clone(),
         audit: state.clone(),
         idempotency: state.clone(),
-        checkpoints: state,
+        checkpoints: state.clone(),
+        documents: state,
         queue: Arc::new(SqliteQueue::new(db, options.max_receives)),
         staging: Arc::new(DirStaging::open(&dir.join("staging"))?),
     })

@@ -3,8 +3,8 @@
 use super::{Db, sqlite_error};
 use crate::keys;
 use crate::{
-    AuditLog, Checkpoints, Claim, ConflictReason, Idempotency, IdempotencyTtl, MappingStore, Page,
-    PageRequest, Result, StoreError,
+    AuditLog, Checkpoints, Claim, ConflictReason, Document, Documents, Idempotency, IdempotencyTtl,
+    MappingStore, Page, PageRequest, Result, StoreError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -427,6 +427,72 @@ impl Idempotency for SqliteState {
                 conn.execute("DELETE FROM idempotency WHERE id = ?1", params![key])
                     .map_err(|e| sqlite_error("release idempotency key", e))?;
                 Ok(())
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Documents for SqliteState {
+    async fn get_doc(&self, kind: &str, id: &str) -> Result<Option<Document>> {
+        let (pk, sk) = (keys::doc_pk(kind), id.to_string());
+        self.db
+            .run("get document", move |conn| {
+                let body: Option<String> = conn
+                    .query_row("SELECT body FROM state WHERE pk = ?1 AND sk = ?2", params![pk, sk], |r| {
+                        r.get(0)
+                    })
+                    .optional()
+                    .map_err(|e| sqlite_error("get document", e))?;
+                body.map(|b| from_json(&format!("{pk}/{sk}"), &b)).transpose()
+            })
+            .await
+    }
+
+    async fn put_doc(
+        &self,
+        doc: &Document,
+        expected_revision: Option<u64>,
+        audit: &[AuditRecord],
+    ) -> Result<Document> {
+        let mut record = doc.clone();
+        record.revision = expected_revision.map_or(1, |r| r + 1);
+        let pk = keys::doc_pk(&record.kind);
+        let sk = record.id.clone();
+        let body = to_json(&pk, &record)?;
+        let audit = audit.to_vec();
+        self.db
+            .run("put document", move |conn| {
+                conditional_put(
+                    conn,
+                    Row { pk: &pk, sk: &sk, asset: None, body: &body },
+                    expected_revision,
+                    &audit,
+                    |_| Ok(()),
+                )
+            })
+            .await?;
+        Ok(record)
+    }
+
+    async fn list_docs(&self, kind: &str, page: PageRequest) -> Result<Page<Document>> {
+        let limit = page.limit.max(1);
+        let after = page.cursor.unwrap_or_default();
+        let pk = keys::doc_pk(kind);
+        self.db
+            .run("list documents", move |conn| {
+                let mut items: Vec<Document> = query_bodies(
+                    conn,
+                    "SELECT sk, body FROM state WHERE pk = ?1 AND sk > ?2 ORDER BY sk LIMIT ?3",
+                    &[&pk, &after, &((limit + 1) as i64)],
+                )?;
+                let next = if items.len() > limit {
+                    items.truncate(limit);
+                    items.last().map(|d| d.id.clone())
+                } else {
+                    None
+                };
+                Ok(Page { items, next })
             })
             .await
     }
