@@ -10,6 +10,7 @@ pub mod event;
 pub mod ids;
 pub mod mapping;
 pub mod plan;
+pub mod readiness;
 pub mod rights;
 pub mod role;
 pub mod signature;
