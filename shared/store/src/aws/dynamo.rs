@@ -188,6 +188,29 @@ impl DynamoStore {
     /// Writes `put` and appends `audit` in one transaction (a plain conditional PutItem when
     /// there is no audit). `Ok(Err(old))`: the mapping item's condition failed; `old` is the
     /// item as it was (None: absent).
+    /// Conditionally writes a whole record at `pk`/`sk` (create-only or at the expected revision)
+    /// with its audit records; a refused write is a conflict naming the key.
+    async fn put_record<T: Serialize>(
+        &self,
+        pk: String,
+        sk: &str,
+        record: &T,
+        expected_revision: Option<u64>,
+        audit: &[AuditRecord],
+    ) -> Result<()> {
+        let key = self.state_key(&pk, sk);
+        let mut item = to_item(&key, record)?;
+        item.insert(PK.into(), s(pk));
+        item.insert(SK.into(), s(sk));
+        let put = ConditionalPut::new(&self.state_table, key.clone(), item, expected_revision);
+        match self.put_with_audit(put, audit).await? {
+            Ok(()) => Ok(()),
+            Err(old) => {
+                Err(StoreError::Conflict { key, reason: revision_conflict(expected_revision, old.as_ref()) })
+            }
+        }
+    }
+
     async fn put_with_audit(
         &self,
         put: ConditionalPut,
@@ -448,18 +471,8 @@ impl MappingStore for DynamoStore {
     ) -> Result<TitleRecord> {
         let mut record = title.clone();
         record.revision = new_revision(expected_revision);
-        let pk = title_pk(&record.isbn);
-        let key = self.state_key(&pk, TITLE_SK);
-        let mut item = to_item(&key, &record)?;
-        item.insert(PK.into(), s(pk));
-        item.insert(SK.into(), s(TITLE_SK));
-        let put = ConditionalPut::new(&self.state_table, key.clone(), item, expected_revision);
-        match self.put_with_audit(put, audit).await? {
-            Ok(()) => Ok(record),
-            Err(old) => {
-                Err(StoreError::Conflict { key, reason: revision_conflict(expected_revision, old.as_ref()) })
-            }
-        }
+        self.put_record(title_pk(&record.isbn), TITLE_SK, &record, expected_revision, audit).await?;
+        Ok(record)
     }
 
     async fn list_titles(&self, page: PageRequest) -> Result<Page<TitleRecord>> {
@@ -645,18 +658,8 @@ impl Documents for DynamoStore {
     ) -> Result<Document> {
         let mut record = doc.clone();
         record.revision = new_revision(expected_revision);
-        let pk = doc_pk(&record.kind);
-        let key = self.state_key(&pk, &record.id);
-        let mut item = to_item(&key, &record)?;
-        item.insert(PK.into(), s(pk));
-        item.insert(SK.into(), s(record.id.clone()));
-        let put = ConditionalPut::new(&self.state_table, key.clone(), item, expected_revision);
-        match self.put_with_audit(put, audit).await? {
-            Ok(()) => Ok(record),
-            Err(old) => {
-                Err(StoreError::Conflict { key, reason: revision_conflict(expected_revision, old.as_ref()) })
-            }
-        }
+        self.put_record(doc_pk(&record.kind), &record.id, &record, expected_revision, audit).await?;
+        Ok(record)
     }
 
     async fn list_docs(&self, kind: &str, page: PageRequest) -> Result<Page<Document>> {
@@ -679,18 +682,8 @@ impl Checkpoints for DynamoStore {
     ) -> Result<Checkpoint> {
         let mut record = checkpoint.clone();
         record.revision = new_revision(expected_revision);
-        let pk = checkpoint_pk(&record.name);
-        let key = self.state_key(&pk, CHECKPOINT_SK);
-        let mut item = to_item(&key, &record)?;
-        item.insert(PK.into(), s(pk));
-        item.insert(SK.into(), s(CHECKPOINT_SK));
-        let put = ConditionalPut::new(&self.state_table, key.clone(), item, expected_revision);
-        match self.put_with_audit(put, &[]).await? {
-            Ok(()) => Ok(record),
-            Err(old) => {
-                Err(StoreError::Conflict { key, reason: revision_conflict(expected_revision, old.as_ref()) })
-            }
-        }
+        self.put_record(checkpoint_pk(&record.name), CHECKPOINT_SK, &record, expected_revision, &[]).await?;
+        Ok(record)
     }
 }
 

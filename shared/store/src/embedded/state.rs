@@ -21,6 +21,46 @@ impl SqliteState {
     pub fn new(db: Db) -> Self {
         SqliteState { db }
     }
+
+    /// The record stored at `pk`/`sk`, if any.
+    async fn get_record<T: DeserializeOwned + Send + 'static>(
+        &self,
+        operation: &'static str,
+        pk: String,
+        sk: String,
+    ) -> Result<Option<T>> {
+        self.db
+            .run(operation, move |conn| {
+                let body: Option<String> = conn
+                    .query_row("SELECT body FROM state WHERE pk = ?1 AND sk = ?2", params![pk, sk], |r| {
+                        r.get(0)
+                    })
+                    .optional()
+                    .map_err(|e| sqlite_error(operation, e))?;
+                body.map(|b| from_json(&format!("{pk}/{sk}"), &b)).transpose()
+            })
+            .await
+    }
+
+    /// Writes a record without an asset index entry at `pk`/`sk`, conditionally, with its audit.
+    async fn put_record<T: Serialize>(
+        &self,
+        operation: &'static str,
+        (pk, sk): (String, String),
+        record: &T,
+        expected_revision: Option<u64>,
+        audit: &[AuditRecord],
+    ) -> Result<()> {
+        let body = to_json(&pk, record)?;
+        let audit = audit.to_vec();
+        self.db
+            .run(operation, move |conn| {
+                let row = Row { pk: &pk, sk: &sk, asset: None, body: &body };
+                conditional_put(conn, row, expected_revision, &audit, |_| Ok(()))
+            })
+            .await?;
+        Ok(())
+    }
 }
 
 fn to_json<T: Serialize>(key: &str, value: &T) -> Result<String> {
@@ -149,20 +189,7 @@ fn query_bodies<T: DeserializeOwned>(
 #[async_trait]
 impl MappingStore for SqliteState {
     async fn get_title(&self, isbn: &Isbn13) -> Result<Option<TitleRecord>> {
-        let pk = keys::title_pk(isbn);
-        self.db
-            .run("get title", move |conn| {
-                let body: Option<String> = conn
-                    .query_row(
-                        "SELECT body FROM state WHERE pk = ?1 AND sk = ?2",
-                        params![pk, keys::TITLE_SK],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(|e| sqlite_error("get title", e))?;
-                body.map(|b| from_json(&pk, &b)).transpose()
-            })
-            .await
+        self.get_record("get title", keys::title_pk(isbn), keys::TITLE_SK.to_string()).await
     }
 
     async fn put_title(
@@ -173,20 +200,8 @@ impl MappingStore for SqliteState {
     ) -> Result<TitleRecord> {
         let mut record = title.clone();
         record.revision = expected_revision.map_or(1, |r| r + 1);
-        let pk = keys::title_pk(&record.isbn);
-        let body = to_json(&pk, &record)?;
-        let audit = audit.to_vec();
-        self.db
-            .run("put title", move |conn| {
-                conditional_put(
-                    conn,
-                    Row { pk: &pk, sk: keys::TITLE_SK, asset: None, body: &body },
-                    expected_revision,
-                    &audit,
-                    |_| Ok(()),
-                )
-            })
-            .await?;
+        let key = (keys::title_pk(&record.isbn), keys::TITLE_SK.to_string());
+        self.put_record("put title", key, &record, expected_revision, audit).await?;
         Ok(record)
     }
 
@@ -212,18 +227,7 @@ impl MappingStore for SqliteState {
     }
 
     async fn get_link(&self, key: &LinkKey) -> Result<Option<AssetLink>> {
-        let (pk, sk) = (keys::title_pk(&key.isbn), keys::link_sk(key));
-        self.db
-            .run("get link", move |conn| {
-                let body: Option<String> = conn
-                    .query_row("SELECT body FROM state WHERE pk = ?1 AND sk = ?2", params![pk, sk], |r| {
-                        r.get(0)
-                    })
-                    .optional()
-                    .map_err(|e| sqlite_error("get link", e))?;
-                body.map(|b| from_json(&sk, &b)).transpose()
-            })
-            .await
+        self.get_record("get link", keys::title_pk(&key.isbn), keys::link_sk(key)).await
     }
 
     async fn links_for_title(&self, isbn: &Isbn13) -> Result<Vec<AssetLink>> {
@@ -435,18 +439,7 @@ impl Idempotency for SqliteState {
 #[async_trait]
 impl Documents for SqliteState {
     async fn get_doc(&self, kind: &str, id: &str) -> Result<Option<Document>> {
-        let (pk, sk) = (keys::doc_pk(kind), id.to_string());
-        self.db
-            .run("get document", move |conn| {
-                let body: Option<String> = conn
-                    .query_row("SELECT body FROM state WHERE pk = ?1 AND sk = ?2", params![pk, sk], |r| {
-                        r.get(0)
-                    })
-                    .optional()
-                    .map_err(|e| sqlite_error("get document", e))?;
-                body.map(|b| from_json(&format!("{pk}/{sk}"), &b)).transpose()
-            })
-            .await
+        self.get_record("get document", keys::doc_pk(kind), id.to_string()).await
     }
 
     async fn put_doc(
@@ -457,21 +450,8 @@ impl Documents for SqliteState {
     ) -> Result<Document> {
         let mut record = doc.clone();
         record.revision = expected_revision.map_or(1, |r| r + 1);
-        let pk = keys::doc_pk(&record.kind);
-        let sk = record.id.clone();
-        let body = to_json(&pk, &record)?;
-        let audit = audit.to_vec();
-        self.db
-            .run("put document", move |conn| {
-                conditional_put(
-                    conn,
-                    Row { pk: &pk, sk: &sk, asset: None, body: &body },
-                    expected_revision,
-                    &audit,
-                    |_| Ok(()),
-                )
-            })
-            .await?;
+        let key = (keys::doc_pk(&record.kind), record.id.clone());
+        self.put_record("put document", key, &record, expected_revision, audit).await?;
         Ok(record)
     }
 
@@ -501,20 +481,7 @@ impl Documents for SqliteState {
 #[async_trait]
 impl Checkpoints for SqliteState {
     async fn get_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>> {
-        let pk = keys::checkpoint_pk(name);
-        self.db
-            .run("get checkpoint", move |conn| {
-                let body: Option<String> = conn
-                    .query_row(
-                        "SELECT body FROM state WHERE pk = ?1 AND sk = ?2",
-                        params![pk, keys::CHECKPOINT_SK],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(|e| sqlite_error("get checkpoint", e))?;
-                body.map(|b| from_json(&pk, &b)).transpose()
-            })
-            .await
+        self.get_record("get checkpoint", keys::checkpoint_pk(name), keys::CHECKPOINT_SK.to_string()).await
     }
 
     async fn put_checkpoint(
@@ -524,14 +491,8 @@ impl Checkpoints for SqliteState {
     ) -> Result<Checkpoint> {
         let mut record = checkpoint.clone();
         record.revision = expected_revision.map_or(1, |r| r + 1);
-        let pk = keys::checkpoint_pk(&record.name);
-        let body = to_json(&pk, &record)?;
-        self.db
-            .run("put checkpoint", move |conn| {
-                let row = Row { pk: &pk, sk: keys::CHECKPOINT_SK, asset: None, body: &body };
-                conditional_put(conn, row, expected_revision, &[], |_| Ok(()))
-            })
-            .await?;
+        let key = (keys::checkpoint_pk(&record.name), keys::CHECKPOINT_SK.to_string());
+        self.put_record("put checkpoint", key, &record, expected_revision, &[]).await?;
         Ok(record)
     }
 }
