@@ -527,8 +527,13 @@ async fn withdraw_links_of_deleted_asset(
             )
         };
         let revision = link.revision;
+        let isbn = link.key.isbn.clone();
         let withdrawn = AssetLink { status: LinkStatus::Withdrawn, updated_at: app.now(), ..link };
         app.stores.mapping.put_link(&withdrawn, Some(revision), &[rec]).await?;
+        // Flows 3 and 8: the role is missing again for the work's products.
+        if let Some(title) = app.pms.title_by_isbn(&isbn).await? {
+            crate::readiness::refresh_after_link(app, &title, &message.correlation_id).await?;
+        }
     }
     Ok(())
 }

@@ -22,7 +22,7 @@ use connector_core::readiness::{
     ReadinessStatus, TitleReadiness, evaluate_readiness, milestones, summarise,
 };
 use connector_core::requests::{AssetRequest, RequestCommand, RequestFacts};
-use connector_core::{AssetLink, AuditRecord, Flow, Isbn13, Outcome, WorkId};
+use connector_core::{AssetLink, AssetRole, AuditRecord, Flow, Isbn13, Outcome, WorkId};
 use connector_store::{Claim, Document, Page, PageRequest, StoreError, new_audit_id};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -192,26 +192,49 @@ pub async fn counts(app: &App) -> Result<BTreeMap<ReadinessStatus, u64>, StoreEr
     }
 }
 
-/// Re-evaluates every stored report whose status the passing of time alone changes (a due
-/// date or the publication date passed): the scheduled sweep, since no event announces it.
-/// Only those titles are fetched again. Returns the refresh of the titles that changed.
-pub async fn reevaluate_stored(app: &App, correlation_id: &str) -> Result<RefreshReport, ReadinessError> {
+/// Stored reports whose status the passing of time alone changes (a due date or the
+/// publication date passed since they were evaluated): (ISBN, work). No system is called.
+pub async fn stale_by_time(app: &App) -> Result<Vec<(Isbn13, WorkId)>, StoreError> {
     let today = app.now().date_naive();
-    let mut stale: Vec<Isbn13> = Vec::new();
+    let mut stale = Vec::new();
     let mut cursor = None;
     loop {
         let page = list(app, &ReadinessFilter::default(), PageRequest { limit: 200, cursor }).await?;
         for r in &page.items {
             let (now, _) = summarise(&r.roles, &r.milestones, r.publication_date, today);
             if now != r.status {
-                stale.push(r.isbn.clone());
+                stale.push((r.isbn.clone(), r.work_id));
             }
         }
         match page.next {
             Some(next) => cursor = Some(next),
-            None => break,
+            None => return Ok(stale),
         }
     }
+}
+
+/// Whether the stored reports of a work from the change feed no longer match it (another
+/// stage, publication date or form): the reconciler then enqueues the work. Titles never
+/// evaluated are not drift (their first event evaluates them).
+pub async fn work_is_stale(app: &App, work: &crate::systems::WorkChange) -> Result<bool, StoreError> {
+    for title in &work.titles {
+        let Some(r) = stored(app, &title.isbn).await? else { continue };
+        let facts = request_facts(title, work.stage.clone());
+        if r.stage != facts.stage
+            || r.publication_date != facts.publication_date
+            || r.product_form != facts.form.as_ref().map(|f| f.to_string())
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Re-evaluates every stored report whose status the passing of time alone changes: the
+/// sweep, since no event announces it (the reconciler enqueues the same works once a day).
+/// Only those titles are fetched again. Returns the refresh of the titles that changed.
+pub async fn reevaluate_stored(app: &App, correlation_id: &str) -> Result<RefreshReport, ReadinessError> {
+    let stale: Vec<Isbn13> = stale_by_time(app).await?.into_iter().map(|(isbn, _)| isbn).collect();
     let mut titles = Vec::new();
     for isbn in &stale {
         if let Some(t) = app.pms.title_by_isbn(isbn).await? {
@@ -261,8 +284,6 @@ async fn refresh_work(
     let mut report = RefreshReport::default();
     for title in titles {
         let facts = request_facts(title, schedule.stage.clone());
-        let (requests, done) = requests::sync_title(app, &facts, &links, correlation_id).await?;
-        report.requests.extend(done);
         let product = title.products.iter().find(|p| p.product_id == title.product_id);
         let form = facts.form.clone();
         let observed: Vec<ObservedAsset> = assets
@@ -272,6 +293,9 @@ async fn refresh_work(
             })
             .map(|(_, a)| a.clone())
             .collect();
+        let present: Vec<AssetRole> = observed.iter().map(|a| a.role).collect();
+        let (requests, done) = requests::sync_title(app, &facts, &links, &present, correlation_id).await?;
+        report.requests.extend(done);
         let packages = packages_of(app, &title.isbn, form.as_ref()).await?;
         let first_publication = requests.iter().filter_map(|r| r.first_publication_date).min();
         let today = app.now().date_naive();

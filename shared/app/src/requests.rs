@@ -57,11 +57,13 @@ pub async fn of_title(app: &App, facts: &RequestFacts) -> Result<Vec<StoredReque
 }
 
 /// Raises, closes and re-dates the title's requests as its stage, schedule and links say.
-/// Returns the title's requests afterwards and the commands carried out.
+/// `present`: roles with an asset in OTMM already (in review, not linked yet): not missing, so
+/// not requested. Returns the title's requests afterwards and the commands carried out.
 pub async fn sync_title(
     app: &App,
     facts: &RequestFacts,
     links: &[AssetLink],
+    present: &[AssetRole],
     correlation_id: &str,
 ) -> Result<(Vec<AssetRequest>, Vec<RequestCommand>), ReadinessError> {
     let existing = of_title(app, facts).await?;
@@ -69,7 +71,8 @@ pub async fn sync_title(
     if app.config.otmm.requests.is_none() {
         return Ok((requests, Vec::new()));
     }
-    let needs = needed_assets(facts, &app.config);
+    let mut needs = needed_assets(facts, &app.config);
+    needs.retain(|n| !present.contains(&n.role) || requests.iter().any(|r| r.role == n.role));
     let plan = plan_requests(facts, &needs, links, &requests, app.now());
     let mut done = Vec::new();
     for command in plan {

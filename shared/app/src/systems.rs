@@ -68,6 +68,8 @@ pub struct EnsuredResource {
 pub struct WorkChange {
     pub work_id: WorkId,
     pub titles: Vec<TitleFacts>,
+    /// The work's `projectStage` (asset requests and readiness follow it).
+    pub stage: Option<String>,
 }
 
 /// OTMM, the digital asset manager.

@@ -407,10 +407,13 @@ pub fn role_readiness(
     };
     let channel =
         t.form.as_ref().and_then(|f| config.default_channels(f)).and_then(|c| c.iter().next().copied());
+    // A withdrawn link whose asset is still in OTMM: its rights no longer cover the product
+    // (flow 4). One whose asset is gone (deleted) counts as no asset.
     let withdrawn = links.iter().find(|l| {
         l.key.role == role
             && l.status == LinkStatus::Withdrawn
             && (l.product_ids.contains(&t.product_id) || l.key.isbn == t.isbn)
+            && assets.iter().any(|a| a.lineage_id == l.approval.asset_id)
     });
     if let Some(link) = arrived(links, t, role) {
         out.asset_id = Some(link.approval.asset_id.clone());

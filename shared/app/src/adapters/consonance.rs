@@ -136,7 +136,10 @@ impl Pms for ConsonancePms {
             .works_changed_since(since, after)
             .await
             .map_err(|e| consonance_error("works changed since", e))?;
-        Ok(works.iter().map(|w| WorkChange { work_id: w.id, titles: titles_of(w) }).collect())
+        Ok(works
+            .iter()
+            .map(|w| WorkChange { work_id: w.id, titles: titles_of(w), stage: w.project_stage.clone() })
+            .collect())
     }
 
     async fn resource_ids_of_work(&self, work_id: WorkId) -> Result<Vec<String>, SystemError> {

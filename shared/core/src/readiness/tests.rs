@@ -120,12 +120,22 @@ fn requested_in_review_untagged_and_rights_blocked() {
     };
     let r = evaluate_readiness(&f2, &[], &links, &[in_review], &requests, &[], &c, now());
     assert_eq!(r.role(AssetRole::Spine).unwrap().state, RoleState::InReview);
-    // A withdrawn link is rights-blocked.
+    // A withdrawn link is rights-blocked while its asset is in OTMM; missing once deleted.
     let mut withdrawn = all_linked(&BC);
     withdrawn[2].status = LinkStatus::Withdrawn;
-    let r = evaluate_readiness(&f2, &[], &withdrawn, &[], &[], &[], &c, now());
+    let still_there = ObservedAsset {
+        lineage_id: withdrawn[2].approval.asset_id.clone(),
+        role: AssetRole::Spine,
+        version: 2,
+        approved: true,
+        missing_fields: vec![],
+    };
+    let r = evaluate_readiness(&f2, &[], &withdrawn, &[still_there], &[], &[], &c, now());
     assert_eq!(r.role(AssetRole::Spine).unwrap().state, RoleState::RightsBlocked);
     assert_eq!(r.status, ReadinessStatus::Blocked);
+    let r = evaluate_readiness(&f2, &[], &withdrawn, &[], &[], &[], &c, now());
+    assert_eq!(r.role(AssetRole::Spine).unwrap().state, RoleState::Missing);
+    assert_eq!(r.status, ReadinessStatus::AtRisk);
 }
 
 #[test]
