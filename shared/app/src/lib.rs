@@ -8,7 +8,9 @@
 
 pub mod adapters;
 pub mod processor;
+pub mod readiness;
 pub mod reconciler;
+pub mod requests;
 pub mod systems;
 pub mod wiring;
 
@@ -39,6 +41,9 @@ pub struct Settings {
     pub slot_wait: Duration,
     /// How long a slot lease blocks others if its holder dies mid-step.
     pub lease: Duration,
+    /// Where people reach the connector's pages (`PUBLIC_BASE_URL`): the readiness web link
+    /// written to Consonance is `<this>/titles/<isbn>/readiness`. `None`: no link is written.
+    pub public_base_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -51,6 +56,7 @@ impl Default for Settings {
             contention_delay: Duration::from_millis(100),
             slot_wait: Duration::from_secs(10),
             lease: Duration::from_secs(60),
+            public_base_url: None,
         }
     }
 }

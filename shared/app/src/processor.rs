@@ -45,6 +45,16 @@ impl From<SystemError> for Failure {
     }
 }
 
+impl From<crate::readiness::ReadinessError> for Failure {
+    fn from(e: crate::readiness::ReadinessError) -> Self {
+        if e.is_transient() {
+            Failure::Transient { reason: e.to_string(), retry_after: None }
+        } else {
+            Failure::Permanent { cause: e.to_string() }
+        }
+    }
+}
+
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
         // Store failures (throttling, a lost race) are retried; the plan is made again then.
@@ -303,13 +313,14 @@ async fn apply(
     }
     let records =
         records_for(app, &plan.notes, plan.isbn.as_ref(), facts, &event.actor, &message.correlation_id);
+    let mut linked = false;
     match plan.link {
         Some(mut link) => {
             if created.is_some() {
                 link.consonance_resource_id = created.clone();
             }
             match app.stores.mapping.put_link(&link, current.map(|c| c.revision), &records).await {
-                Ok(_) => {}
+                Ok(_) => linked = true,
                 Err(StoreError::Conflict {
                     reason: ConflictReason::StaleVersion { stored_version, .. },
                     ..
@@ -343,6 +354,10 @@ async fn apply(
                 app.stores.audit.append(&records).await?;
             }
         }
+    }
+    // Flows 3 and 8: an asset linked may close its request and change the work's readiness.
+    if linked && let Some(title) = title {
+        crate::readiness::refresh_after_link(app, title, &message.correlation_id).await?;
     }
     match plan.verdict {
         Verdict::Done => Ok(()),
@@ -512,8 +527,13 @@ async fn withdraw_links_of_deleted_asset(
             )
         };
         let revision = link.revision;
+        let isbn = link.key.isbn.clone();
         let withdrawn = AssetLink { status: LinkStatus::Withdrawn, updated_at: app.now(), ..link };
         app.stores.mapping.put_link(&withdrawn, Some(revision), &[rec]).await?;
+        // Flows 3 and 8: the role is missing again for the work's products.
+        if let Some(title) = app.pms.title_by_isbn(&isbn).await? {
+            crate::readiness::refresh_after_link(app, &title, &message.correlation_id).await?;
+        }
     }
     Ok(())
 }
@@ -556,5 +576,7 @@ async fn process_consonance(
     for title in &titles {
         record_title(app, title, &message.correlation_id).await?;
     }
+    // Flows 3 and 8: a stage or schedule change raises or re-dates requests, moves readiness.
+    crate::readiness::refresh_titles(app, &titles, &message.correlation_id).await?;
     Ok(())
 }

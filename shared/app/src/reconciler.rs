@@ -64,7 +64,8 @@ pub struct Summary {
     pub works_seen: u64,
     pub links_checked: u64,
     /// Drift found, by kind: `not_linked`, `newer_version`, `identifier_form`, `deleted_asset`,
-    /// `title_changed`, `resource_missing`, `link_unfinished`.
+    /// `title_changed`, `resource_missing`, `link_unfinished`, `readiness_stale` (stage or
+    /// publication date moved), `readiness_due` (a due date passed).
     pub drift: BTreeMap<String, u64>,
     pub enqueued: u64,
     pub duration_ms: u64,
@@ -133,6 +134,9 @@ pub async fn run(
     };
     let (assets, works, links) = names(options.mode);
     let mut finished = r.otmm_pass(assets).await? && r.consonance_pass(works).await?;
+    if finished {
+        r.readiness_sweep().await?;
+    }
     if finished && options.mode == Mode::Full {
         finished = r.links_pass(links).await?;
     }
@@ -359,8 +363,16 @@ impl Run<'_> {
                         changed |= title_differs(&stored, title);
                     }
                 }
-                if changed {
-                    self.drift("title_changed");
+                // Flows 3 and 8: a new stage or publication date raises or re-dates requests.
+                let kind = if changed {
+                    Some("title_changed")
+                } else if crate::readiness::work_is_stale(self.app, work).await? {
+                    Some("readiness_stale")
+                } else {
+                    None
+                };
+                if let Some(kind) = kind {
+                    self.drift(kind);
                     let id = format!("reconcile-{}-work-{}", self.run_id, work.work_id);
                     let e = InboundEvent::Consonance(ConsonanceEvent {
                         event_id: EventId::parse(&id)
@@ -378,6 +390,37 @@ impl Run<'_> {
             cursor.after = page.last().map(|w| w.work_id.0);
             revision = self.save(name, &cursor, revision).await?;
         }
+    }
+
+    /// Once a day (and on every full scan): works whose stored readiness the date alone
+    /// changes (a due date passed) are enqueued, since no event announces that.
+    async fn readiness_sweep(&mut self) -> Result<(), ReconcileError> {
+        let today = self.app.now().date_naive();
+        let (last, revision) = self.load::<NaiveDate>("readiness-sweep").await?;
+        if last == Some(today) && self.options.mode == Mode::Incremental {
+            return Ok(());
+        }
+        let mut works: BTreeSet<i64> = BTreeSet::new();
+        for (_, work) in crate::readiness::stale_by_time(self.app).await? {
+            works.insert(work.0);
+        }
+        for work in works {
+            self.drift("readiness_due");
+            let id = format!("reconcile-{}-due-{work}", self.run_id);
+            let e = InboundEvent::Consonance(ConsonanceEvent {
+                event_id: EventId::parse(&id)
+                    .unwrap_or_else(|_| EventId::parse("reconcile").expect("valid id")),
+                event_type: ConsonanceEventType::WorkChanged,
+                work_id: Some(connector_core::WorkId(work)),
+                product_id: None,
+                isbn: None,
+                changed_at: self.app.now(),
+                fields: Vec::new(),
+            });
+            self.enqueue(e).await?;
+        }
+        self.save("readiness-sweep", &today, revision).await?;
+        Ok(())
     }
 
     /// Full scan only: every live link's resource must still exist in Consonance.

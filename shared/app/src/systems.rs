@@ -4,6 +4,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use connector_core::plan::{AssetFacts, TitleFacts};
+use connector_core::readiness::{ObservedAsset, ScheduleFacts};
+use connector_core::requests::OtmmRequestRef;
 use connector_core::{AssetId, Isbn13, ProductId, WorkId};
 use std::time::Duration;
 
@@ -66,6 +68,8 @@ pub struct EnsuredResource {
 pub struct WorkChange {
     pub work_id: WorkId,
     pub titles: Vec<TitleFacts>,
+    /// The work's `projectStage` (asset requests and readiness follow it).
+    pub stage: Option<String>,
 }
 
 /// OTMM, the digital asset manager.
@@ -91,6 +95,28 @@ pub trait Dam: Send + Sync {
     /// The version's original file (for uploads to Consonance). Buffered: supporting
     /// resources are images and short clips; production packages stream instead.
     async fn content(&self, asset_id: &AssetId) -> Result<Vec<u8>, SystemError>;
+    /// Latest versions of the assets whose ISBN field holds `isbn` (launch readiness: assets
+    /// in review, launch fields left empty). Assets of unmapped types are left out.
+    async fn title_assets(&self, isbn: &Isbn13) -> Result<Vec<ObservedAsset>, SystemError>;
+    /// The request folder or placeholder carrying `request_id` in `otmm.fields.request_id`.
+    async fn find_request(&self, request_id: &str) -> Result<Option<OtmmRequestRef>, SystemError>;
+    /// Raises a request under `otmm.requests.parent_folder_id` (a folder or a placeholder, per
+    /// `otmm.requests.mode`). Not idempotent: look with `find_request` first.
+    async fn create_request(&self, request: &NewRequest) -> Result<OtmmRequestRef, SystemError>;
+    /// Writes metadata fields of a request (status, due date, readiness).
+    async fn update_request(
+        &self,
+        request: &OtmmRequestRef,
+        fields: &[(String, String)],
+    ) -> Result<(), SystemError>;
+}
+
+/// An asset request to raise in OTMM: its name and metadata (field id, value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRequest {
+    pub request_id: String,
+    pub name: String,
+    pub fields: Vec<(String, String)>,
 }
 
 /// Consonance, the publishing management system.
@@ -116,4 +142,15 @@ pub trait Pms: Send + Sync {
     async fn resource_ids_of_work(&self, work_id: WorkId) -> Result<Vec<String>, SystemError>;
     /// Deletes a resource; one already gone counts as deleted.
     async fn delete_resource(&self, resource_id: &str) -> Result<(), SystemError>;
+    /// The work's project stage, contract dates and production runs (milestones).
+    async fn work_schedule(&self, work_id: WorkId) -> Result<ScheduleFacts, SystemError>;
+    /// Adds a web link to the product unless it has one with this URL already. Returns
+    /// whether it created one.
+    async fn ensure_web_link(
+        &self,
+        isbn: &Isbn13,
+        link: &str,
+        role: &str,
+        note: &str,
+    ) -> Result<bool, SystemError>;
 }

@@ -13,6 +13,7 @@
 //! | `OTMM_MAX_CONCURRENCY`, `CONSONANCE_MAX_CONCURRENCY` | requests in flight to each system (default 8) |
 //! | `MAX_RECEIVE_COUNT` | the flow queue's `maxReceiveCount` (default 5) |
 //! | `PROCESSOR_CONCURRENCY` | messages of a batch processed at once (default 10, the batch size) |
+//! | `PUBLIC_BASE_URL` | where the connector's pages are served (the API/board); the readiness web link in Consonance points there. Unset: no link |
 
 use crate::adapters::{ConsonancePms, OtmmDam};
 use crate::systems::{Dam, Pms};
@@ -161,10 +162,13 @@ pub fn app(
         mapping.clone(),
         env("OTMM_CONTENT_URL_TEMPLATE"),
     )?;
-    let settings = match settings {
+    let mut settings = match settings {
         Some(s) => s,
         None => self::settings(env)?,
     };
+    if settings.public_base_url.is_none() {
+        settings.public_base_url = env("PUBLIC_BASE_URL").filter(|v| !v.trim().is_empty());
+    }
     Ok(App { stores, dam, pms, config: mapping, settings, clock: system_clock() })
 }
 

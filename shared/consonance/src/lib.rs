@@ -417,6 +417,15 @@ impl ConsonanceClient {
         Ok(w.contract)
     }
 
+    /// The work's stage, contract and production runs in one query (launch readiness).
+    pub async fn work_schedule(&self, work_id: WorkId) -> Result<WorkSchedule, ConsonanceError> {
+        const OP: &str = "work_schedule";
+        let mut data =
+            self.graphql(OP, queries::WORK_SCHEDULE, json!({"id": work_id.0}), Retry::Idempotent).await?;
+        Self::field(OP, &mut data, "work")?
+            .ok_or_else(|| ConsonanceError::NotFound { operation: OP, what: format!("work {work_id}") })
+    }
+
     pub async fn production_runs_of_work(
         &self,
         work_id: WorkId,

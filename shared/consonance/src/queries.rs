@@ -86,6 +86,13 @@ pub const CONTRACT_OF_WORK: &str = concat!(
     " } } }"
 );
 
+/// A work's schedule in one call: stage, contract dates and production runs (launch readiness).
+pub const WORK_SCHEDULE: &str = concat!(
+    "query WorkSchedule($id: Int!) { work(workSearch: {idEq: $id}) { id projectStage contract { ",
+    contract_fields!(),
+    " } productionRuns { id deliveryDate productIds } } }"
+);
+
 pub const PRODUCTION_RUNS_OF_WORK: &str = "query ProductionRunsOfWork($id: Int!) { \
     work(workSearch: {idEq: $id}) { id productionRuns { id deliveryDate productIds } } }";
 

@@ -207,6 +207,19 @@ pub struct ProductionRun {
     pub product_ids: Vec<i64>,
 }
 
+/// A work's schedule: `projectStage`, `contract` and `productionRuns` (see `work_schedule`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkSchedule {
+    pub id: WorkId,
+    #[serde(default)]
+    pub project_stage: Option<String>,
+    #[serde(default)]
+    pub contract: Option<Contract>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub production_runs: Vec<ProductionRun>,
+}
+
 /// `CreateSupportingResourceInput` (schema page createsupportingresourceinput). Give exactly one
 /// of `image_remote_url` (must be a JPG) or `resource_file_name` (Consonance answers with a
 /// presigned URL to upload to), and at most one of `product_ids` or `link_to_all_products`.

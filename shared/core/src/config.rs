@@ -94,6 +94,8 @@ pub struct MappingConfig {
     pub authority: Authority,
     pub launch: LaunchConfig,
     pub rights: RightsConfig,
+    /// `[requests]`: when asset requests (flow 3) are raised. `None`: never.
+    pub request_rules: Option<RequestRules>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -356,6 +358,42 @@ pub struct RightsConfig {
     pub default_channels: BTreeMap<ProductForm, BTreeSet<Channel>>,
 }
 
+/// `[requests]`: which Consonance project stages raise asset requests, and how a request's
+/// state is shown in OTMM. Consonance's `projectStage` values are tenant-defined (UNCONFIRMED),
+/// hence listed here in workflow order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestRules {
+    /// `projectStage` values in workflow order, e.g. Acquisition, Editorial, Design, Production.
+    pub stages: Vec<String>,
+    /// From this stage on, every role the product form needs for launch is requested.
+    pub from_stage: String,
+    /// Roles requested earlier (or later) than `from_stage`, e.g. `author_photo = "Editorial"`.
+    pub role_from_stage: BTreeMap<AssetRole, String>,
+    /// OTMM field id holding the request's state (open/closed), if the model has one.
+    pub status_field: Option<String>,
+    pub open_value: String,
+    pub closed_value: String,
+    /// OTMM field id on the request folder/placeholder that receives the title's launch
+    /// readiness status (ready / at_risk / blocked), if any.
+    pub readiness_field: Option<String>,
+}
+
+impl RequestRules {
+    /// Position of a stage in the workflow (`None`: a value this config does not know).
+    pub fn stage_index(&self, stage: &str) -> Option<usize> {
+        self.stages.iter().position(|s| s.eq_ignore_ascii_case(stage.trim()))
+    }
+
+    /// Whether a title at `stage` has reached the point where `role` is requested.
+    pub fn requests_role_at(&self, role: AssetRole, stage: &str) -> bool {
+        let from = self.role_from_stage.get(&role).unwrap_or(&self.from_stage);
+        match (self.stage_index(stage), self.stage_index(from)) {
+            (Some(at), Some(from)) => at >= from,
+            _ => false,
+        }
+    }
+}
+
 impl MappingConfig {
     /// Parses and validates a config. `source_name` is used in every error (a path or a label).
     pub fn from_toml_str(text: &str, source_name: &str) -> Result<MappingConfig, ConfigError> {
@@ -416,6 +454,29 @@ mod raw {
         pub authority: Authority,
         pub launch: Launch,
         pub rights: Rights,
+        #[serde(default)]
+        pub requests: Option<RequestRules>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RequestRules {
+        pub stages: Vec<String>,
+        pub from_stage: String,
+        #[serde(default)]
+        pub roles: BTreeMap<String, String>,
+        pub status_field: Option<String>,
+        #[serde(default = "open_value")]
+        pub open_value: String,
+        #[serde(default = "closed_value")]
+        pub closed_value: String,
+        pub readiness_field: Option<String>,
+    }
+    fn open_value() -> String {
+        "Open".into()
+    }
+    fn closed_value() -> String {
+        "Fulfilled".into()
     }
 
     #[derive(Debug, Deserialize)]
@@ -872,6 +933,8 @@ fn validate(raw: raw::Root, file: &str) -> Result<MappingConfig, ConfigError> {
         default_channels.insert(form, set);
     }
 
+    let request_rules = raw.requests.as_ref().map(|r| request_rules(&mut p, r));
+
     if !p.0.is_empty() {
         return Err(ConfigError::Invalid { file: file.to_string(), problems: p.0 });
     }
@@ -882,7 +945,61 @@ fn validate(raw: raw::Root, file: &str) -> Result<MappingConfig, ConfigError> {
         authority: Authority { title_data: raw.authority.title_data, asset_data: raw.authority.asset_data },
         launch: LaunchConfig { required_fields, forms },
         rights: RightsConfig { expiry_warning_days, default_channels },
+        request_rules,
     })
+}
+
+fn request_rules(p: &mut Problems, r: &raw::RequestRules) -> RequestRules {
+    let mut stages: Vec<String> = Vec::new();
+    if r.stages.is_empty() {
+        p.add("requests.stages".into(), "must list the project stages in workflow order");
+    }
+    for (i, s) in r.stages.iter().enumerate() {
+        let v = non_empty(p, format!("requests.stages[{i}]"), s);
+        if stages.iter().any(|x| x.eq_ignore_ascii_case(&v)) {
+            p.add(format!("requests.stages[{i}]"), format!("stage {v:?} is listed twice"));
+        } else if !v.is_empty() {
+            stages.push(v);
+        }
+    }
+    let known = |s: &str| stages.iter().any(|x| x.eq_ignore_ascii_case(s.trim()));
+    let from_stage = r.from_stage.trim().to_string();
+    if !known(&from_stage) {
+        p.add(
+            "requests.from_stage".into(),
+            format!("{from_stage:?} is not one of requests.stages ({})", stages.join(", ")),
+        );
+    }
+    let mut role_from_stage = BTreeMap::new();
+    for (role_name, stage) in &r.roles {
+        let key = path(&["requests", "roles", role_name]);
+        match parse_role(role_name) {
+            Err(reason) => p.add(key, reason),
+            Ok(_) if !known(stage) => {
+                p.add(key, format!("{stage:?} is not one of requests.stages ({})", stages.join(", ")))
+            }
+            Ok(role) => {
+                role_from_stage.insert(role, stage.trim().to_string());
+            }
+        }
+    }
+    let status_field = r.status_field.as_ref().map(|f| non_empty(p, "requests.status_field".into(), f));
+    let readiness_field =
+        r.readiness_field.as_ref().map(|f| non_empty(p, "requests.readiness_field".into(), f));
+    let open_value = non_empty(p, "requests.open_value".into(), &r.open_value);
+    let closed_value = non_empty(p, "requests.closed_value".into(), &r.closed_value);
+    if open_value == closed_value && !open_value.is_empty() {
+        p.add("requests.closed_value".into(), "must differ from requests.open_value");
+    }
+    RequestRules {
+        stages,
+        from_stage,
+        role_from_stage,
+        status_field,
+        open_value,
+        closed_value,
+        readiness_field,
+    }
 }
 
 fn forms_list(p: &mut Problems, key: String, list: &[String]) -> BTreeSet<ProductForm> {

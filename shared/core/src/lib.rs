@@ -11,6 +11,7 @@ pub mod ids;
 pub mod mapping;
 pub mod plan;
 pub mod readiness;
+pub mod requests;
 pub mod rights;
 pub mod role;
 pub mod signature;

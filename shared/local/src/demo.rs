@@ -53,6 +53,13 @@ pub struct DemoSummary {
     pub reconcile_full: Option<connector_app::reconciler::Summary>,
     pub silent_approvals_linked: usize,
     pub resources_restored: usize,
+    /// Flow 3: requests raised in OTMM, by role; how many are still open.
+    pub requests_by_role: BTreeMap<String, usize>,
+    pub requests_open: usize,
+    pub requests_closed: usize,
+    /// Flow 8: readiness reports by status, with a few example reasons.
+    pub readiness: BTreeMap<String, u64>,
+    pub readiness_examples: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,11 +150,81 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, DemoError> {
     summary.dead_lettered = report.dead_lettered;
 
     collect(&app, &catalogue, &sims, &mut summary).await?;
+    launch_phase(&app, &catalogue, &mut summary).await?;
     reconcile_phase(&app, &catalogue, &sims, &mut summary).await?;
     summary.seconds = started.elapsed().as_secs_f64();
     sims.otmm.shutdown().await;
     sims.consonance.shutdown().await;
     Ok(summary)
+}
+
+/// Flows 3 and 8: Consonance tells the connector about every work (as its change notifier or
+/// the reconciler would); requests are raised for what is missing at each title's stage and
+/// every product's launch readiness is evaluated.
+async fn launch_phase(app: &App, catalogue: &Catalogue, s: &mut DemoSummary) -> Result<(), DemoError> {
+    use connector_core::event::{ConsonanceEvent, ConsonanceEventType, EventId, FlowMessage, InboundEvent};
+    use connector_core::readiness::{REQUEST_DOC_KIND, ReadinessFilter, ReadinessStatus};
+    for work in &catalogue.works {
+        let Ok(event_id) = EventId::parse(&format!("demo-work-{}", work.work_id)) else { continue };
+        let event = InboundEvent::Consonance(ConsonanceEvent {
+            event_id,
+            event_type: ConsonanceEventType::WorkChanged,
+            work_id: Some(connector_core::WorkId(work.work_id)),
+            product_id: None,
+            isbn: None,
+            changed_at: app.now(),
+            fields: Vec::new(),
+        });
+        app.stores.queue.send(&FlowMessage::new(event, app.now(), "demo-launch").to_json()).await?;
+    }
+    worker::drain(app, Duration::from_secs(600), |_| {}).await?;
+    let mut cursor = None;
+    loop {
+        let page =
+            app.stores.documents.list_docs(REQUEST_DOC_KIND, PageRequest { limit: 200, cursor }).await?;
+        for doc in &page.items {
+            if let Ok(r) = serde_json::from_value::<connector_core::requests::AssetRequest>(doc.body.clone())
+            {
+                *s.requests_by_role.entry(r.role.to_string()).or_default() += 1;
+                match r.status {
+                    connector_core::requests::RequestStatus::Open => s.requests_open += 1,
+                    connector_core::requests::RequestStatus::Closed => s.requests_closed += 1,
+                }
+            }
+        }
+        cursor = page.next;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    s.readiness = connector_app::readiness::counts(app)
+        .await?
+        .into_iter()
+        .map(|(k, v)| (k.as_str().to_string(), v))
+        .collect();
+    for status in [ReadinessStatus::Blocked, ReadinessStatus::AtRisk] {
+        let filter = ReadinessFilter { status: Some(status), ..Default::default() };
+        let page =
+            connector_app::readiness::list(app, &filter, PageRequest { limit: 50, cursor: None }).await?;
+        // Examples with different first reasons.
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &page.items {
+            let Some(first) = r.reasons.first() else { continue };
+            let kind: String =
+                first.split(';').next().unwrap_or(first).chars().filter(|c| !c.is_ascii_digit()).collect();
+            if seen.insert(kind) && seen.len() <= 3 {
+                s.readiness_examples.push(format!(
+                    "{} {} ({}, {}): {}",
+                    r.status.as_str(),
+                    r.isbn,
+                    r.product_form.as_deref().unwrap_or("?"),
+                    r.days_to_publication.map_or("no date".into(), |d| format!("{d} days to publication")),
+                    first
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Webhooks off: new versions approved and a resource deleted by hand in Consonance. The
@@ -330,6 +407,25 @@ pub fn render(s: &DemoSummary) -> String {
             s.resources_deleted_by_hand
         ));
     }
+    line(format!(
+        "Asset requests (flow 3): {} raised in OTMM ({} open, {} closed by an arriving approval)",
+        s.requests_open + s.requests_closed,
+        s.requests_open,
+        s.requests_closed
+    ));
+    for (role, n) in &s.requests_by_role {
+        line(format!("  {role:<22} {n}"));
+    }
+    let count = |k: &str| s.readiness.get(k).copied().unwrap_or(0);
+    line(format!(
+        "Launch readiness (flow 8): {} ready, {} at risk, {} blocked",
+        count("ready"),
+        count("at_risk"),
+        count("blocked")
+    ));
+    for e in &s.readiness_examples {
+        line(format!("  {e}"));
+    }
     if let Some(isbn) = &s.sample_title {
         line(format!("Audit trail (flow 7), newest first, for ISBN {isbn}:"));
         for r in &s.sample_audit {
@@ -350,11 +446,15 @@ pub fn render(s: &DemoSummary) -> String {
 /// The one-line summary the demo ends with.
 pub fn one_line(s: &DemoSummary) -> String {
     format!(
-        "demo ok: {} titles linked ({} links), {} stale approvals ignored, {} invalid ISBNs rejected, reconciler linked {}/{} silent approvals and restored {}/{} deleted resources, {} dead letters, {} audit records in {:.1}s",
+        "demo ok: {} titles linked ({} links), {} stale approvals ignored, {} invalid ISBNs rejected, {} asset requests raised, readiness {} ready / {} at risk / {} blocked, reconciler linked {}/{} silent approvals and restored {}/{} deleted resources, {} dead letters, {} audit records in {:.1}s",
         s.titles_linked,
         s.links_by_role.values().sum::<usize>(),
         s.stale_approvals_ignored,
         s.invalid_isbns_rejected,
+        s.requests_open + s.requests_closed,
+        s.readiness.get("ready").copied().unwrap_or(0),
+        s.readiness.get("at_risk").copied().unwrap_or(0),
+        s.readiness.get("blocked").copied().unwrap_or(0),
         s.silent_approvals_linked,
         s.silent_approvals,
         s.resources_restored,

@@ -832,6 +832,28 @@ impl OtmmClient {
         parse_asset(OP, at(OP, &v, "folder_resource.folder")?, "folder_resource.folder")
     }
 
+    /// Sets metadata fields of a folder: `PATCH /folders/{id}` with
+    /// `{"edited_folder":{"data":{"metadata":[...]}}}`, the asset edit's shape (UNCONFIRMED: no
+    /// public client shows a folder edit; folders are not locked first). Idempotent.
+    pub async fn update_folder_metadata(
+        &self,
+        folder_id: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<(), OtmmError> {
+        const OP: &str = "update_folder_metadata";
+        let url = self.url(&["folders", folder_id]);
+        let body = json!({"edited_folder": {"data": {"metadata": metadata_elements(fields)}}}).to_string();
+        let resp = self
+            .call(OP, &format!("folder {folder_id}"), Retry::Idempotent, |c| {
+                c.patch(url.clone())
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone())
+            })
+            .await?;
+        let _ = resp.bytes().await;
+        Ok(())
+    }
+
     /// A placeholder asset without content: multipart `POST /assets` with
     /// `asset_representation`, `parent_folder_id` and `no_content=true` (API-NOTES "Create").
     /// Returns the import job id (`job_handle.job_id`). Not retried.

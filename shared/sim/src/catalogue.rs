@@ -27,6 +27,10 @@ pub mod otmm_fields {
     /// Carried by asset-request folders/placeholders.
     pub const REQUEST_ID: &str = "CUSTOM.FIELD.REQUEST_ID";
     pub const DUE_DATE: &str = "CUSTOM.FIELD.DUE_DATE";
+    /// The request's state (Open / Fulfilled) and the title's launch readiness, written by the
+    /// connector on request folders (`[requests] status_field`, `readiness_field`).
+    pub const REQUEST_STATUS: &str = "CUSTOM.FIELD.REQUEST_STATUS";
+    pub const LAUNCH_READINESS: &str = "CUSTOM.FIELD.LAUNCH_READINESS";
     /// The value of APPROVAL_STATUS that means approved.
     pub const APPROVED_VALUE: &str = "Approved";
 }

@@ -3,6 +3,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use connector_core::config::ProductForm;
 use connector_core::plan::{ProductFacts, TitleFacts};
+use connector_core::readiness::ScheduleFacts;
 use connector_core::{Isbn13, WorkId};
 use consonance_client::{
     ConsonanceClient, ConsonanceError, CreateSupportingResourceInput, DedupeMarker, Product, Work,
@@ -135,7 +136,10 @@ impl Pms for ConsonancePms {
             .works_changed_since(since, after)
             .await
             .map_err(|e| consonance_error("works changed since", e))?;
-        Ok(works.iter().map(|w| WorkChange { work_id: w.id, titles: titles_of(w) }).collect())
+        Ok(works
+            .iter()
+            .map(|w| WorkChange { work_id: w.id, titles: titles_of(w), stage: w.project_stage.clone() })
+            .collect())
     }
 
     async fn resource_ids_of_work(&self, work_id: WorkId) -> Result<Vec<String>, SystemError> {
@@ -158,5 +162,50 @@ impl Pms for ConsonancePms {
             .await
             .map(|_| ())
             .map_err(|e| consonance_error("delete supporting resource", e))
+    }
+
+    async fn work_schedule(&self, work_id: WorkId) -> Result<ScheduleFacts, SystemError> {
+        let w = self.client.work_schedule(work_id).await.map_err(|e| consonance_error("work schedule", e))?;
+        let c = w.contract.as_ref();
+        Ok(ScheduleFacts {
+            stage: w.project_stage.clone(),
+            ms_delivery_date: c.and_then(|c| c.ms_delivery_date),
+            revised_ms_delivery_date: c.and_then(|c| c.revised_ms_delivery_date),
+            actual_ms_delivery_date: c.and_then(|c| c.actual_ms_delivery_date),
+            delivery_dates: c
+                .map(|c| {
+                    c.delivery_dates
+                        .iter()
+                        .filter_map(|d| {
+                            Some((
+                                d.deliverable_type.clone().unwrap_or_default(),
+                                d.date_due?,
+                                d.slipped_date,
+                            ))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            production_run_dates: w.production_runs.iter().filter_map(|r| r.delivery_date).collect(),
+        })
+    }
+
+    async fn ensure_web_link(
+        &self,
+        isbn: &Isbn13,
+        link: &str,
+        role: &str,
+        note: &str,
+    ) -> Result<bool, SystemError> {
+        let product =
+            self.client.product_by_isbn(isbn).await.map_err(|e| consonance_error("product by ISBN", e))?;
+        if product.web_links.iter().any(|l| l.link == link) {
+            return Ok(false);
+        }
+        self.client
+            .create_web_link(product.id, link, role, Some(note))
+            .await
+            .map_err(|e| consonance_error("create web link", e))?;
+        Ok(true)
     }
 }

@@ -1,8 +1,12 @@
-use crate::systems::{Dam, SystemError};
+use crate::systems::{Dam, NewRequest, SystemError};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use connector_core::Isbn13;
 use connector_core::config::MappingConfig;
+use connector_core::config::RequestMode;
 use connector_core::plan::AssetFacts;
+use connector_core::readiness::ObservedAsset;
+use connector_core::requests::OtmmRequestRef;
 use connector_core::{Actor, AssetId, AssetRights, Channel, Territory, ValidityWindow};
 use otmm_client::{OtmmAsset, OtmmClient, OtmmError};
 use std::collections::BTreeSet;
@@ -64,6 +68,9 @@ impl OtmmDam {
         }
     }
 }
+
+/// Exact text match (pyxecm shows `CHAR.CONTAINS`; `CHAR.IS` is UNCONFIRMED, as the date ids).
+pub const CHAR_IS: &str = "ARTESIA.OPERATOR.CHAR.IS";
 
 /// OTMM's standard last-modified field.
 pub const DATE_LAST_UPDATED: &str = "ARTESIA.FIELD.DATE LAST UPDATED";
@@ -180,5 +187,118 @@ impl Dam for OtmmDam {
             .replace("{lineage_id}", asset.lineage_id.as_str())
             .replace("{version}", &asset.version.to_string())
             .replace("{file_name}", &asset.name)
+    }
+
+    async fn title_assets(&self, isbn: &Isbn13) -> Result<Vec<ObservedAsset>, SystemError> {
+        let cond =
+            otmm_client::SearchCondition::new(self.config.otmm.fields.isbn.clone(), CHAR_IS, isbn.as_str());
+        let page = self
+            .client
+            .search(&[cond], None, 0, 200)
+            .await
+            .map_err(|e| otmm_error("search assets of title", e))?;
+        let required = &self.config.launch.required_fields;
+        Ok(page
+            .assets
+            .iter()
+            .filter(|a| !a.is_folder() && !a.deleted)
+            .filter_map(|a| {
+                let facts = self.facts(a);
+                let role = facts.asset_type_field.as_deref().and_then(|v| self.config.role_for(v))?;
+                let missing_fields = required
+                    .iter()
+                    .copied()
+                    .filter(|f| self.config.otmm.fields.get(*f).is_none_or(|id| a.field_str(id).is_none()))
+                    .collect();
+                Some(ObservedAsset {
+                    lineage_id: facts.lineage_id,
+                    role,
+                    version: facts.version,
+                    approved: facts.approved,
+                    missing_fields,
+                })
+            })
+            .collect())
+    }
+
+    async fn find_request(&self, request_id: &str) -> Result<Option<OtmmRequestRef>, SystemError> {
+        let Some(field) = self.config.otmm.fields.request_id.clone() else { return Ok(None) };
+        let cond = otmm_client::SearchCondition::new(field, CHAR_IS, request_id);
+        let page = self
+            .client
+            .search(&[cond], None, 0, 10)
+            .await
+            .map_err(|e| otmm_error("search asset request", e))?;
+        Ok(page.assets.iter().find(|a| !a.deleted).map(|a| OtmmRequestRef {
+            kind: if a.is_folder() { "folder" } else { "placeholder" }.into(),
+            id: a.asset_id.to_string(),
+        }))
+    }
+
+    async fn create_request(&self, request: &NewRequest) -> Result<OtmmRequestRef, SystemError> {
+        let Some(settings) = &self.config.otmm.requests else {
+            return Err(SystemError::Permanent {
+                system: "OTMM",
+                operation: "create asset request",
+                message: "the mapping config has no [otmm.requests]".into(),
+            });
+        };
+        let fields: Vec<(&str, &str)> =
+            request.fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        match settings.mode {
+            RequestMode::Folder => {
+                let folder = self
+                    .client
+                    .create_folder(&settings.parent_folder_id, &request.name, &fields)
+                    .await
+                    .map_err(|e| otmm_error("create request folder", e))?;
+                Ok(OtmmRequestRef { kind: "folder".into(), id: folder.asset_id.to_string() })
+            }
+            RequestMode::Placeholder => {
+                let job = self
+                    .client
+                    .create_placeholder_asset(&settings.parent_folder_id, &fields, &request.name)
+                    .await
+                    .map_err(|e| otmm_error("create request placeholder", e))?;
+                let status =
+                    self.client.job_status(&job).await.map_err(|e| otmm_error("import job status", e))?;
+                match status.asset_ids.first() {
+                    Some(id) => Ok(OtmmRequestRef { kind: "placeholder".into(), id: id.clone() }),
+                    // The import has not produced the asset yet: find it by its request id.
+                    None => {
+                        self.find_request(&request.request_id).await?.ok_or_else(|| SystemError::Transient {
+                            system: "OTMM",
+                            operation: "create request placeholder",
+                            message: format!("import job {job} has not created the placeholder yet"),
+                            retry_after: None,
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    async fn update_request(
+        &self,
+        request: &OtmmRequestRef,
+        fields: &[(String, String)],
+    ) -> Result<(), SystemError> {
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        if request.kind == "folder" {
+            self.client
+                .update_folder_metadata(&request.id, &pairs)
+                .await
+                .map_err(|e| otmm_error("update request folder", e))
+        } else {
+            let id = AssetId::parse(&request.id).map_err(|e| SystemError::Permanent {
+                system: "OTMM",
+                operation: "update request placeholder",
+                message: e.to_string(),
+            })?;
+            self.client
+                .update_metadata(&id, &pairs)
+                .await
+                .map_err(|e| otmm_error("update request placeholder", e))
+        }
     }
 }

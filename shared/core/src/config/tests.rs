@@ -226,13 +226,13 @@ fn requests_need_request_id_and_due_date_fields_and_a_known_mode() {
         &["unknown variant `email`", "`folder`", "`placeholder`"],
     );
     one_problem(
-        &edited("parent_folder_id = \"requests-root\"", "parent_folder_id = \"\""),
+        &edited("parent_folder_id = \"f0f0000000000000000000000000000000000002\"", "parent_folder_id = \"\""),
         "otmm.requests.parent_folder_id",
         &["must not be empty"],
     );
     // Without [otmm.requests], the request fields are optional.
     let text = edited("request_id      = \"CUSTOM.FIELD.REQUEST_ID\"\n", "").replacen(
-        "[otmm.requests]\nparent_folder_id = \"requests-root\"\nmode = \"folder\"\n",
+        "[otmm.requests]\nparent_folder_id = \"f0f0000000000000000000000000000000000002\"\nmode = \"folder\"\n",
         "",
         1,
     );

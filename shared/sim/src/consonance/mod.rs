@@ -436,6 +436,19 @@ impl ConsonanceSimHandle {
     pub fn set_planned_publication_date(&self, product_id: i64, date: NaiveDate) -> Result<(), StateError> {
         self.shared.lock().set_planned_publication_date(product_id, date)
     }
+    /// Sets (or clears) a product's actual `publicationDate`.
+    pub fn set_publication_date(&self, product_id: i64, date: Option<NaiveDate>) -> Result<(), StateError> {
+        self.shared.lock().set_publication_date(product_id, date)
+    }
+    /// A late manuscript: the contract's revised (slipped) and actual delivery dates.
+    pub fn set_manuscript_dates(
+        &self,
+        work_id: i64,
+        revised: Option<NaiveDate>,
+        actual: Option<NaiveDate>,
+    ) -> Result<(), StateError> {
+        self.shared.lock().set_manuscript_dates(work_id, revised, actual)
+    }
     pub fn set_sales_rights(
         &self,
         product_id: i64,

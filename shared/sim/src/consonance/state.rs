@@ -565,6 +565,47 @@ impl State {
         Ok(())
     }
 
+    /// The product is published (or un-published with `None`): `publicationDate`.
+    pub fn set_publication_date(
+        &mut self,
+        product_id: i64,
+        date: Option<NaiveDate>,
+    ) -> Result<(), StateError> {
+        let p = self.product_mut(product_id)?;
+        p.publication_date = date;
+        let w = p.work_id;
+        self.touch(w);
+        Ok(())
+    }
+
+    /// The manuscript is late: the contract's `revisedMsDeliveryDate` (and the manuscript
+    /// delivery date's `slippedDate`); `actual` records its delivery.
+    pub fn set_manuscript_dates(
+        &mut self,
+        work_id: i64,
+        revised: Option<NaiveDate>,
+        actual: Option<NaiveDate>,
+    ) -> Result<(), StateError> {
+        let contract_id = self
+            .works
+            .get(&work_id)
+            .ok_or_else(|| StateError::NotFound(format!("Work {work_id}")))?
+            .contract_id
+            .ok_or_else(|| StateError::NotFound(format!("Contract of work {work_id}")))?;
+        let c = self
+            .contracts
+            .get_mut(&contract_id)
+            .ok_or_else(|| StateError::NotFound(format!("Contract {contract_id}")))?;
+        c.revised_ms_delivery_date = revised;
+        c.actual_ms_delivery_date = actual;
+        for d in c.delivery_dates.iter_mut().filter(|d| d.deliverable_type.eq_ignore_ascii_case("manuscript"))
+        {
+            d.slipped_date = revised;
+        }
+        self.touch(work_id);
+        Ok(())
+    }
+
     pub fn set_sales_rights(
         &mut self,
         product_id: i64,

@@ -25,8 +25,8 @@ mod webhook;
 pub use content::{content_sha256, content_stream};
 pub use model::{
     ASSET_ID_FIELD, DATE_LAST_UPDATED_FIELD, METADATA_MODEL_ID, OP_CHAR_CONTAINS, OP_CHAR_IS,
-    OP_DATE_IS_AFTER, OP_DATE_IS_BEFORE, OP_DATE_IS_ON_OR_AFTER, ROOT_FOLDER_ID, SimAsset, SimFolder,
-    SimPlaceholder, exception_body, otmm_error_body,
+    OP_DATE_IS_AFTER, OP_DATE_IS_BEFORE, OP_DATE_IS_ON_OR_AFTER, REQUESTS_FOLDER_ID, ROOT_FOLDER_ID,
+    SimAsset, SimFolder, SimPlaceholder, exception_body, otmm_error_body,
 };
 pub use webhook::{EventActor, OtmmEvent, WebhookDelivery, WebhookTarget};
 
@@ -289,6 +289,18 @@ impl OtmmSim {
                 created_by: "system".into(),
             },
         );
+        folders.insert(
+            REQUESTS_FOLDER_ID.to_string(),
+            SimFolder {
+                folder_id: REQUESTS_FOLDER_ID.to_string(),
+                parent_id: None,
+                name: "Asset Requests".into(),
+                container_type_id: None,
+                fields: BTreeMap::new(),
+                created_at: now_secs(),
+                created_by: "system".into(),
+            },
+        );
         let (tx, rx) = mpsc::unbounded_channel();
         let deliveries = Arc::new(DeliveryLog::default());
         let shared = Arc::new(Shared {
@@ -482,7 +494,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/otmmapi/{v}/assets/{id}/contents", get(asset_contents))
         .route("/otmmapi/{v}/search/text", get(search_get).post(search_post))
         .route("/otmmapi/{v}/folders/rootfolders", get(root_folders))
-        .route("/otmmapi/{v}/folders/{id}", get(get_folder).post(create_folder))
+        .route("/otmmapi/{v}/folders/{id}", get(get_folder).post(create_folder).patch(patch_folder))
         .route("/otmmapi/{v}/folders/{id}/children", get(folder_children))
         .route("/otmmapi/{v}/jobs/{id}", get(job_status))
         .route("/__sim/otmm/approve", post(ctl_approve))
@@ -976,7 +988,20 @@ fn search(sh: &Shared, v: &str, headers: &HeaderMap, q: &HashMap<String, String>
                 a.name.to_lowercase().contains(k) || a.fields.values().any(|f| f.to_lowercase().contains(k));
         }
         if ok {
-            hits.push(a);
+            hits.push(Hit::Asset(a));
+        }
+    }
+    // Folders carry metadata too and OTMM search finds them (a customer build finds its asset
+    // requests this way, API-NOTES). Only searches on metadata fields match them, so the
+    // change feed (by last-updated date) stays assets only. UNCONFIRMED: which containers a
+    // real search configuration returns.
+    let metadata_only = !conditions.is_empty()
+        && conditions.iter().all(|c| c.field != DATE_LAST_UPDATED_FIELD && c.field != ASSET_ID_FIELD);
+    if metadata_only {
+        for f in st.folders.values() {
+            if conditions.iter().all(|c| folder_matches(f, c)) {
+                hits.push(Hit::Folder(f));
+            }
         }
     }
     let sort = q.get("sort").map(String::as_str).unwrap_or("asc_ARTESIA.FIELD.ASSET ID");
@@ -987,16 +1012,16 @@ fn search(sh: &Shared, v: &str, headers: &HeaderMap, q: &HashMap<String, String>
     };
     hits.sort_by(|x, y| {
         let ord = if field == DATE_LAST_UPDATED_FIELD {
-            x.date_last_updated.cmp(&y.date_last_updated)
+            x.date_last_updated().cmp(&y.date_last_updated())
         } else {
-            field_text(x, field).cmp(&field_text(y, field))
+            x.text(field).cmp(&y.text(field))
         };
         let ord = if desc { ord.reverse() } else { ord };
-        ord.then_with(|| x.asset_id.cmp(&y.asset_id))
+        ord.then_with(|| x.id().cmp(y.id()))
     });
     let total = hits.len();
-    let page: Vec<&SimAsset> = hits.into_iter().skip(after as usize).take(limit as usize).collect();
-    let ids: Vec<&str> = page.iter().map(|a| a.asset_id.as_str()).collect();
+    let page: Vec<Hit> = hits.into_iter().skip(after as usize).take(limit as usize).collect();
+    let ids: Vec<&str> = page.iter().map(|h| h.id()).collect();
     let mut resource = json!({"search_result": {
         "asset_id_list": ids,
         "hit_count": page.len(),
@@ -1005,9 +1030,53 @@ fn search(sh: &Shared, v: &str, headers: &HeaderMap, q: &HashMap<String, String>
     }});
     if q.get("return_type").map(String::as_str) != Some("ids") {
         let md = with_metadata(q);
-        resource["asset_list"] = Value::Array(page.iter().map(|a| render_asset(a, md, v)).collect());
+        resource["asset_list"] = Value::Array(
+            page.iter()
+                .map(|h| match h {
+                    Hit::Asset(a) => render_asset(a, md, v),
+                    Hit::Folder(f) => render_folder(f, st.child_count(&f.folder_id), md),
+                })
+                .collect(),
+        );
     }
     Json(json!({"search_result_resource": resource})).into_response()
+}
+
+/// A search hit: an asset, or a folder (see [`search`]).
+enum Hit<'a> {
+    Asset(&'a SimAsset),
+    Folder(&'a SimFolder),
+}
+
+impl Hit<'_> {
+    fn id(&self) -> &str {
+        match self {
+            Hit::Asset(a) => &a.asset_id,
+            Hit::Folder(f) => &f.folder_id,
+        }
+    }
+    fn date_last_updated(&self) -> DateTime<Utc> {
+        match self {
+            Hit::Asset(a) => a.date_last_updated,
+            Hit::Folder(f) => f.created_at,
+        }
+    }
+    fn text(&self, field: &str) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            Hit::Asset(a) => field_text(a, field),
+            Hit::Folder(f) => f.fields.get(field).map(|v| v.as_str().into()),
+        }
+    }
+}
+
+/// Text conditions on a folder's metadata (date operators never match a folder).
+fn folder_matches(f: &SimFolder, c: &Condition) -> bool {
+    let text = f.fields.get(&c.field);
+    match c.op.as_str() {
+        OP_CHAR_CONTAINS => text.is_some_and(|t| t.to_lowercase().contains(&c.value.to_lowercase())),
+        OP_CHAR_IS => text.is_some_and(|t| *t == c.value),
+        _ => false,
+    }
 }
 
 async fn root_folders(State(sh): Sh, Path(v): Path<String>, headers: HeaderMap) -> Response {
@@ -1066,6 +1135,33 @@ async fn folder_children(
         .map(|a| render_asset(a, md, &v));
     let list: Vec<Value> = folders.chain(assets).skip(after).take(limit).collect();
     Json(json!({"folder_children": {"asset_list": list}})).into_response()
+}
+
+/// `PATCH /folders/{id}` with `{"edited_folder":{"data":{"metadata":[...]}}}`: the asset edit's
+/// shape for a folder. UNCONFIRMED (no public client shows a folder metadata edit); folders are
+/// not locked first.
+async fn patch_folder(
+    State(sh): Sh,
+    Path((v, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = guard(&sh, &v, &headers) {
+        return r;
+    }
+    let Ok(doc) = serde_json::from_slice::<Value>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "the body is not JSON");
+    };
+    let Some(list) = doc.pointer("/edited_folder/data/metadata") else {
+        return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "expected edited_folder.data.metadata");
+    };
+    let mut st = sh.lock();
+    let count = st.child_count(&id);
+    let Some(f) = st.folders.get_mut(&id) else {
+        return error(StatusCode::NOT_FOUND, "FOLDER_NOT_FOUND", format!("folder {id} does not exist"));
+    };
+    read_submitted_fields(list, &mut f.fields);
+    Json(json!({"folder_resource": {"folder": render_folder(f, count, true)}})).into_response()
 }
 
 /// `POST /folders/{parentId}` with `{"folder_resource":{"folder":{"name",...,"metadata"}}}`.

@@ -25,8 +25,11 @@ pub const OP_CHAR_IS: &str = "ARTESIA.OPERATOR.CHAR.IS";
 pub const OP_DATE_IS_AFTER: &str = "ARTESIA.OPERATOR.DATE.IS_AFTER";
 pub const OP_DATE_IS_ON_OR_AFTER: &str = "ARTESIA.OPERATOR.DATE.IS_ON_OR_AFTER";
 pub const OP_DATE_IS_BEFORE: &str = "ARTESIA.OPERATOR.DATE.IS_BEFORE";
-/// The simulator's one root folder, parent of the seeded assets.
+/// The simulator's root folder, parent of the seeded assets.
 pub const ROOT_FOLDER_ID: &str = "f0f0000000000000000000000000000000000001";
+/// A second root folder, "Asset Requests", where the connector raises asset requests (flow 3;
+/// the example mapping config's `otmm.requests.parent_folder_id`).
+pub const REQUESTS_FOLDER_ID: &str = "f0f0000000000000000000000000000000000002";
 pub const METADATA_MODEL_ID: &str = "ARTESIA.MODEL.DEFAULT";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +82,8 @@ pub(crate) const MODEL: &[(&str, &str, &[FieldDef])] = &[
         &[
             (otmm_fields::REQUEST_ID, "Request Id", Kind::Text),
             (otmm_fields::DUE_DATE, "Due Date", Kind::Date),
+            (otmm_fields::REQUEST_STATUS, "Request Status", Kind::Text),
+            (otmm_fields::LAUNCH_READINESS, "Launch Readiness", Kind::Text),
         ],
     ),
 ];

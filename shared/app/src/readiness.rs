@@ -1,0 +1,454 @@
+//! Launch readiness (flow 8): gathers a title's facts, evaluates it with
+//! [`connector_core::readiness::evaluate_readiness`], stores the report and reports back.
+//!
+//! - Stored as a `Documents` record of kind `readiness`, id the ISBN-13, rewritten only when it
+//!   says something new; a status transition is audited in the same write as
+//!   `readiness.changed` (from → to, with the reasons).
+//! - Reported back to Consonance as a web link on the product to the readiness page
+//!   (`<PUBLIC_BASE_URL>/titles/<isbn>/readiness`, created once) and, with
+//!   `[requests] readiness_field`, as a metadata field on the title's request folders in OTMM.
+//!
+//! Entry points: [`refresh_titles`] (the hooks: a Consonance change, an asset link, the
+//! reconciler), [`evaluate_title`] (one ISBN, e.g. from the API), [`stored`] and [`list`]
+//! (reads for the API and the board), [`reevaluate_stored`] (time moves: at risk becomes
+//! blocked without any event).
+
+use crate::App;
+use crate::requests;
+use crate::systems::SystemError;
+use connector_core::plan::TitleFacts;
+use connector_core::readiness::{
+    ObservedAsset, PACKAGE_DOC_KIND, PackageSummary, READINESS_DOC_KIND, ReadinessFacts, ReadinessFilter,
+    ReadinessStatus, TitleReadiness, evaluate_readiness, milestones, summarise,
+};
+use connector_core::requests::{AssetRequest, RequestCommand, RequestFacts};
+use connector_core::{AssetLink, AssetRole, AuditRecord, Flow, Isbn13, Outcome, WorkId};
+use connector_store::{Claim, Document, Page, PageRequest, StoreError, new_audit_id};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// ONIX list 73 role of the readiness web link: `00` (unspecified; an internal page).
+pub const READINESS_LINK_ROLE: &str = "00";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadinessError {
+    #[error(transparent)]
+    System(#[from] SystemError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("Consonance has no product with ISBN {0}")]
+    UnknownTitle(Isbn13),
+    /// Another worker is raising the same request; try again shortly.
+    #[error("{0}")]
+    Busy(String),
+}
+
+impl ReadinessError {
+    /// Worth retrying as is.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ReadinessError::System(e) => e.is_transient(),
+            ReadinessError::Store(e) => e.is_transient() || e.is_conflict(),
+            ReadinessError::UnknownTitle(_) => false,
+            ReadinessError::Busy(_) => true,
+        }
+    }
+}
+
+/// A status transition written by a refresh.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transition {
+    pub isbn: Isbn13,
+    /// `None`: the title's first evaluation.
+    pub from: Option<ReadinessStatus>,
+    pub to: ReadinessStatus,
+}
+
+/// What a refresh did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RefreshReport {
+    /// Request commands carried out in OTMM.
+    pub requests: Vec<RequestCommand>,
+    /// The titles' reports, as evaluated.
+    pub readiness: Vec<TitleReadiness>,
+    pub transitions: Vec<Transition>,
+    /// Web links created in Consonance.
+    pub links_created: u64,
+}
+
+impl RefreshReport {
+    fn merge(&mut self, other: RefreshReport) {
+        self.requests.extend(other.requests);
+        self.readiness.extend(other.readiness);
+        self.transitions.extend(other.transitions);
+        self.links_created += other.links_created;
+    }
+}
+
+/// Asset requests and readiness for these titles (any mix of works): the hook the flow
+/// processor and the reconciler call when Consonance or a link changes for a title.
+pub async fn refresh_titles(
+    app: &App,
+    titles: &[TitleFacts],
+    correlation_id: &str,
+) -> Result<RefreshReport, ReadinessError> {
+    let mut by_work: BTreeMap<WorkId, Vec<&TitleFacts>> = BTreeMap::new();
+    for t in titles {
+        by_work.entry(t.work_id).or_default().push(t);
+    }
+    let mut report = RefreshReport::default();
+    for (work_id, titles) in by_work {
+        report.merge(refresh_work(app, work_id, &titles, correlation_id).await?);
+    }
+    Ok(report)
+}
+
+/// After an asset of `title` was linked: requests and readiness of every product of its work
+/// (a cover linked with the hardback's ISBN counts for the ebook too). Built from the title's
+/// facts, which list the work's products, so no further Consonance read is needed.
+pub async fn refresh_after_link(
+    app: &App,
+    title: &TitleFacts,
+    correlation_id: &str,
+) -> Result<RefreshReport, ReadinessError> {
+    let titles: Vec<TitleFacts> = title
+        .products
+        .iter()
+        .filter_map(|p| Some(TitleFacts { isbn: p.isbn.clone()?, product_id: p.product_id, ..title.clone() }))
+        .collect();
+    refresh_titles(app, &titles, correlation_id).await
+}
+
+/// Asset requests and readiness for the title with this ISBN, now (e.g. `GET
+/// /titles/{isbn}/readiness?refresh=true`). Its report is stored as [`refresh_titles`] does.
+pub async fn evaluate_title(app: &App, isbn: &Isbn13) -> Result<TitleReadiness, ReadinessError> {
+    let title =
+        app.pms.title_by_isbn(isbn).await?.ok_or_else(|| ReadinessError::UnknownTitle(isbn.clone()))?;
+    let correlation = format!("evaluate-{}", new_audit_id(app.now()));
+    let report = refresh_titles(app, std::slice::from_ref(&title), &correlation).await?;
+    report
+        .readiness
+        .into_iter()
+        .find(|r| &r.isbn == isbn)
+        .ok_or_else(|| ReadinessError::UnknownTitle(isbn.clone()))
+}
+
+/// The stored report of a title (`None`: never evaluated).
+pub async fn stored(app: &App, isbn: &Isbn13) -> Result<Option<TitleReadiness>, StoreError> {
+    match app.stores.documents.get_doc(READINESS_DOC_KIND, isbn.as_str()).await? {
+        Some(doc) => Ok(Some(parse(&doc)?)),
+        None => Ok(None),
+    }
+}
+
+fn parse(doc: &Document) -> Result<TitleReadiness, StoreError> {
+    serde_json::from_value(doc.body.clone())
+        .map_err(|e| StoreError::Corrupt { key: format!("{}/{}", doc.kind, doc.id), message: e.to_string() })
+}
+
+/// Stored reports matching `filter`, in ISBN order. Reads store pages of `page.limit` until it
+/// has at least `page.limit` matches or the store ends, so a page may hold more than
+/// `page.limit` items (never fewer unless it is the last); `next` resumes after it.
+pub async fn list(
+    app: &App,
+    filter: &ReadinessFilter,
+    page: PageRequest,
+) -> Result<Page<TitleReadiness>, StoreError> {
+    let limit = page.limit.max(1);
+    let mut cursor = page.cursor;
+    let mut items = Vec::new();
+    loop {
+        let docs = app
+            .stores
+            .documents
+            .list_docs(READINESS_DOC_KIND, PageRequest { limit, cursor: cursor.clone() })
+            .await?;
+        for doc in &docs.items {
+            let r = parse(doc)?;
+            if filter.matches(&r) {
+                items.push(r);
+            }
+        }
+        cursor = docs.next;
+        if items.len() >= limit || cursor.is_none() {
+            return Ok(Page { items, next: cursor });
+        }
+    }
+}
+
+/// Counts of stored reports by status (the demo's summary, the board's header).
+pub async fn counts(app: &App) -> Result<BTreeMap<ReadinessStatus, u64>, StoreError> {
+    let mut out = BTreeMap::new();
+    let mut cursor = None;
+    loop {
+        let page = list(app, &ReadinessFilter::default(), PageRequest { limit: 200, cursor }).await?;
+        for r in &page.items {
+            *out.entry(r.status).or_default() += 1;
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Stored reports whose status the passing of time alone changes (a due date or the
+/// publication date passed since they were evaluated): (ISBN, work). No system is called.
+pub async fn stale_by_time(app: &App) -> Result<Vec<(Isbn13, WorkId)>, StoreError> {
+    let today = app.now().date_naive();
+    let mut stale = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = list(app, &ReadinessFilter::default(), PageRequest { limit: 200, cursor }).await?;
+        for r in &page.items {
+            let (now, _) = summarise(&r.roles, &r.milestones, r.publication_date, today);
+            if now != r.status {
+                stale.push((r.isbn.clone(), r.work_id));
+            }
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(stale),
+        }
+    }
+}
+
+/// Whether the stored reports of a work from the change feed no longer match it (another
+/// stage, publication date or form): the reconciler then enqueues the work. Titles never
+/// evaluated are not drift (their first event evaluates them).
+pub async fn work_is_stale(app: &App, work: &crate::systems::WorkChange) -> Result<bool, StoreError> {
+    for title in &work.titles {
+        let Some(r) = stored(app, &title.isbn).await? else { continue };
+        let facts = request_facts(title, work.stage.clone());
+        if r.stage != facts.stage
+            || r.publication_date != facts.publication_date
+            || r.product_form != facts.form.as_ref().map(|f| f.to_string())
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Re-evaluates every stored report whose status the passing of time alone changes: the
+/// sweep, since no event announces it (the reconciler enqueues the same works once a day).
+/// Only those titles are fetched again. Returns the refresh of the titles that changed.
+pub async fn reevaluate_stored(app: &App, correlation_id: &str) -> Result<RefreshReport, ReadinessError> {
+    let stale: Vec<Isbn13> = stale_by_time(app).await?.into_iter().map(|(isbn, _)| isbn).collect();
+    let mut titles = Vec::new();
+    for isbn in &stale {
+        if let Some(t) = app.pms.title_by_isbn(isbn).await? {
+            titles.push(t);
+        }
+    }
+    refresh_titles(app, &titles, correlation_id).await
+}
+
+/// The request facts of a title from its Consonance facts and the work's stage.
+pub fn request_facts(title: &TitleFacts, stage: Option<String>) -> RequestFacts {
+    let product = title.products.iter().find(|p| p.product_id == title.product_id);
+    RequestFacts {
+        isbn: title.isbn.clone(),
+        work_id: title.work_id,
+        product_id: title.product_id,
+        title: title.title.clone(),
+        imprint: title.imprint.clone(),
+        form: product.and_then(|p| p.form.clone()),
+        publication_date: product.and_then(|p| p.publication_date),
+        stage,
+    }
+}
+
+async fn refresh_work(
+    app: &App,
+    work_id: WorkId,
+    titles: &[&TitleFacts],
+    correlation_id: &str,
+) -> Result<RefreshReport, ReadinessError> {
+    let schedule = app.pms.work_schedule(work_id).await?;
+    // Links and OTMM assets of every product of the work: a cover approved with the hardback's
+    // ISBN is linked to the ebook too.
+    let mut isbns: Vec<Isbn13> = titles
+        .iter()
+        .flat_map(|t| t.products.iter().filter_map(|p| p.isbn.clone()))
+        .chain(titles.iter().map(|t| t.isbn.clone()))
+        .collect();
+    isbns.sort();
+    isbns.dedup();
+    let mut links: Vec<AssetLink> = Vec::new();
+    let mut assets: Vec<(Isbn13, ObservedAsset)> = Vec::new();
+    for isbn in &isbns {
+        links.extend(app.stores.mapping.links_for_title(isbn).await?);
+        assets.extend(app.dam.title_assets(isbn).await?.into_iter().map(|a| (isbn.clone(), a)));
+    }
+    let mut report = RefreshReport::default();
+    for title in titles {
+        let facts = request_facts(title, schedule.stage.clone());
+        let product = title.products.iter().find(|p| p.product_id == title.product_id);
+        let form = facts.form.clone();
+        let observed: Vec<ObservedAsset> = assets
+            .iter()
+            .filter(|(isbn, a)| {
+                isbn == &title.isbn || form.as_ref().is_some_and(|f| app.config.links_to(a.role, f))
+            })
+            .map(|(_, a)| a.clone())
+            .collect();
+        let present: Vec<AssetRole> = observed.iter().map(|a| a.role).collect();
+        let (requests, done) = requests::sync_title(app, &facts, &links, &present, correlation_id).await?;
+        report.requests.extend(done);
+        let packages = packages_of(app, &title.isbn, form.as_ref()).await?;
+        let first_publication = requests.iter().filter_map(|r| r.first_publication_date).min();
+        let today = app.now().date_naive();
+        let ms = milestones(&schedule, facts.publication_date, first_publication, today);
+        let rfacts = ReadinessFacts {
+            title: facts,
+            sales_rights: product.map(|p| p.sales_rights.clone()).unwrap_or_default(),
+        };
+        let readiness =
+            evaluate_readiness(&rfacts, &ms, &links, &observed, &requests, &packages, &app.config, app.now());
+        if let Some(t) = store(app, &readiness, correlation_id).await? {
+            report.links_created += report_back(app, &readiness, &requests, correlation_id).await?;
+            report.transitions.push(t);
+        }
+        report.readiness.push(readiness);
+    }
+    Ok(report)
+}
+
+async fn packages_of(
+    app: &App,
+    isbn: &Isbn13,
+    form: Option<&connector_core::config::ProductForm>,
+) -> Result<Vec<PackageSummary>, ReadinessError> {
+    let mut out = Vec::new();
+    let Some(channels) = form.and_then(|f| app.config.default_channels(f)) else { return Ok(out) };
+    for channel in channels {
+        let id = format!("{isbn}#{channel}");
+        if let Some(doc) = app.stores.documents.get_doc(PACKAGE_DOC_KIND, &id).await?
+            && let Some(p) = PackageSummary::from_doc(channel.as_str(), &doc.body)
+        {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the report when it says something new; a status change is audited with it.
+async fn store(
+    app: &App,
+    readiness: &TitleReadiness,
+    correlation_id: &str,
+) -> Result<Option<Transition>, ReadinessError> {
+    let previous = app.stores.documents.get_doc(READINESS_DOC_KIND, readiness.isbn.as_str()).await?;
+    let before = previous.as_ref().map(parse).transpose()?;
+    if before.as_ref().is_some_and(|b| b.same_as(readiness)) {
+        return Ok(None);
+    }
+    let from = before.as_ref().map(|b| b.status);
+    let changed = from != Some(readiness.status);
+    let mut audit = Vec::new();
+    if changed {
+        let at = app.now();
+        let head: Vec<&str> = readiness.reasons.iter().take(3).map(String::as_str).collect();
+        let detail = format!(
+            "launch readiness {} → {}{}",
+            from.map_or("(new)", |s| s.as_str()),
+            readiness.status.as_str(),
+            if head.is_empty() { String::new() } else { format!(": {}", head.join("; ")) }
+        );
+        audit.push(AuditRecord {
+            id: new_audit_id(at),
+            at,
+            flow: Flow::LaunchReadiness,
+            action: "readiness.changed".into(),
+            outcome: Outcome::Applied,
+            isbn: Some(readiness.isbn.clone()),
+            asset_id: None,
+            asset_version: None,
+            actor: None,
+            correlation_id: correlation_id.to_string(),
+            detail,
+            data: serde_json::json!({
+                "from": from, "to": readiness.status, "reasons": readiness.reasons,
+                "days_to_publication": readiness.days_to_publication,
+            }),
+        });
+    }
+    let doc = Document {
+        kind: READINESS_DOC_KIND.to_string(),
+        id: readiness.isbn.to_string(),
+        body: serde_json::to_value(readiness).unwrap_or_default(),
+        updated_at: app.now(),
+        revision: 0,
+    };
+    match app.stores.documents.put_doc(&doc, previous.map(|p| p.revision), &audit).await {
+        Ok(_) => {}
+        // Another worker evaluated it meanwhile: theirs is as fresh as ours.
+        Err(StoreError::Conflict { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(changed.then(|| Transition { isbn: readiness.isbn.clone(), from, to: readiness.status }))
+}
+
+/// The readiness page's URL for a title.
+pub fn readiness_url(base: &str, isbn: &Isbn13) -> String {
+    format!("{}/titles/{isbn}/readiness", base.trim_end_matches('/'))
+}
+
+/// Tells Consonance (a web link to the readiness page, once) and OTMM (the readiness field on
+/// the title's request folders) after a status change. Returns the web links created.
+async fn report_back(
+    app: &App,
+    readiness: &TitleReadiness,
+    requests: &[AssetRequest],
+    correlation_id: &str,
+) -> Result<u64, ReadinessError> {
+    if let Some(rules) = &app.config.request_rules
+        && let Some(field) = &rules.readiness_field
+    {
+        let fields = vec![(field.clone(), readiness.status.as_str().to_string())];
+        for at in requests.iter().filter_map(|r| r.otmm.as_ref()) {
+            app.dam.update_request(at, &fields).await?;
+        }
+    }
+    let Some(base) = &app.settings.public_base_url else { return Ok(0) };
+    let key = format!("readiness-link:{}", readiness.isbn);
+    let ttl = connector_store::IdempotencyTtl {
+        completed: std::time::Duration::from_secs(10 * 365 * 24 * 3600),
+        ..app.settings.idempotency_ttl
+    };
+    if app.stores.idempotency.claim(&key, None, app.now(), ttl).await? != Claim::Acquired {
+        return Ok(0);
+    }
+    let url = readiness_url(base, &readiness.isbn);
+    match app.pms.ensure_web_link(&readiness.isbn, &url, READINESS_LINK_ROLE, "Launch readiness").await {
+        Ok(created) => {
+            app.stores.idempotency.complete(&key, None, app.now(), ttl).await?;
+            if created {
+                let at = app.now();
+                app.stores
+                    .audit
+                    .append(&[AuditRecord {
+                        id: new_audit_id(at),
+                        at,
+                        flow: Flow::LaunchReadiness,
+                        action: "readiness.linked".into(),
+                        outcome: Outcome::Applied,
+                        isbn: Some(readiness.isbn.clone()),
+                        asset_id: None,
+                        asset_version: None,
+                        actor: None,
+                        correlation_id: correlation_id.to_string(),
+                        detail: format!("Consonance product {} links to {url}", readiness.product_id),
+                        data: serde_json::json!({ "url": url, "product_id": readiness.product_id }),
+                    }])
+                    .await?;
+            }
+            Ok(u64::from(created))
+        }
+        Err(e) => {
+            let _ = app.stores.idempotency.release(&key).await;
+            Err(e.into())
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! Mission flows 3 and 8 end to end: stage changes in the Consonance simulator raise exactly the
+//! right asset requests as folders in the OTMM simulator (never twice), an arriving approval
+//! closes its request, a slipped publication date re-dates it, and launch readiness moves
+//! ready → at risk → blocked for the right reasons, with the audit records. Every case runs on
+//! the embedded adapters and on moto.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use connector_app::readiness;
+use connector_core::config::ProductForm;
+use connector_core::event::{ConsonanceEvent, ConsonanceEventType, EventId, FlowMessage, InboundEvent};
+use connector_core::readiness::{READINESS_DOC_KIND, REQUEST_DOC_KIND, ReadinessStatus, RoleState};
+use connector_core::requests::{AssetRequest, RequestStatus};
+use connector_core::{AssetRole, AuditRecord, Isbn13, WorkId};
+use connector_sim::catalogue::{SeedAsset, SeedWork, fixture_now, otmm_fields};
+use connector_sim::otmm::{REQUESTS_FOLDER_ID, SimFolder};
+use connector_store::PageRequest;
+use connector_tests::e2e::{Backend, Harness};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+const APPROVER: &str = "e2e.approver";
+
+/// A clock the test moves (seconds since the epoch).
+fn movable_clock(h: &mut Harness, start: DateTime<Utc>) -> Arc<AtomicI64> {
+    let secs = Arc::new(AtomicI64::new(start.timestamp()));
+    let read = secs.clone();
+    h.app.clock = Arc::new(move || {
+        DateTime::from_timestamp(read.load(Ordering::SeqCst), 0).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+    });
+    secs
+}
+
+/// A work at `stage` whose first product has `form`, whose assets carry its ISBN exactly and
+/// whose asset of `role_type` exists, with WORLD rights and no expiry.
+fn pick<'a>(h: &'a Harness, stage: &str, forms: &[&str], role_type: &str) -> (&'a SeedWork, &'a SeedAsset) {
+    h.catalogue
+        .works
+        .iter()
+        .filter(|w| w.project_stage == stage)
+        .filter(|w| forms.iter().all(|f| w.products.iter().any(|p| p.product_form == *f)))
+        .find_map(|w| {
+            let lead = &w.products[0].isbn13;
+            let mine: Vec<&SeedAsset> =
+                h.catalogue.assets.iter().filter(|a| a.name.starts_with(lead.as_str())).collect();
+            if mine.iter().any(|a| &a.isbn != lead) {
+                return None;
+            }
+            let a = mine.into_iter().find(|a| a.asset_type == role_type)?;
+            (a.territory == "WORLD" && a.expiration_date.is_none()).then_some((w, a))
+        })
+        .unwrap_or_else(|| panic!("no {stage} work with {forms:?} and a clean {role_type} in the catalogue"))
+}
+
+/// Sends a Consonance change notification for the work through the queue and processes it.
+async fn work_changed(h: &Harness, work_id: i64, n: &mut u32) {
+    *n += 1;
+    let event = InboundEvent::Consonance(ConsonanceEvent {
+        event_id: EventId::parse(&format!("e2e-work-{work_id}-{n}")).unwrap(),
+        event_type: ConsonanceEventType::WorkChanged,
+        work_id: Some(WorkId(work_id)),
+        product_id: None,
+        isbn: None,
+        changed_at: h.app.now(),
+        fields: vec!["projectStage".into()],
+    });
+    let message = FlowMessage::new(event, h.app.now(), format!("e2e-consonance-{n}"));
+    h.app.stores.queue.send(&message.to_json()).await.unwrap();
+    let report = h.drain().await;
+    assert_eq!(report.dead_lettered, 0, "{report:?}");
+}
+
+fn request_folders(h: &Harness) -> BTreeMap<String, SimFolder> {
+    h.sims
+        .otmm
+        .folders()
+        .into_iter()
+        .filter(|f| f.parent_id.as_deref() == Some(REQUESTS_FOLDER_ID))
+        .map(|f| (f.fields.get(otmm_fields::REQUEST_ID).cloned().unwrap_or_default(), f))
+        .collect()
+}
+
+async fn request_doc(h: &Harness, key: &str) -> Option<AssetRequest> {
+    let doc = h.app.stores.documents.get_doc(REQUEST_DOC_KIND, key).await.unwrap()?;
+    Some(serde_json::from_value(doc.body).unwrap())
+}
+
+async fn trail(h: &Harness, isbn: &Isbn13) -> Vec<AuditRecord> {
+    h.app.stores.audit.by_title(isbn, PageRequest { limit: 200, cursor: None }).await.unwrap().items
+}
+
+fn due(h: &Harness, form: &str, publication: NaiveDate) -> NaiveDate {
+    let days =
+        h.app.config.launch_for(&ProductForm::parse(form).unwrap()).unwrap().due_days_before_publication;
+    publication - Duration::days(i64::from(days))
+}
+
+/// The request keys the config asks for at `stage` for the work's products.
+fn expected_keys(h: &Harness, work: &SeedWork, stage: &str) -> BTreeSet<String> {
+    let rules = h.app.config.request_rules.as_ref().unwrap();
+    let mut out = BTreeSet::new();
+    for p in &work.products {
+        let Some(launch) = h.app.config.launch_for(&ProductForm::parse(&p.product_form).unwrap()) else {
+            continue;
+        };
+        for role in &launch.roles {
+            if rules.requests_role_at(*role, stage) {
+                out.insert(format!("{}#{role}", p.isbn13));
+            }
+        }
+    }
+    out
+}
+
+async fn requests_follow_stages_arrivals_and_slips(backend: Backend) {
+    let mut h = Harness::start(backend, "requests", 30).await;
+    movable_clock(&mut h, fixture_now());
+    let (work, photo) = pick(&h, "Editorial", &["BB"], "Author Photo");
+    let (work, photo) = (work.clone(), photo.clone());
+    let hardback = work.products.iter().find(|p| p.product_form == "BB").unwrap().clone();
+    let bb_isbn = Isbn13::parse(&hardback.isbn13).unwrap();
+    let latest = photo.versions.last().unwrap().clone();
+    let mut deliveries = 0;
+    let mut n = 0;
+
+    // The author photo is not (yet) an author photo: the title has no asset for that role.
+    h.sims.otmm.set_field(&latest.asset_id, otmm_fields::ASSET_TYPE, "Portrait Draft").unwrap();
+    deliveries += 1;
+    h.deliver_and_drain(deliveries).await;
+
+    // Acquisition: nothing is requested yet.
+    h.sims.consonance.set_project_stage(work.work_id, "Acquisition").unwrap();
+    work_changed(&h, work.work_id, &mut n).await;
+    assert!(request_folders(&h).is_empty(), "{:?}", request_folders(&h).keys());
+
+    // Editorial: the author photo (requests.roles moves it earlier), for the hardback only.
+    h.sims.consonance.set_project_stage(work.work_id, "Editorial").unwrap();
+    work_changed(&h, work.work_id, &mut n).await;
+    let folders = request_folders(&h);
+    let photo_key = format!("{}#author_photo", hardback.isbn13);
+    assert_eq!(folders.keys().cloned().collect::<BTreeSet<_>>(), expected_keys(&h, &work, "Editorial"));
+    assert_eq!(folders.keys().collect::<Vec<_>>(), vec![&photo_key]);
+    let f = &folders[&photo_key];
+    let bb_due = due(&h, "BB", hardback.planned_publication_date);
+    assert_eq!(f.fields.get(otmm_fields::ISBN), Some(&hardback.isbn13));
+    assert_eq!(f.fields.get(otmm_fields::ASSET_TYPE).map(String::as_str), Some("Author Photo"));
+    assert_eq!(f.fields.get(otmm_fields::REQUEST_STATUS).map(String::as_str), Some("Open"));
+    assert!(f.fields.get(otmm_fields::DUE_DATE).is_some_and(|d| d.starts_with(&bb_due.to_string())), "{f:?}");
+    assert!(
+        f.name.contains(&work.work_id.to_string())
+            && f.name.contains(&hardback.planned_publication_date.to_string()),
+        "{}",
+        f.name
+    );
+    let doc = request_doc(&h, &photo_key).await.expect("request recorded");
+    assert_eq!((doc.status, doc.due, doc.role), (RequestStatus::Open, Some(bb_due), AssetRole::AuthorPhoto));
+    assert_eq!(doc.otmm.as_ref().map(|o| o.id.as_str()), Some(f.folder_id.as_str()));
+
+    // The same change again: nothing new.
+    work_changed(&h, work.work_id, &mut n).await;
+    assert_eq!(request_folders(&h).len(), 1);
+
+    // Design: every launch role of every product.
+    h.sims.consonance.set_project_stage(work.work_id, "Design").unwrap();
+    work_changed(&h, work.work_id, &mut n).await;
+    work_changed(&h, work.work_id, &mut n).await;
+    let folders = request_folders(&h);
+    assert_eq!(folders.keys().cloned().collect::<BTreeSet<_>>(), expected_keys(&h, &work, "Design"));
+    assert!(folders.len() > 1);
+    let created = trail(&h, &bb_isbn).await.into_iter().filter(|r| r.action == "request.created").count();
+    let bb_roles = h.app.config.launch_for(&ProductForm::parse("BB").unwrap()).unwrap().roles.len();
+    assert_eq!(created, bb_roles, "one request.created per hardback role, never twice");
+
+    // The author photo arrives: approved in OTMM, linked, its request closed.
+    h.sims.otmm.set_field(&latest.asset_id, otmm_fields::ASSET_TYPE, "Author Photo").unwrap();
+    h.sims.otmm.approve(&photo.original_asset_id, latest.version, APPROVER).unwrap();
+    deliveries += 2;
+    let report = h.deliver_and_drain(deliveries).await;
+    assert_eq!(report.dead_lettered, 0, "{report:?}");
+    let doc = request_doc(&h, &photo_key).await.unwrap();
+    assert_eq!(doc.status, RequestStatus::Closed);
+    assert_eq!(doc.fulfilled_by.as_ref().map(|a| a.as_str()), Some(photo.original_asset_id.as_str()));
+    assert_eq!(doc.fulfilled_version, Some(latest.version));
+    let folder = &request_folders(&h)[&photo_key];
+    assert_eq!(folder.fields.get(otmm_fields::REQUEST_STATUS).map(String::as_str), Some("Fulfilled"));
+    let closed: Vec<AuditRecord> =
+        trail(&h, &bb_isbn).await.into_iter().filter(|r| r.action == "request.closed").collect();
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0].asset_id.as_ref().map(|a| a.as_str()), Some(photo.original_asset_id.as_str()));
+
+    // The hardback slips a month: its open requests are re-dated, the closed one is not.
+    let slipped = hardback.planned_publication_date + Duration::days(30);
+    h.sims.consonance.set_planned_publication_date(hardback.product_id, slipped).unwrap();
+    work_changed(&h, work.work_id, &mut n).await;
+    let new_due = due(&h, "BB", slipped);
+    let folders = request_folders(&h);
+    for (key, f) in folders.iter().filter(|(k, _)| k.starts_with(&hardback.isbn13)) {
+        let doc = request_doc(&h, key).await.unwrap();
+        if key == &photo_key {
+            assert_eq!(doc.due, Some(bb_due), "closed requests keep their date");
+            continue;
+        }
+        assert_eq!(doc.due, Some(new_due), "{key}");
+        assert_eq!(doc.previous_due, vec![bb_due]);
+        assert_eq!(doc.first_publication_date, Some(hardback.planned_publication_date));
+        assert!(
+            f.fields.get(otmm_fields::DUE_DATE).is_some_and(|d| d.starts_with(&new_due.to_string())),
+            "{f:?}"
+        );
+    }
+    let redated = trail(&h, &bb_isbn).await.into_iter().filter(|r| r.action == "request.redated").count();
+    assert_eq!(redated, bb_roles - 1);
+    // Other products of the work kept their dates; nothing was raised twice.
+    assert_eq!(request_folders(&h).len(), folders.len());
+    // Readiness shows the requests: the hardback's photo is linked, the rest requested.
+    let r = readiness::stored(&h.app, &bb_isbn).await.unwrap().expect("readiness stored");
+    assert_eq!(r.role(AssetRole::AuthorPhoto).unwrap().state, RoleState::Linked);
+    assert_eq!(r.role(AssetRole::FrontCover).unwrap().state, RoleState::Requested);
+    assert_eq!(r.status, ReadinessStatus::AtRisk, "{r:#?}");
+    assert_eq!(r.stage.as_deref(), Some("Design"));
+}
+
+async fn readiness_moves_ready_at_risk_blocked(backend: Backend) {
+    let mut h = Harness::start(backend, "readiness", 30).await;
+    let clock = movable_clock(&mut h, fixture_now());
+    h.app.settings.public_base_url = Some("https://connector.example.com/".into());
+    let (work, cover) = pick(&h, "Production", &["DG"], "Front Cover");
+    let (work, cover) = (work.clone(), cover.clone());
+    let ebook = work.products.iter().find(|p| p.product_form == "DG").unwrap().clone();
+    let isbn = Isbn13::parse(&ebook.isbn13).unwrap();
+    // Far enough out that the front cover is due in the future.
+    let publication = fixture_now().date_naive() + Duration::days(200);
+    h.sims.consonance.set_planned_publication_date(ebook.product_id, publication).unwrap();
+    let latest = cover.versions.last().unwrap().clone();
+
+    // The cover is approved and linked: the ebook (front cover only) is ready.
+    h.sims.otmm.approve(&cover.original_asset_id, latest.version, APPROVER).unwrap();
+    let report = h.deliver_and_drain(1).await;
+    assert_eq!(report.dead_lettered, 0, "{report:?}");
+    let r = readiness::stored(&h.app, &isbn).await.unwrap().expect("evaluated after the link");
+    assert_eq!(r.status, ReadinessStatus::Ready, "{r:#?}");
+    assert_eq!(r.role(AssetRole::FrontCover).unwrap().state, RoleState::Linked);
+    assert_eq!(r.days_to_publication, Some(200));
+    // Reported back: a web link on the Consonance product, once.
+    let url = format!("https://connector.example.com/titles/{isbn}/readiness");
+    let links = h.sims.consonance.web_links(ebook.product_id);
+    assert_eq!(links.iter().filter(|l| l.link == url).count(), 1, "{links:?}");
+
+    // The cover is deleted in OTMM: the link is withdrawn, a request raised, at risk.
+    h.sims.otmm.delete_asset(&cover.original_asset_id).unwrap();
+    let report = h.deliver_and_drain(2).await;
+    assert_eq!(report.dead_lettered, 0, "{report:?}");
+    let r = readiness::stored(&h.app, &isbn).await.unwrap().unwrap();
+    let cover_due = due(&h, "DG", publication);
+    assert_eq!(r.status, ReadinessStatus::AtRisk, "{r:#?}");
+    assert_eq!(r.role(AssetRole::FrontCover).unwrap().state, RoleState::Requested);
+    assert!(
+        r.reasons[0].contains("front_cover") && r.reasons[0].contains(&format!("due {cover_due}")),
+        "{:?}",
+        r.reasons
+    );
+    assert!(request_folders(&h).contains_key(&format!("{isbn}#front_cover")));
+
+    // Time passes the cover's due date with no event: the sweep finds it blocked.
+    clock.store(
+        (cover_due + Duration::days(5)).and_hms_opt(9, 0, 0).unwrap().and_utc().timestamp(),
+        Ordering::SeqCst,
+    );
+    let swept = readiness::reevaluate_stored(&h.app, "e2e-sweep").await.unwrap();
+    assert!(
+        swept.transitions.iter().any(|t| t.isbn == isbn && t.to == ReadinessStatus::Blocked),
+        "{swept:?}"
+    );
+    let r = readiness::stored(&h.app, &isbn).await.unwrap().unwrap();
+    assert_eq!(r.status, ReadinessStatus::Blocked);
+    assert!(r.reasons[0].contains("5 days ago"), "{:?}", r.reasons);
+    // A second sweep changes nothing.
+    assert!(readiness::reevaluate_stored(&h.app, "e2e-sweep-2").await.unwrap().transitions.is_empty());
+
+    // The audit trail tells the story, oldest first: (new) → ready → at risk → blocked.
+    let changes: Vec<(Option<String>, String)> = trail(&h, &isbn)
+        .await
+        .into_iter()
+        .rev()
+        .filter(|r| r.action == "readiness.changed")
+        .map(|r| {
+            (
+                r.data["from"].as_str().map(str::to_string),
+                r.data["to"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            (None, "ready".to_string()),
+            (Some("ready".into()), "at_risk".into()),
+            (Some("at_risk".into()), "blocked".into()),
+        ]
+    );
+    // Listing and filtering the stored reports.
+    let blocked = readiness::list(
+        &h.app,
+        &connector_core::readiness::ReadinessFilter {
+            status: Some(ReadinessStatus::Blocked),
+            form: Some("DG".into()),
+            ..Default::default()
+        },
+        PageRequest { limit: 50, cursor: None },
+    )
+    .await
+    .unwrap();
+    assert!(blocked.items.iter().any(|r| r.isbn == isbn));
+    assert!(blocked.items.iter().all(|r| r.status == ReadinessStatus::Blocked));
+    let docs = h
+        .app
+        .stores
+        .documents
+        .list_docs(READINESS_DOC_KIND, PageRequest { limit: 100, cursor: None })
+        .await
+        .unwrap();
+    assert_eq!(docs.items.len(), work.products.len(), "one report per product of the work");
+}
+
+connector_tests::on_both_backends!(
+    requests_follow_stages_arrivals_and_slips,
+    readiness_moves_ready_at_risk_blocked
+);
