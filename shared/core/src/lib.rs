@@ -11,6 +11,7 @@ pub mod ids;
 pub mod mapping;
 pub mod plan;
 pub mod rights;
+pub mod rights_eval;
 pub mod role;
 pub mod signature;
 
