@@ -136,7 +136,7 @@ async fn newer_version_replaces_the_resource(backend: Backend) {
     h.deliver_and_drain(2).await;
     let resources = resources_of(&h, work.work_id, &asset.original_asset_id);
     assert_eq!(resources.len(), 1, "the replaced version's resource is deleted: {resources:?}");
-    assert!(resources[0].caption.as_deref().unwrap().contains(&format!(":v{latest}]")));
+    assert!(resources[0].caption.as_deref().unwrap().contains(&format!(":v{latest}:p")));
     let link = h.app.stores.mapping.get_link(&key(asset, AssetRole::FrontCover)).await.unwrap().unwrap();
     assert_eq!(link.consonance_resource_id, Some(resources[0].id.to_string()));
 }

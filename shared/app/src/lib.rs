@@ -9,6 +9,7 @@
 pub mod adapters;
 pub mod processor;
 pub mod reconciler;
+pub mod rights;
 pub mod systems;
 pub mod wiring;
 

@@ -135,6 +135,18 @@ pub struct Plan {
     pub verdict: Verdict,
 }
 
+/// Every product of the title's work that has an ISBN, as a title of its own (this one first):
+/// a link covers the work's products, so the mapping keeps each one's sales-rights snapshot.
+pub fn work_titles(title: &TitleFacts) -> Vec<TitleFacts> {
+    let mut out = vec![title.clone()];
+    for p in &title.products {
+        if let Some(isbn) = p.isbn.as_ref().filter(|i| **i != title.isbn) {
+            out.push(TitleFacts { isbn: isbn.clone(), product_id: p.product_id, ..title.clone() });
+        }
+    }
+    out
+}
+
 /// How the title lookup went.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TitleLookup<'a> {
