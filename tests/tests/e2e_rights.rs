@@ -115,7 +115,8 @@ async fn expiry_withdraws_reports_once_and_a_restored_right_relinks(backend: Bac
     *now.lock().unwrap() = at("2026-12-02");
     let second = rights_pass(&h).await.rights.unwrap();
     assert_eq!(second.expiring_reported, 0, "{second:?}");
-    let expiring: Vec<_> = trail(&h, &asset).await.into_iter().filter(|r| r.action == "rights.expiring").collect();
+    let expiring: Vec<_> =
+        trail(&h, &asset).await.into_iter().filter(|r| r.action == "rights.expiring").collect();
     assert_eq!(expiring.len(), 1, "{expiring:?}");
     assert_eq!(expiring[0].flow, Flow::RightsSync);
     assert!(expiring[0].detail.contains("expire on 2026-12-10"), "{}", expiring[0].detail);
@@ -183,7 +184,10 @@ async fn a_territory_removed_on_the_asset_narrows_the_link(backend: Backend) {
     let report = h.deliver_and_drain(2).await;
     assert_eq!(report.dead_lettered, 0, "{report:?}");
     let narrowed = link(&h, &asset).await;
-    assert_eq!((narrowed.status, narrowed.product_ids.iter().map(|p| p.0).collect::<Vec<_>>()), (LinkStatus::Linked, vec![uk_only]));
+    assert_eq!(
+        (narrowed.status, narrowed.product_ids.iter().map(|p| p.0).collect::<Vec<_>>()),
+        (LinkStatus::Linked, vec![uk_only])
+    );
     let after = resources(&h, &work, &asset);
     assert_eq!(after.len(), 1, "the old resource is replaced, not kept: {after:?}");
     assert_ne!(after[0].id, before[0].id);
@@ -199,7 +203,9 @@ async fn a_territory_removed_on_the_asset_narrows_the_link(backend: Backend) {
     assert!(flag(&h, &version_id).starts_with("narrowed "), "{}", flag(&h, &version_id));
 }
 
-async fn a_product_newly_sold_where_the_asset_may_not_be_shown_is_re_evaluated_from_consonance(backend: Backend) {
+async fn a_product_newly_sold_where_the_asset_may_not_be_shown_is_re_evaluated_from_consonance(
+    backend: Backend,
+) {
     let mut h = Harness::start(backend, "rights_consonance", 12).await;
     clock(&mut h, at("2026-12-01"));
     let (asset, work) = pick(&h, 2);
@@ -224,14 +230,20 @@ async fn a_product_newly_sold_where_the_asset_may_not_be_shown_is_re_evaluated_f
         changed_at: h.app.now(),
         fields: vec!["forSaleCountryCodes".into()],
     });
-    h.app.stores.queue.send(&FlowMessage::new(event, h.app.now(), "consonance-notification").to_json()).await.unwrap();
+    h.app
+        .stores
+        .queue
+        .send(&FlowMessage::new(event, h.app.now(), "consonance-notification").to_json())
+        .await
+        .unwrap();
     let report = h.drain().await;
     assert_eq!(report.dead_lettered, 0, "{report:?}");
 
     let l = link(&h, &asset).await;
     assert!(!l.product_ids.iter().any(|p| p.0 == widened), "{:?}", l.product_ids);
     assert_eq!(l.product_ids.len(), work.products.len() - 1);
-    let denial = l.rights_denials.iter().find(|d| d.product_id.0 == widened).expect("denial kept on the link");
+    let denial =
+        l.rights_denials.iter().find(|d| d.product_id.0 == widened).expect("denial kept on the link");
     assert!(
         matches!(&denial.reasons[..], [RightsReason::TerritoryNotCovered { uncovered }] if uncovered.to_string() == "US"),
         "{denial:?}"
@@ -242,7 +254,12 @@ async fn a_product_newly_sold_where_the_asset_may_not_be_shown_is_re_evaluated_f
     // The Consonance side is audited by title: the sales-rights change, then the narrowing.
     let widened_isbn = &work.products.last().unwrap().isbn13;
     assert!(by_title(&h, widened_isbn).await.iter().any(|r| r.action == "rights.sales_changed"));
-    assert!(trail(&h, &asset).await.iter().any(|r| r.action == "link.narrowed" && r.detail.contains("sold in US")));
+    assert!(
+        trail(&h, &asset)
+            .await
+            .iter()
+            .any(|r| r.action == "link.narrowed" && r.detail.contains("sold in US"))
+    );
 }
 
 connector_tests::on_both_backends!(

@@ -6,7 +6,8 @@ use crate::App;
 use crate::systems::{ResourceRequest, SystemError};
 use connector_core::event::{ConsonanceEvent, FlowMessage, InboundEvent, OtmmEvent, OtmmEventType};
 use connector_core::plan::{
-    AssetFacts, Command, Note, Plan, TitleFacts, TitleLookup, Verdict, asset_isbn, link_create_key, plan_asset, work_titles,
+    AssetFacts, Command, Note, Plan, TitleFacts, TitleLookup, Verdict, asset_isbn, link_create_key,
+    plan_asset, work_titles,
 };
 use connector_core::{
     Actor, AssetId, AssetLink, AuditRecord, Flow, Isbn13, LinkKey, LinkStatus, Outcome, TitleRecord,
@@ -308,7 +309,10 @@ async fn apply(
     // linked again later (a right restored) instead of finding the deleted resource's id.
     if let Some(cur) = current
         && let Some(old) = &cur.consonance_resource_id
-        && plan.commands.iter().any(|c| matches!(c, Command::DeleteResource { resource_id } if resource_id == old))
+        && plan
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::DeleteResource { resource_id } if resource_id == old))
     {
         app.stores.idempotency.release(&link_create_key(cur)).await?;
     }
@@ -475,9 +479,8 @@ async fn record_title(app: &App, title: &TitleFacts, correlation_id: &str) -> Re
     if let Some(before) = stored.as_ref().filter(|s| s.sales_rights != fresh.sales_rights) {
         let links = crate::rights::links_of_work(app, title).await?;
         let n = crate::rights::enqueue_reevaluations(app, &links, "sales", correlation_id).await?;
-        let show = |r: &Option<connector_core::ProductSalesRights>| {
-            serde_json::to_string(r).unwrap_or_default()
-        };
+        let show =
+            |r: &Option<connector_core::ProductSalesRights>| serde_json::to_string(r).unwrap_or_default();
         let detail = format!(
             "sales rights of product {} (ISBN {}) changed in Consonance: {} -> {}; {n} links of work {} re-evaluated",
             title.product_id,

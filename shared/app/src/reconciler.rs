@@ -140,13 +140,12 @@ pub async fn run(
     };
     let (assets, works, links) = names(options.mode);
     let finished = if options.mode == Mode::Rights {
-        let pass =
-            crate::rights::expiry_pass(app, &r.run_id, remaining, options.stop_margin).await.map_err(
-                |e| match e {
-                    crate::rights::PassError::Store(e) => ReconcileError::Store(e),
-                    crate::rights::PassError::System(e) => ReconcileError::System(e),
-                },
-            )?;
+        let pass = crate::rights::expiry_pass(app, &r.run_id, remaining, options.stop_margin).await.map_err(
+            |e| match e {
+                crate::rights::PassError::Store(e) => ReconcileError::Store(e),
+                crate::rights::PassError::System(e) => ReconcileError::System(e),
+            },
+        )?;
         r.summary.enqueued += pass.withdrawals_enqueued + pass.starts_enqueued;
         let finished = pass.finished;
         r.summary.rights = Some(pass);
@@ -338,7 +337,9 @@ impl Run<'_> {
         let kind = match (&current, supersedes(current.as_ref().map(|c| &c.approval), &approval)) {
             (None, _) => Some("not_linked"),
             (Some(_), Supersession::Replaces) => Some("newer_version"),
-            (Some(c), Supersession::Repeat) if matches!(c.status, LinkStatus::Pending | LinkStatus::Failed) => {
+            (Some(c), Supersession::Repeat)
+                if matches!(c.status, LinkStatus::Pending | LinkStatus::Failed) =>
+            {
                 Some("link_unfinished")
             }
             // Flow 4: the usage rights in OTMM differ from the link's snapshot (linked or
@@ -375,7 +376,9 @@ impl Run<'_> {
             if page.is_empty() {
                 // `changedSince` is a date: the next pass starts the day before this one began.
                 let next = match self.options.mode {
-                    Mode::Incremental | Mode::Rights => WorkCursor { since: pass_started - Span::days(1), after: None },
+                    Mode::Incremental | Mode::Rights => {
+                        WorkCursor { since: pass_started - Span::days(1), after: None }
+                    }
                     Mode::Full => WorkCursor { since: start, after: None },
                 };
                 self.save(name, &next, revision).await?;

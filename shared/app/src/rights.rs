@@ -121,7 +121,8 @@ pub fn reevaluation(link: &AssetLink, now: DateTime<Utc>, why: &str, correlation
     let asset_id = link.version_asset_id.clone().unwrap_or_else(|| link.approval.asset_id.clone());
     let id = format!("rights-{why}-{asset_id}-v{}-{}", link.approval.version, new_audit_id(now));
     let event = InboundEvent::Otmm(OtmmEvent {
-        event_id: EventId::parse(&id).unwrap_or_else(|_| EventId::parse("rights-reevaluation").expect("valid id")),
+        event_id: EventId::parse(&id)
+            .unwrap_or_else(|_| EventId::parse("rights-reevaluation").expect("valid id")),
         event_type: OtmmEventType::AssetMetadataChanged,
         otmm_event_id: None,
         asset_id,
@@ -215,7 +216,8 @@ pub async fn expiry_pass(
         summary.days_scanned += 1;
         let mut cursor = None;
         loop {
-            let page = app.stores.documents.list_docs(&watch_kind(day), PageRequest { limit: 100, cursor }).await?;
+            let page =
+                app.stores.documents.list_docs(&watch_kind(day), PageRequest { limit: 100, cursor }).await?;
             for doc in &page.items {
                 summary.entries_seen += 1;
                 handle_entry(app, doc, today, run_id, &mut summary).await?;

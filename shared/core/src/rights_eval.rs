@@ -121,7 +121,16 @@ pub fn summarise(denied: &[ProductDenial]) -> String {
     {
         return text(first);
     }
-    denied.iter().map(|d| format!("{}: {}", d.product_id, text(d))).collect::<Vec<_>>().join("; ")
+    // Products with the same reasons together: `10020, 10021: sold in US where ...`.
+    let mut groups: Vec<(Vec<String>, String)> = Vec::new();
+    for d in denied {
+        let why = text(d);
+        match groups.iter_mut().find(|(_, w)| *w == why) {
+            Some((ids, _)) => ids.push(d.product_id.to_string()),
+            None => groups.push((vec![d.product_id.to_string()], why)),
+        }
+    }
+    groups.into_iter().map(|(ids, why)| format!("{}: {why}", ids.join(", "))).collect::<Vec<_>>().join("; ")
 }
 
 /// Where `product` is for sale and `asset` may not be shown, exactly, as a territory:
