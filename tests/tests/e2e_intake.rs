@@ -85,7 +85,13 @@ async fn intake_over_http_on_moto() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqs_batch_reports_only_retryable_failures() {
     let h = Harness::start(Backend::Moto, "sqs_batch", 6).await;
-    let asset = h.catalogue.assets.iter().find(|a| a.asset_type == "Front Cover").expect("a cover");
+    // Plain rights (flow 4 would withhold a cover whose rights do not cover the products).
+    let asset = h
+        .catalogue
+        .assets
+        .iter()
+        .find(|a| a.asset_type == "Front Cover" && a.territory == "WORLD" && a.expiration_date.is_none())
+        .expect("a cover");
     let v = asset.versions.last().unwrap();
     h.sims.otmm.approve(&asset.original_asset_id, v.version, "mpatel").unwrap();
     h.sims.otmm.wait_for_deliveries(1, Duration::from_secs(10)).await;

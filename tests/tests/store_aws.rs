@@ -62,6 +62,7 @@ fn link(version: u32, minute: i64) -> AssetLink {
         product_ids: vec![ProductId(2)],
         consonance_resource_id: None,
         rights: None,
+        rights_denials: Vec::new(),
         updated_at: Utc::now(),
         revision: 0,
     }

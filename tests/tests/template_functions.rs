@@ -277,6 +277,8 @@ fn processor_role_covers_the_flow_and_its_event_source() {
         ("sqs:GetQueueAttributes", "FlowQueue"),
         ("sqs:ChangeMessageVisibility", "FlowQueue"),
         ("sqs:SendMessage", "FlowDeadLetterQueue"),
+        // Flow 4: a product's sales rights changed, its work's links are evaluated again.
+        ("sqs:SendMessage", "FlowQueue"),
     ] {
         assert!(has(&g, action, id), "flow processor lacks {action} on {id}: {g:?}");
     }

@@ -11,6 +11,7 @@ pub mod processor;
 pub mod readiness;
 pub mod reconciler;
 pub mod requests;
+pub mod rights;
 pub mod systems;
 pub mod wiring;
 

@@ -6,7 +6,8 @@ use crate::App;
 use crate::systems::{ResourceRequest, SystemError};
 use connector_core::event::{ConsonanceEvent, FlowMessage, InboundEvent, OtmmEvent, OtmmEventType};
 use connector_core::plan::{
-    AssetFacts, Command, Note, Plan, TitleFacts, TitleLookup, Verdict, asset_isbn, plan_asset,
+    AssetFacts, Command, Note, Plan, TitleFacts, TitleLookup, Verdict, asset_isbn, link_create_key,
+    plan_asset, work_titles,
 };
 use connector_core::{
     Actor, AssetId, AssetLink, AuditRecord, Flow, Isbn13, LinkKey, LinkStatus, Outcome, TitleRecord,
@@ -288,7 +289,10 @@ async fn plan_and_apply(
         None => None,
     };
     if let Some(title) = &title {
-        record_title(app, title, &message.correlation_id).await?;
+        // Each product of the work the link may cover keeps its sales-rights snapshot (flow 4).
+        for t in work_titles(title) {
+            record_title(app, &t, &message.correlation_id).await?;
+        }
     }
     let lookup = title.as_ref().map_or(TitleLookup::NotFound, TitleLookup::Found);
     let plan = plan_asset(facts, lookup, current.as_ref(), &app.config, app.now());
@@ -310,6 +314,21 @@ async fn apply(
         if let Some(id) = run_command(app, command, facts, title).await? {
             created = Some(id);
         }
+    }
+    // The current link's resource is gone: free its create key, so the same product set can be
+    // linked again later (a right restored) instead of finding the deleted resource's id.
+    if let Some(cur) = current
+        && let Some(old) = &cur.consonance_resource_id
+        && plan
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::DeleteResource { resource_id } if resource_id == old))
+    {
+        app.stores.idempotency.release(&link_create_key(cur)).await?;
+    }
+    // Flow 4: the link's next rights day (expiry, start) in the watch index, before the link.
+    if let Some(link) = &plan.link {
+        crate::rights::watch(app, link).await?;
     }
     let records =
         records_for(app, &plan.notes, plan.isbn.as_ref(), facts, &event.actor, &message.correlation_id);
@@ -469,6 +488,40 @@ async fn record_title(app: &App, title: &TitleFacts, correlation_id: &str) -> Re
         return Ok(());
     }
     let action = if stored.is_some() { "title.updated" } else { "title.mapped" };
+    // Flow 4: the product's sales rights changed: every link of the work is evaluated again
+    // (enqueued before the title is written, so a failure in between repeats it, never loses it).
+    let mut rights_record = None;
+    if let Some(before) = stored.as_ref().filter(|s| s.sales_rights != fresh.sales_rights) {
+        let links = crate::rights::links_of_work(app, title).await?;
+        let n = crate::rights::enqueue_reevaluations(app, &links, "sales", correlation_id).await?;
+        let show =
+            |r: &Option<connector_core::ProductSalesRights>| serde_json::to_string(r).unwrap_or_default();
+        let detail = format!(
+            "sales rights of product {} (ISBN {}) changed in Consonance: {} -> {}; {n} links of work {} re-evaluated",
+            title.product_id,
+            title.isbn,
+            show(&before.sales_rights),
+            show(&fresh.sales_rights),
+            title.work_id
+        );
+        rights_record = Some(AuditRecord {
+            correlation_id: correlation_id.to_string(),
+            data: serde_json::json!({
+                "product_id": title.product_id, "work_id": title.work_id,
+                "before": before.sales_rights, "after": fresh.sales_rights,
+                "links": links.iter().map(|l| serde_json::json!({"role": l.key.role, "slot": l.key.slot, "isbn": l.key.isbn, "status": l.status})).collect::<Vec<_>>(),
+            }),
+            ..record(
+                app,
+                Flow::RightsSync,
+                "rights.sales_changed",
+                Outcome::Applied,
+                &detail,
+                Some(title.isbn.clone()),
+                None,
+            )
+        });
+    }
     let detail = format!(
         "ISBN {} is product {} of work {} in Consonance ({})",
         title.isbn, title.product_id, title.work_id, title.title
@@ -486,7 +539,8 @@ async fn record_title(app: &App, title: &TitleFacts, correlation_id: &str) -> Re
             None,
         )
     };
-    match app.stores.mapping.put_title(&fresh, stored.map(|s| s.revision), &[rec]).await {
+    let records: Vec<AuditRecord> = std::iter::once(rec).chain(rights_record).collect();
+    match app.stores.mapping.put_title(&fresh, stored.map(|s| s.revision), &records).await {
         // Another worker recorded it first: theirs is as fresh as ours.
         Err(StoreError::Conflict { .. }) => Ok(()),
         other => other.map(|_| ()).map_err(Failure::from),

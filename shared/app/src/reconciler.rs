@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration as Span, NaiveDate, Utc};
 use connector_core::event::{
     ConsonanceEvent, ConsonanceEventType, EventId, FlowMessage, InboundEvent, OtmmEvent, OtmmEventType,
 };
-use connector_core::plan::{AssetFacts, asset_isbn, create_resource_key, dedupe_marker};
+use connector_core::plan::{AssetFacts, asset_isbn, link_create_key};
 use connector_core::{
     Actor, Approval, AssetLink, AuditRecord, Checkpoint, Flow, LinkKey, LinkStatus, Outcome, Supersession,
     TitleRecord, supersedes,
@@ -32,6 +32,9 @@ pub enum Mode {
     Incremental,
     /// Everything, from the beginning (first install; drift a watermark cannot see).
     Full,
+    /// Flow 4, daily: rights expiring soon are reported, expired ones withdrawn, withheld ones
+    /// whose rights start linked (`crate::rights::expiry_pass`). Reads no external system.
+    Rights,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +74,9 @@ pub struct Summary {
     pub duration_ms: u64,
     /// False when it stopped at the deadline; the next run continues from the checkpoints.
     pub finished: bool,
+    /// The daily rights pass (mode `rights`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rights: Option<crate::rights::ExpirySummary>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +111,7 @@ fn names(mode: Mode) -> (&'static str, &'static str, &'static str) {
     match mode {
         Mode::Incremental => ("otmm-assets", "consonance-works", "links"),
         Mode::Full => ("full/otmm-assets", "full/consonance-works", "full/links"),
+        Mode::Rights => ("rights/none", "rights/none", "rights/none"),
     }
 }
 
@@ -133,13 +140,27 @@ pub async fn run(
         summary: Summary { mode: Some(options.mode), ..Default::default() },
     };
     let (assets, works, links) = names(options.mode);
-    let mut finished = r.otmm_pass(assets).await? && r.consonance_pass(works).await?;
-    if finished {
-        r.readiness_sweep().await?;
-    }
-    if finished && options.mode == Mode::Full {
-        finished = r.links_pass(links).await?;
-    }
+    let finished = if options.mode == Mode::Rights {
+        let pass = crate::rights::expiry_pass(app, &r.run_id, remaining, options.stop_margin).await.map_err(
+            |e| match e {
+                crate::rights::PassError::Store(e) => ReconcileError::Store(e),
+                crate::rights::PassError::System(e) => ReconcileError::System(e),
+            },
+        )?;
+        r.summary.enqueued += pass.withdrawals_enqueued + pass.starts_enqueued;
+        let finished = pass.finished;
+        r.summary.rights = Some(pass);
+        finished
+    } else {
+        let mut finished = r.otmm_pass(assets).await? && r.consonance_pass(works).await?;
+        if finished {
+            r.readiness_sweep().await?;
+        }
+        if finished && options.mode == Mode::Full {
+            finished = r.links_pass(links).await?;
+        }
+        finished
+    };
     r.summary.finished = finished;
     r.summary.duration_ms = started.elapsed().as_millis() as u64;
     let s = &r.summary;
@@ -263,7 +284,7 @@ impl Run<'_> {
             if !full_page {
                 // End of the feed: the next pass starts a little before the newest change seen.
                 let next = match self.options.mode {
-                    Mode::Incremental => AssetCursor {
+                    Mode::Incremental | Mode::Rights => AssetCursor {
                         since: cursor.since - Span::from_std(self.options.overlap).unwrap_or_default(),
                         skip: 0,
                     },
@@ -320,7 +341,17 @@ impl Run<'_> {
         let kind = match (&current, supersedes(current.as_ref().map(|c| &c.approval), &approval)) {
             (None, _) => Some("not_linked"),
             (Some(_), Supersession::Replaces) => Some("newer_version"),
-            (Some(c), Supersession::Repeat) if c.status != LinkStatus::Linked => Some("link_unfinished"),
+            (Some(c), Supersession::Repeat)
+                if matches!(c.status, LinkStatus::Pending | LinkStatus::Failed) =>
+            {
+                Some("link_unfinished")
+            }
+            // Flow 4: the usage rights in OTMM differ from the link's snapshot (linked or
+            // withdrawn alike): evaluate again. A withdrawn link with the same rights stays.
+            (Some(c), Supersession::Repeat) if c.rights.as_ref() != Some(&candidate.rights) => {
+                Some("rights_changed")
+            }
+            (Some(c), Supersession::Repeat) if c.status == LinkStatus::Withdrawn => None,
             // Linked and current; the ISBN written in a non-canonical form is still drift.
             _ if candidate.isbn_field.as_deref().map(str::trim) != Some(key.isbn.as_str()) => {
                 Some("identifier_form")
@@ -349,7 +380,9 @@ impl Run<'_> {
             if page.is_empty() {
                 // `changedSince` is a date: the next pass starts the day before this one began.
                 let next = match self.options.mode {
-                    Mode::Incremental => WorkCursor { since: pass_started - Span::days(1), after: None },
+                    Mode::Incremental | Mode::Rights => {
+                        WorkCursor { since: pass_started - Span::days(1), after: None }
+                    }
                     Mode::Full => WorkCursor { since: start, after: None },
                 };
                 self.save(name, &next, revision).await?;
@@ -442,6 +475,8 @@ impl Run<'_> {
             let mut by_work: BTreeMap<i64, Vec<AssetLink>> = BTreeMap::new();
             for title in &page.items {
                 for link in self.app.stores.mapping.links_for_title(&title.isbn).await? {
+                    // Backfill of the rights watch index (flow 4) for links written before it.
+                    crate::rights::watch(self.app, &link).await?;
                     if link.status == LinkStatus::Linked
                         && let Some(work) = link.work_id
                     {
@@ -483,7 +518,6 @@ impl Run<'_> {
         self.drift("resource_missing");
         let app = self.app;
         let at = app.now();
-        let marker = dedupe_marker(&link.approval.asset_id, link.approval.version);
         let detail = format!(
             "resource {} of {} {} is gone from Consonance; linking again",
             link.consonance_resource_id.as_deref().unwrap_or("?"),
@@ -512,7 +546,7 @@ impl Run<'_> {
             Err(StoreError::Conflict { .. }) => return Ok(()),
             Err(e) => return Err(e.into()),
         }
-        app.stores.idempotency.release(&create_resource_key(&marker, &link.product_ids)).await?;
+        app.stores.idempotency.release(&link_create_key(&link)).await?;
         let version_id = link.version_asset_id.clone().unwrap_or_else(|| link.approval.asset_id.clone());
         let facts = AssetFacts {
             asset_id: version_id,

@@ -356,6 +356,9 @@ pub struct RightsConfig {
     pub expiry_warning_days: u32,
     /// The channels a product of this form is sold on (used by `may_use`).
     pub default_channels: BTreeMap<ProductForm, BTreeSet<Channel>>,
+    /// `[rights.role_channels]`: the channels an asset of this role is used on, whatever the
+    /// product (campaign material: social, retail web). Overrides `default_channels`.
+    pub role_channels: BTreeMap<AssetRole, BTreeSet<Channel>>,
 }
 
 /// `[requests]`: which Consonance project stages raise asset requests, and how a request's
@@ -434,6 +437,12 @@ impl MappingConfig {
 
     pub fn default_channels(&self, form: &ProductForm) -> Option<&BTreeSet<Channel>> {
         self.rights.default_channels.get(form)
+    }
+
+    /// The channels an asset of `role` linked to a product of `form` is used on: the role's
+    /// own (`[rights.role_channels]`) if set, else the form's (`[rights.default_channels]`).
+    pub fn usage_channels(&self, role: AssetRole, form: Option<&ProductForm>) -> Option<&BTreeSet<Channel>> {
+        self.rights.role_channels.get(&role).or_else(|| form.and_then(|f| self.default_channels(f)))
     }
 }
 
@@ -584,6 +593,8 @@ mod raw {
     pub struct Rights {
         pub expiry_warning_days: i64,
         pub default_channels: BTreeMap<String, Vec<String>>,
+        #[serde(default)]
+        pub role_channels: BTreeMap<String, Vec<String>>,
     }
 }
 
@@ -914,23 +925,17 @@ fn validate(raw: raw::Root, file: &str) -> Result<MappingConfig, ConfigError> {
                 continue;
             }
         };
-        if list.is_empty() {
-            p.add(key.clone(), format!("must list at least one channel of {}", channels_list()));
-        }
-        let mut set = BTreeSet::new();
-        for (i, c) in list.iter().enumerate() {
-            match c.parse::<Channel>() {
-                Ok(ch) if !set.insert(ch) => {
-                    p.add(format!("{key}[{i}]"), format!("channel {ch} is listed twice"))
-                }
-                Ok(_) => {}
-                Err(_) => p.add(
-                    format!("{key}[{i}]"),
-                    format!("unknown channel {c:?}; expected one of {}", channels_list()),
-                ),
+        default_channels.insert(form, channel_set(&mut p, &key, list));
+    }
+    let mut role_channels = BTreeMap::new();
+    for (role_name, list) in &raw.rights.role_channels {
+        let key = path(&["rights", "role_channels", role_name]);
+        match parse_role(role_name) {
+            Ok(role) => {
+                role_channels.insert(role, channel_set(&mut p, &key, list));
             }
+            Err(reason) => p.add(key, reason),
         }
-        default_channels.insert(form, set);
     }
 
     let request_rules = raw.requests.as_ref().map(|r| request_rules(&mut p, r));
@@ -944,7 +949,7 @@ fn validate(raw: raw::Root, file: &str) -> Result<MappingConfig, ConfigError> {
         consonance: ConsonanceConfig { resources },
         authority: Authority { title_data: raw.authority.title_data, asset_data: raw.authority.asset_data },
         launch: LaunchConfig { required_fields, forms },
-        rights: RightsConfig { expiry_warning_days, default_channels },
+        rights: RightsConfig { expiry_warning_days, default_channels, role_channels },
         request_rules,
     })
 }
@@ -1000,6 +1005,27 @@ fn request_rules(p: &mut Problems, r: &raw::RequestRules) -> RequestRules {
         closed_value,
         readiness_field,
     }
+}
+
+/// A non-empty list of channel names without repeats.
+fn channel_set(p: &mut Problems, key: &str, list: &[String]) -> BTreeSet<Channel> {
+    if list.is_empty() {
+        p.add(key.to_string(), format!("must list at least one channel of {}", channels_list()));
+    }
+    let mut set = BTreeSet::new();
+    for (i, c) in list.iter().enumerate() {
+        match c.parse::<Channel>() {
+            Ok(ch) if !set.insert(ch) => {
+                p.add(format!("{key}[{i}]"), format!("channel {ch} is listed twice"))
+            }
+            Ok(_) => {}
+            Err(_) => p.add(
+                format!("{key}[{i}]"),
+                format!("unknown channel {c:?}; expected one of {}", channels_list()),
+            ),
+        }
+    }
+    set
 }
 
 fn forms_list(p: &mut Problems, key: String, list: &[String]) -> BTreeSet<ProductForm> {

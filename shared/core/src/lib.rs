@@ -13,6 +13,7 @@ pub mod plan;
 pub mod readiness;
 pub mod requests;
 pub mod rights;
+pub mod rights_eval;
 pub mod role;
 pub mod signature;
 

@@ -5,6 +5,7 @@ use crate::approval::Approval;
 use crate::audit::Actor;
 use crate::ids::{AssetId, Isbn13, ProductId, WorkId};
 use crate::rights::{AssetRights, ProductSalesRights};
+use crate::rights_eval::ProductDenial;
 use crate::role::AssetRole;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -53,8 +54,14 @@ pub struct AssetLink {
     /// Consonance supporting resource id, once created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consonance_resource_id: Option<String>,
+    /// The linked version's usage rights as last read from OTMM (flow 4's asset-side snapshot).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rights: Option<AssetRights>,
+    /// Flow 4: products the role would link to that the rights do not cover, with every
+    /// reason, as of the last evaluation. On a `Withdrawn` link: why it was withdrawn. Empty
+    /// when every product is covered. `product_ids` holds the covered ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rights_denials: Vec<ProductDenial>,
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency counter: each write expects the revision it read.
     pub revision: u64,

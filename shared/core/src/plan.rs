@@ -6,10 +6,11 @@
 
 use crate::approval::{Approval, Supersession, supersedes};
 use crate::audit::{Actor, Flow, Outcome};
-use crate::config::{MappingConfig, ProductForm, System};
+use crate::config::{MappingConfig, ProductForm, ResourceSettings, System};
 use crate::ids::{AssetId, IdError, Isbn13, ProductId, WorkId};
 use crate::mapping::{AssetLink, LinkKey, LinkStatus};
 use crate::rights::{AssetRights, ProductSalesRights};
+use crate::rights_eval::{Coverage, evaluate};
 use crate::role::AssetRole;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -134,6 +135,18 @@ pub struct Plan {
     pub verdict: Verdict,
 }
 
+/// Every product of the title's work that has an ISBN, as a title of its own (this one first):
+/// a link covers the work's products, so the mapping keeps each one's sales-rights snapshot.
+pub fn work_titles(title: &TitleFacts) -> Vec<TitleFacts> {
+    let mut out = vec![title.clone()];
+    for p in &title.products {
+        if let Some(isbn) = p.isbn.as_ref().filter(|i| **i != title.isbn) {
+            out.push(TitleFacts { isbn: isbn.clone(), product_id: p.product_id, ..title.clone() });
+        }
+    }
+    out
+}
+
 /// How the title lookup went.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TitleLookup<'a> {
@@ -146,6 +159,26 @@ pub enum TitleLookup<'a> {
 /// caption carries so a retried create can find the first attempt.
 pub fn dedupe_marker(lineage: &AssetId, version: u32) -> String {
     format!("otmm:{lineage}:v{version}")
+}
+
+/// The marker of one resource: the version's [`dedupe_marker`] and the products it is linked
+/// to (`otmm:<lineage>:v<version>:p<id>+<id>`), so a resource re-created on another product
+/// set (rights narrowed or widened) is never mistaken for the one it replaces. Captions carry
+/// it in brackets and are searched for `[marker]`, so one marker is never a prefix match of
+/// another.
+pub fn resource_marker(lineage: &AssetId, version: u32, product_ids: &[ProductId]) -> String {
+    let mut ids: Vec<i64> = product_ids.iter().map(|p| p.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let ids: Vec<String> = ids.iter().map(|p| p.to_string()).collect();
+    format!("{}:p{}", dedupe_marker(lineage, version), ids.join("+"))
+}
+
+/// The create key of the resource a link points at: released when that resource is deleted,
+/// so the same product set can be linked again later (a right restored).
+pub fn link_create_key(link: &AssetLink) -> String {
+    let marker = resource_marker(&link.approval.asset_id, link.approval.version, &link.product_ids);
+    create_resource_key(&marker, &link.product_ids)
 }
 
 fn note(
@@ -291,33 +324,20 @@ pub fn plan_asset(
         approved_at: asset.approved_at.unwrap_or(asset.last_updated),
     };
     let key = LinkKey::for_asset(isbn.clone(), role, &asset.lineage_id);
-    match supersedes(current.map(|c| &c.approval), &approval) {
-        Supersession::Stale => {
-            let cur = current.map(|c| (c.approval.asset_id.to_string(), c.approval.version));
-            let detail = match &cur {
-                Some((id, v)) if *id == asset.lineage_id.as_str() => {
-                    format!(
-                        "version {} arrived after version {v} was linked; the newer version stays",
-                        asset.version
-                    )
-                }
-                _ => "an asset approved later is already linked in this slot; it stays".to_string(),
-            };
-            notes.push(note(flow, "approval.stale", Outcome::Skipped, detail, asset_data));
-            return Plan { isbn: Some(isbn), commands, link: None, notes, verdict: Verdict::Done };
-        }
-        Supersession::Repeat if current.is_some_and(|c| c.status == LinkStatus::Linked) => {
-            notes.push(note(
-                flow,
-                "approval.repeat",
-                Outcome::Skipped,
-                "this version is already linked",
-                asset_data,
-            ));
-            return Plan { isbn: Some(isbn), commands, link: None, notes, verdict: Verdict::Done };
-        }
-        // Replaces, or a repeat of a link that never completed: (re)do it.
-        Supersession::Replaces | Supersession::Repeat => {}
+    let supersession = supersedes(current.map(|c| &c.approval), &approval);
+    if supersession == Supersession::Stale {
+        let cur = current.map(|c| (c.approval.asset_id.to_string(), c.approval.version));
+        let detail = match &cur {
+            Some((id, v)) if *id == asset.lineage_id.as_str() => {
+                format!(
+                    "version {} arrived after version {v} was linked; the newer version stays",
+                    asset.version
+                )
+            }
+            _ => "an asset approved later is already linked in this slot; it stays".to_string(),
+        };
+        notes.push(note(flow, "approval.stale", Outcome::Skipped, detail, asset_data));
+        return Plan { isbn: Some(isbn), commands, link: None, notes, verdict: Verdict::Done };
     }
 
     let Some(settings) = config.resource_for(role) else {
@@ -325,43 +345,95 @@ pub fn plan_asset(
         notes.push(note(flow, "role.not_configured", Outcome::Skipped, detail, asset_data));
         return Plan { isbn: Some(isbn), commands, link: None, notes, verdict: Verdict::Done };
     };
-    let product_ids: Vec<ProductId> = title
+    // The products the role links to (by form), then those the rights cover today (flow 4).
+    let eligible: Vec<&ProductFacts> = title
         .products
         .iter()
         .filter(|p| p.form.as_ref().is_some_and(|f| settings.product_forms.contains(f)))
-        .map(|p| p.product_id)
         .collect();
-    if product_ids.is_empty() {
+    if eligible.is_empty() {
         let detail = format!("work {} has no product of a form that takes a {role}", title.work_id);
         notes.push(note(flow, "link.no_products", Outcome::Skipped, detail, asset_data));
         return Plan { isbn: Some(isbn), commands, link: None, notes, verdict: Verdict::Done };
     }
+    let coverage = evaluate(&asset.rights, role, &eligible, config, now.date_naive());
+    let ctx = Ctx { asset, title, role, settings, config, now, flow };
 
-    commands.push(Command::CreateResource {
-        work_id: title.work_id,
-        product_ids: product_ids.clone(),
-        role,
-        resource_variant: settings.resource_variant.clone(),
-        status: settings.status.clone(),
-        dedupe_marker: dedupe_marker(&asset.lineage_id, asset.version),
-        unlink_previous: role.is_single_slot(),
-    });
+    // The same version is already in the slot (linked or withdrawn): only rights can change
+    // what it is linked to. Anything unfinished (pending, failed) is simply done again below.
+    if supersession == Supersession::Repeat
+        && let Some(cur) = current.filter(|c| matches!(c.status, LinkStatus::Linked | LinkStatus::Withdrawn))
+    {
+        let plan = ctx.resync(cur, &coverage, asset_data);
+        commands.extend(plan.0);
+        notes.extend(plan.2);
+        return Plan { isbn: Some(isbn), commands, link: plan.1, notes, verdict: Verdict::Done };
+    }
+
     // Whatever was in this slot before is retired. For single-slot roles that may be another
     // asset (a new cover design); for multi-slot roles the slot is the asset itself, so only its
     // own older version is replaced: campaign material never displaces other material.
     let replaced =
         current.filter(|c| c.status == LinkStatus::Linked).and_then(|c| c.consonance_resource_id.clone());
+    let mut link = AssetLink {
+        key,
+        version_asset_id: Some(asset.asset_id.clone()),
+        approval,
+        status: LinkStatus::Linked,
+        approved_by: asset.approved_by.clone(),
+        work_id: Some(title.work_id),
+        product_ids: coverage.covered.clone(),
+        consonance_resource_id: None,
+        rights: Some(asset.rights.clone()),
+        rights_denials: coverage.denied.clone(),
+        updated_at: now,
+        revision: current.map_or(0, |c| c.revision),
+    };
+    let eligible_ids: Vec<i64> = eligible.iter().map(|p| p.product_id.0).collect();
+    if coverage.covered.is_empty() {
+        // Approved, but its rights cover none of the products: recorded as withdrawn (so an
+        // older approval cannot come back, and a restored right links it), nothing created.
+        if let Some(old) = &replaced {
+            commands.push(Command::DeleteResource { resource_id: old.clone() });
+        }
+        link.status = LinkStatus::Withdrawn;
+        let detail = format!(
+            "{role} {} v{} is approved but its rights cover none of products {eligible_ids:?}: {}{}",
+            asset.lineage_id,
+            asset.version,
+            coverage.summary(),
+            if replaced.is_some() { "; the resource it replaces was removed" } else { "" }
+        );
+        notes.push(note(
+            Flow::RightsSync,
+            "link.withheld",
+            Outcome::Rejected,
+            detail,
+            serde_json::json!({
+                "asset_id": asset.asset_id, "lineage_id": asset.lineage_id, "version": asset.version,
+                "work_id": title.work_id, "product_ids": eligible_ids, "denied": coverage.denied,
+                "replaced_resource_id": replaced,
+            }),
+        ));
+        commands.extend(ctx.flag(None, &link));
+        return Plan { isbn: Some(isbn), commands, link: Some(link), notes, verdict: Verdict::Done };
+    }
+
+    commands.push(ctx.create(&coverage.covered));
     if let Some(old) = &replaced {
         commands.push(Command::DeleteResource { resource_id: old.clone() });
     }
     let action = if replaced.is_some() { "link.replaced" } else { "link.created" };
-    let detail = format!(
+    let mut detail = format!(
         "{role} {} v{} linked to work {} and products {:?}",
         asset.lineage_id,
         asset.version,
         title.work_id,
-        product_ids.iter().map(|p| p.0).collect::<Vec<_>>()
+        coverage.covered.iter().map(|p| p.0).collect::<Vec<_>>()
     );
+    if !coverage.denied.is_empty() {
+        detail.push_str(&format!(" (rights exclude {})", coverage.summary()));
+    }
     notes.push(note(
         flow,
         action,
@@ -369,23 +441,162 @@ pub fn plan_asset(
         detail,
         serde_json::json!({
             "asset_id": asset.asset_id, "lineage_id": asset.lineage_id, "version": asset.version,
-            "work_id": title.work_id, "product_ids": product_ids, "replaced_resource_id": replaced,
+            "work_id": title.work_id, "product_ids": coverage.covered, "replaced_resource_id": replaced,
+            "denied": coverage.denied,
         }),
     ));
-    let link = AssetLink {
-        key,
-        version_asset_id: Some(asset.asset_id.clone()),
-        approval,
-        status: LinkStatus::Linked,
-        approved_by: asset.approved_by.clone(),
-        work_id: Some(title.work_id),
-        product_ids,
-        consonance_resource_id: None,
-        rights: Some(asset.rights.clone()),
-        updated_at: now,
-        revision: current.map_or(0, |c| c.revision),
-    };
+    commands.extend(ctx.flag(None, &link));
     Plan { isbn: Some(isbn), commands, link: Some(link), notes, verdict: Verdict::Done }
+}
+
+/// What one planning step knows, for the rights helpers.
+struct Ctx<'a> {
+    asset: &'a AssetFacts,
+    title: &'a TitleFacts,
+    role: AssetRole,
+    settings: &'a ResourceSettings,
+    config: &'a MappingConfig,
+    now: DateTime<Utc>,
+    flow: Flow,
+}
+
+impl Ctx<'_> {
+    fn create(&self, product_ids: &[ProductId]) -> Command {
+        Command::CreateResource {
+            work_id: self.title.work_id,
+            product_ids: product_ids.to_vec(),
+            role: self.role,
+            resource_variant: self.settings.resource_variant.clone(),
+            status: self.settings.status.clone(),
+            dedupe_marker: resource_marker(&self.asset.lineage_id, self.asset.version, product_ids),
+            unlink_previous: self.role.is_single_slot(),
+        }
+    }
+
+    /// The OTMM rights flag, when what it should say changed between `old` and `new`.
+    fn flag(&self, old: Option<&AssetLink>, new: &AssetLink) -> Option<Command> {
+        let field = self.config.otmm.fields.rights_flag.clone()?;
+        let state = |l: &AssetLink| (l.status == LinkStatus::Withdrawn, l.rights_denials.clone());
+        let before = old.map_or((false, Vec::new()), state);
+        if before == state(new) {
+            return None;
+        }
+        Some(Command::UpdateOtmmFields {
+            asset_id: self.asset.asset_id.clone(),
+            fields: vec![(field, rights_flag_value(new, self.now))],
+        })
+    }
+
+    /// The same version again, linked or withdrawn: bring what it is linked to in line with
+    /// the rights on both sides as they are now (narrow, widen, withdraw, restore).
+    fn resync(
+        &self,
+        cur: &AssetLink,
+        coverage: &Coverage,
+        asset_data: serde_json::Value,
+    ) -> (Vec<Command>, Option<AssetLink>, Vec<Note>) {
+        let mut commands = Vec::new();
+        let mut notes = Vec::new();
+        let snapshot_same =
+            cur.rights.as_ref() == Some(&self.asset.rights) && cur.rights_denials == coverage.denied;
+        let linked = cur.status == LinkStatus::Linked;
+        let mut link = AssetLink {
+            rights: Some(self.asset.rights.clone()),
+            rights_denials: coverage.denied.clone(),
+            updated_at: self.now,
+            ..cur.clone()
+        };
+        let old_ids: Vec<i64> =
+            if linked { cur.product_ids.iter().map(|p| p.0).collect() } else { Vec::new() };
+        let new_ids: Vec<i64> = coverage.covered.iter().map(|p| p.0).collect();
+        let data = serde_json::json!({
+            "asset_id": self.asset.asset_id, "lineage_id": self.asset.lineage_id, "version": self.asset.version,
+            "work_id": self.title.work_id, "before": old_ids, "after": new_ids,
+            "removed": old_ids.iter().filter(|p| !new_ids.contains(p)).collect::<Vec<_>>(),
+            "added": new_ids.iter().filter(|p| !old_ids.contains(p)).collect::<Vec<_>>(),
+            "denied": coverage.denied, "previous_resource_id": cur.consonance_resource_id,
+        });
+        let unchanged_links =
+            if linked { coverage.covered == cur.product_ids } else { coverage.covered.is_empty() };
+        if unchanged_links {
+            if snapshot_same {
+                let (action, detail) = if linked {
+                    ("approval.repeat", "this version is already linked")
+                } else {
+                    (
+                        "rights.still_withdrawn",
+                        "this version stays withdrawn: its rights still cover no product",
+                    )
+                };
+                notes.push(note(self.flow, action, Outcome::Skipped, detail, asset_data));
+                return (commands, None, notes);
+            }
+            let detail = format!(
+                "rights changed but cover the same products {new_ids:?}{}",
+                if coverage.denied.is_empty() {
+                    String::new()
+                } else {
+                    format!("; excluded: {}", coverage.summary())
+                }
+            );
+            notes.push(note(Flow::RightsSync, "rights.refreshed", Outcome::Skipped, detail, data));
+        } else if coverage.covered.is_empty() {
+            if let Some(id) = &cur.consonance_resource_id {
+                commands.push(Command::DeleteResource { resource_id: id.clone() });
+            }
+            link.status = LinkStatus::Withdrawn;
+            link.product_ids = Vec::new();
+            link.consonance_resource_id = None;
+            let detail = format!(
+                "{} {} v{} withdrawn from products {old_ids:?}: {}",
+                self.role,
+                self.asset.lineage_id,
+                self.asset.version,
+                coverage.summary()
+            );
+            notes.push(note(Flow::RightsSync, "link.withdrawn", Outcome::Applied, detail, data));
+        } else {
+            commands.push(self.create(&coverage.covered));
+            if linked && let Some(id) = &cur.consonance_resource_id {
+                commands.push(Command::DeleteResource { resource_id: id.clone() });
+            }
+            let action = if !linked {
+                "link.restored"
+            } else if new_ids.iter().all(|p| old_ids.contains(p)) {
+                "link.narrowed"
+            } else if old_ids.iter().all(|p| new_ids.contains(p)) {
+                "link.widened"
+            } else {
+                "link.changed"
+            };
+            link.status = LinkStatus::Linked;
+            link.product_ids = coverage.covered.clone();
+            link.consonance_resource_id = None;
+            let mut detail = format!(
+                "{} {} v{} now linked to products {new_ids:?} (was {old_ids:?})",
+                self.role, self.asset.lineage_id, self.asset.version
+            );
+            if !coverage.denied.is_empty() {
+                detail.push_str(&format!("; excluded: {}", coverage.summary()));
+            }
+            notes.push(note(Flow::RightsSync, action, Outcome::Applied, detail, data));
+        }
+        commands.extend(self.flag(Some(cur), &link));
+        (commands, Some(link), notes)
+    }
+}
+
+/// What the OTMM rights flag says for a link: why it is withdrawn or narrowed, or that it is
+/// clear. Always dated and never empty, so each change is a distinct write (see
+/// `docs/mapping-config.md`, `rights_flag`).
+pub fn rights_flag_value(link: &AssetLink, now: DateTime<Utc>) -> String {
+    let when = now.format("%Y-%m-%d %H:%M:%S UTC");
+    let why = crate::rights_eval::summarise(&link.rights_denials);
+    match (link.status, link.rights_denials.is_empty()) {
+        (LinkStatus::Withdrawn, _) => format!("withdrawn {when}: {why}"),
+        (_, false) => format!("narrowed {when}: {why}"),
+        (_, true) => format!("cleared {when}: rights cover every linked product"),
+    }
 }
 
 /// Flow 6 for one asset: title data (ISBN form, imprint) flows from the authoritative side.

@@ -60,6 +60,22 @@ pub struct DemoSummary {
     /// Flow 8: readiness reports by status, with a few example reasons.
     pub readiness: BTreeMap<String, u64>,
     pub readiness_examples: Vec<String>,
+    /// Flow 4: links withheld at approval because the asset's rights covered no product.
+    pub withheld_by_rights: usize,
+    /// Flow 4: what the rights phase changed, one line each (`action`, ISBN, role, why).
+    pub rights_changes: Vec<RightsChange>,
+    /// `rights.expiring` records written by the daily rights pass.
+    pub expiring_reported: u64,
+}
+
+/// One link the rights phase of the demo changed.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RightsChange {
+    /// What was done to the rights, in the simulators.
+    pub change: String,
+    pub action: String,
+    pub isbn: String,
+    pub detail: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +168,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, DemoError> {
     collect(&app, &catalogue, &sims, &mut summary).await?;
     launch_phase(&app, &catalogue, &mut summary).await?;
     reconcile_phase(&app, &catalogue, &sims, &mut summary).await?;
+    rights_phase(&app, &catalogue, &sims, &mut summary).await?;
     summary.seconds = started.elapsed().as_secs_f64();
     sims.otmm.shutdown().await;
     sims.consonance.shutdown().await;
@@ -238,7 +255,10 @@ async fn reconcile_phase(
     use connector_app::reconciler::{self, Mode, Options};
     sims.otmm.set_webhooks_enabled(false);
     let mut silent = Vec::new();
-    for asset in catalogue.assets.iter().filter(|a| a.asset_type == "Front Cover").step_by(10) {
+    // Covers whose rights cover their products (the others are withheld by flow 4).
+    let plain =
+        |a: &&connector_sim::catalogue::SeedAsset| a.territory == "WORLD" && a.expiration_date.is_none();
+    for asset in catalogue.assets.iter().filter(|a| a.asset_type == "Front Cover").filter(plain).step_by(10) {
         if let Ok(id) = sims.otmm.add_version(&asset.original_asset_id, "In Review")
             && let Some(v) = sims.otmm.asset(&id).map(|a| a.version)
             && sims.otmm.approve(&asset.original_asset_id, v, "silent.approver").is_ok()
@@ -293,6 +313,126 @@ async fn reconcile_phase(
     Ok(())
 }
 
+/// Flow 4: rights change on both sides; the connector withdraws, narrows and restores links.
+/// Webhooks on again for OTMM; the Consonance change is found by the incremental reconciler.
+async fn rights_phase(
+    app: &App,
+    catalogue: &Catalogue,
+    sims: &Simulators,
+    s: &mut DemoSummary,
+) -> Result<(), DemoError> {
+    use connector_app::reconciler::{self, Mode, Options};
+    use connector_sim::catalogue::otmm_fields as f;
+    sims.otmm.set_webhooks_enabled(true);
+    let before = sims.otmm.deliveries().len();
+    let today = app.now().date_naive();
+    // Linked covers with plain rights, on works with two or more products.
+    let mut picks = Vec::new();
+    for asset in catalogue.assets.iter().filter(|a| a.asset_type == "Front Cover" && a.territory == "WORLD") {
+        let Ok(lineage) = connector_core::AssetId::parse(&asset.original_asset_id) else { continue };
+        let links = app.stores.mapping.links_for_asset(&lineage).await?;
+        let Some(link) =
+            links.into_iter().find(|l| l.status == LinkStatus::Linked && l.product_ids.len() >= 2)
+        else {
+            continue;
+        };
+        if link.rights.as_ref().is_some_and(|r| r.window.expiry.is_none()) {
+            picks.push(link);
+        }
+        if picks.len() == 4 {
+            break;
+        }
+    }
+    let [expired, narrowed, sold_wider, expiring] = picks.as_slice() else { return Ok(()) };
+    let version = |l: &connector_core::AssetLink| {
+        l.version_asset_id.clone().unwrap_or_else(|| l.approval.asset_id.clone()).to_string()
+    };
+    let mut changes: Vec<(connector_core::AssetLink, String)> = Vec::new();
+    // 1. OTMM: the rights of a cover expired yesterday.
+    let yesterday = today - chrono::Duration::days(1);
+    if sims.otmm.set_field(&version(expired), f::EXPIRATION_DATE, &yesterday.to_string()).is_ok() {
+        changes.push((expired.clone(), format!("OTMM: expiration date set to {yesterday}")));
+    }
+    // 2. OTMM: a cover may now be shown in GB and IE only; one product of its work is sold in GB only.
+    let uk_only = narrowed.product_ids[0];
+    let _ = sims.consonance.set_sales_rights(uk_only.0, false, &["GB"], &[]);
+    if sims.otmm.set_field(&version(narrowed), f::TERRITORY, "GB IE").is_ok() {
+        changes.push((
+            narrowed.clone(),
+            format!("OTMM: territory set to \"GB IE\" (product {uk_only} sold in GB only)"),
+        ));
+    }
+    // 3. Consonance: a cover shown in GB and IE; its products sold in GB, then one also in the US.
+    for p in &sold_wider.product_ids {
+        let _ = sims.consonance.set_sales_rights(p.0, false, &["GB"], &[]);
+    }
+    let _ = sims.otmm.set_field(&version(sold_wider), f::TERRITORY, "GB IE");
+    // 4. OTMM: a cover's rights expire in ten days (the daily pass reports it).
+    let soon = today + chrono::Duration::days(10);
+    let _ = sims.otmm.set_field(&version(expiring), f::EXPIRATION_DATE, &soon.to_string());
+    // Four field edits in OTMM, four webhooks.
+    sims.otmm.wait_for_deliveries(before + 4, Duration::from_secs(30)).await;
+    worker::drain(app, Duration::from_secs(600), |_| {}).await?;
+    if let Some(last) = sold_wider.product_ids.last()
+        && sims.consonance.set_sales_rights(last.0, false, &["GB", "US"], &[]).is_ok()
+    {
+        changes.push((sold_wider.clone(), format!("Consonance: product {last} now also sold in the US")));
+    }
+    let forever = || Duration::MAX;
+    reconciler::run(app, &Options { mode: Mode::Incremental, ..Default::default() }, &forever)
+        .await
+        .map_err(|e| DemoError::Wiring(e.to_string()))?;
+    worker::drain(app, Duration::from_secs(600), |_| {}).await?;
+    // The daily rights pass: expiring within `rights.expiry_warning_days` reported once.
+    let pass = reconciler::run(app, &Options { mode: Mode::Rights, ..Default::default() }, &forever)
+        .await
+        .map_err(|e| DemoError::Wiring(e.to_string()))?;
+    worker::drain(app, Duration::from_secs(600), |_| {}).await?;
+    s.expiring_reported = pass.rights.map_or(0, |r| r.expiring_reported);
+    changes.push((expiring.clone(), format!("OTMM: expiration date set to {soon}")));
+    // 5. OTMM: the expired cover's rights are extended: linked again.
+    let next_year = today + chrono::Duration::days(365);
+    if sims.otmm.set_field(&version(expired), f::EXPIRATION_DATE, &next_year.to_string()).is_ok() {
+        sims.otmm.wait_for_deliveries(before + 5, Duration::from_secs(30)).await;
+        worker::drain(app, Duration::from_secs(600), |_| {}).await?;
+        changes.push((expired.clone(), format!("OTMM: expiration date extended to {next_year}")));
+    }
+    // What the connector did about each, from the audit trail (oldest first).
+    let mut seen = std::collections::BTreeSet::new();
+    for (link, change) in changes {
+        let trail = app
+            .stores
+            .audit
+            .by_asset(&link.approval.asset_id, PageRequest { limit: 100, cursor: None })
+            .await?;
+        let rights: Vec<&AuditRecord> = trail
+            .items
+            .iter()
+            .rev()
+            .filter(|r| r.flow == connector_core::Flow::RightsSync && r.action != "rights.refreshed")
+            .filter(|r| !seen.contains(&r.id))
+            .collect();
+        match rights.first() {
+            Some(r) => {
+                seen.insert(r.id.clone());
+                s.rights_changes.push(RightsChange {
+                    change,
+                    action: r.action.clone(),
+                    isbn: link.key.isbn.to_string(),
+                    detail: r.detail.clone(),
+                });
+            }
+            None => s.rights_changes.push(RightsChange {
+                change,
+                action: "-".into(),
+                isbn: link.key.isbn.to_string(),
+                detail: "no rights change recorded".into(),
+            }),
+        }
+    }
+    Ok(())
+}
+
 async fn collect(
     app: &App,
     catalogue: &Catalogue,
@@ -311,6 +451,10 @@ async fn collect(
             for l in linked {
                 *s.links_by_role.entry(l.key.role.to_string()).or_default() += 1;
             }
+            s.withheld_by_rights += links
+                .iter()
+                .filter(|l| l.status == LinkStatus::Withdrawn && !l.rights_denials.is_empty())
+                .count();
             let trail =
                 app.stores.audit.by_title(&title.isbn, PageRequest { limit: 1000, cursor: None }).await?;
             s.audit_records += trail.items.len();
@@ -425,6 +569,18 @@ pub fn render(s: &DemoSummary) -> String {
     ));
     for e in &s.readiness_examples {
         line(format!("  {e}"));
+    }
+    line(format!(
+        "Rights (flow 4): {} approved links withheld because the asset's rights covered none of the products",
+        s.withheld_by_rights
+    ));
+    if !s.rights_changes.is_empty() {
+        line("Rights changes in the simulators, and what the connector did:".to_string());
+        for c in &s.rights_changes {
+            line(format!("  {}", c.change));
+            line(format!("    -> {:<18} ISBN {}: {}", c.action, c.isbn, c.detail));
+        }
+        line(format!("  daily rights pass: {} links reported as expiring soon", s.expiring_reported));
     }
     if let Some(isbn) = &s.sample_title {
         line(format!("Audit trail (flow 7), newest first, for ISBN {isbn}:"));

@@ -109,6 +109,7 @@ fn link(isbn: &Isbn13, role: AssetRole, asset_id: &AssetId, version: u32, minute
         product_ids: vec![ProductId(10), ProductId(11)],
         consonance_resource_id: Some(format!("sr-{version}")),
         rights: None,
+        rights_denials: Vec::new(),
         updated_at: t0(),
         revision: 0,
     }

@@ -110,7 +110,9 @@ impl Pms for ConsonancePms {
         } else {
             input.resource_file_name = Some(request.file_name.clone());
         }
-        let marker = DedupeMarker::CaptionContains(request.dedupe_marker.clone());
+        // The caption carries the marker in brackets (see the processor): searching for
+        // `[marker]` keeps one marker from matching another it is a prefix of.
+        let marker = DedupeMarker::CaptionContains(format!("[{}]", request.dedupe_marker));
         let created = self
             .client
             .create_supporting_resource_once(&input, &marker)

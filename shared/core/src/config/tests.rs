@@ -404,3 +404,27 @@ fn toml_keys_are_quoted_only_when_needed() {
     assert_eq!(toml_key("ARTESIA.FIELD.X"), "\"ARTESIA.FIELD.X\"");
     assert_eq!(line_col("ab\ncd", 4), (2, 2));
 }
+
+#[test]
+fn role_channels_name_their_role_and_channels() {
+    let cfg = MappingConfig::from_toml_str(EXAMPLE, FILE).unwrap();
+    let bb = ProductForm::parse("BB").unwrap();
+    assert_eq!(cfg.usage_channels(AssetRole::SocialGraphic, Some(&bb)), Some(&[Channel::Social].into()));
+    assert_eq!(cfg.usage_channels(AssetRole::FrontCover, Some(&bb)), Some(&[Channel::Print].into()));
+    assert_eq!(cfg.usage_channels(AssetRole::FrontCover, None), None);
+    one_problem(
+        &edited("social_graphic  = [\"social\"]", "social_graphix = [\"social\"]"),
+        "rights.role_channels.social_graphix",
+        &["unknown role"],
+    );
+    one_problem(
+        &edited("social_graphic  = [\"social\"]", "social_graphic = [\"tiktok\"]"),
+        "rights.role_channels.social_graphic[0]",
+        &["unknown channel \"tiktok\""],
+    );
+    one_problem(
+        &edited("social_graphic  = [\"social\"]", "social_graphic = []"),
+        "rights.role_channels.social_graphic",
+        &["at least one channel"],
+    );
+}

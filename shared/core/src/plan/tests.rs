@@ -1,5 +1,6 @@
 use super::*;
-use crate::rights::AssetRights;
+use crate::rights::{AssetRights, CountryCode, Territory};
+use crate::rights_eval::RightsReason;
 use chrono::TimeZone;
 use proptest::prelude::*;
 
@@ -92,7 +93,7 @@ fn approved_front_cover_links_to_every_product() {
             assert_eq!(product_ids, &vec![ProductId(10010), ProductId(10011), ProductId(10012)]);
             assert!(*unlink_previous);
             assert_eq!(resource_variant, "front_cover");
-            assert_eq!(dedupe_marker, &format!("otmm:{}:v1", id(100)));
+            assert_eq!(dedupe_marker, &format!("otmm:{}:v1:p10010+10011+10012", id(100)));
         }
         other => panic!("unexpected commands {other:?}"),
     }
@@ -241,7 +242,208 @@ fn deleting_a_linked_asset_withdraws_its_resource() {
     assert_eq!(plan.link.unwrap().status, LinkStatus::Withdrawn);
 }
 
+fn cc(s: &str) -> CountryCode {
+    CountryCode::parse(s).unwrap()
+}
+
+/// Products: a hardback sold in GB and IE, an ebook sold in GB, an audiobook sold worldwide.
+fn regional_title() -> TitleFacts {
+    let mut t = title();
+    t.products[0].sales_rights =
+        ProductSalesRights { for_sale: [cc("GB"), cc("IE")].into(), ..Default::default() };
+    t.products[1].sales_rights = ProductSalesRights { for_sale: [cc("GB")].into(), ..Default::default() };
+    t
+}
+
+fn with_territory(mut a: AssetFacts, territory: &str) -> AssetFacts {
+    a.rights.territory = Territory::parse(territory).unwrap();
+    a
+}
+
+fn flag(plan: &Plan) -> Option<String> {
+    plan.commands.iter().find_map(|c| match c {
+        Command::UpdateOtmmFields { fields, .. } => {
+            fields.iter().find(|(f, _)| f == "CUSTOM.FIELD.RIGHTS_FLAG").map(|(_, v)| v.clone())
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn a_territory_removed_on_the_asset_narrows_the_link() {
+    let cfg = config();
+    let t = regional_title();
+    let current =
+        linked(&plan_asset(&asset(1, "Front Cover"), TitleLookup::Found(&t), None, &cfg, t_(0)), "sr-1");
+    assert_eq!(current.product_ids.len(), 3);
+    let plan = plan_asset(
+        &with_territory(asset(1, "Front Cover"), "GB IE"),
+        TitleLookup::Found(&t),
+        Some(&current),
+        &cfg,
+        t_(1),
+    );
+    assert_eq!(actions(&plan), vec!["link.narrowed"]);
+    assert_eq!(plan.notes[0].flow, Flow::RightsSync);
+    let Command::CreateResource { product_ids, dedupe_marker, .. } = &plan.commands[0] else {
+        panic!("{:?}", plan.commands)
+    };
+    assert_eq!(product_ids, &vec![ProductId(10010), ProductId(10011)]);
+    assert_ne!(
+        dedupe_marker,
+        &resource_marker(&id(100), 1, &current.product_ids),
+        "not mistaken for the old one"
+    );
+    assert_eq!(plan.commands[1], Command::DeleteResource { resource_id: "sr-1".into() });
+    assert!(flag(&plan).unwrap().starts_with("narrowed "), "{:?}", flag(&plan));
+    let link = plan.link.unwrap();
+    assert_eq!(
+        (link.status, link.product_ids.clone()),
+        (LinkStatus::Linked, vec![ProductId(10010), ProductId(10011)])
+    );
+    assert_eq!(link.rights_denials.len(), 1);
+    assert_eq!(link.rights_denials[0].product_id, ProductId(10012));
+    assert!(matches!(&link.rights_denials[0].reasons[..], [RightsReason::TerritoryNotCovered { .. }]));
+    assert!(plan.notes[0].detail.contains("10012: sold in WORLD -GB -IE"), "{}", plan.notes[0].detail);
+}
+
+#[test]
+fn expiry_withdraws_and_a_restored_right_relinks() {
+    let cfg = config();
+    let t = title();
+    let mut a = asset(1, "Front Cover");
+    a.rights.window.expiry = Some(t_(0).date_naive());
+    let current = linked(&plan_asset(&a, TitleLookup::Found(&t), None, &cfg, t_(0)), "sr-1");
+    let next_day = t_(0) + chrono::Duration::days(1);
+    let plan = plan_asset(&a, TitleLookup::Found(&t), Some(&current), &cfg, next_day);
+    assert_eq!(actions(&plan), vec!["link.withdrawn"]);
+    assert_eq!(plan.commands[0], Command::DeleteResource { resource_id: "sr-1".into() });
+    assert_eq!(
+        flag(&plan).unwrap(),
+        format!("withdrawn {}: expired 2026-11-01", next_day.format("%Y-%m-%d %H:%M:%S UTC"))
+    );
+    let withdrawn = linked(&plan, "unused");
+    let withdrawn = AssetLink { consonance_resource_id: None, ..withdrawn };
+    assert_eq!((withdrawn.status, withdrawn.product_ids.len()), (LinkStatus::Withdrawn, 0));
+    assert!(plan.notes[0].detail.contains("expired 2026-11-01"));
+
+    // Nothing changed: nothing to do, and it says so.
+    let again = plan_asset(&a, TitleLookup::Found(&t), Some(&withdrawn), &cfg, next_day);
+    assert!(again.commands.is_empty() && again.link.is_none());
+    assert_eq!(actions(&again), vec!["rights.still_withdrawn"]);
+
+    // The expiry is extended in OTMM: linked again, flag cleared.
+    a.rights.window.expiry = Some(next_day.date_naive() + chrono::Duration::days(365));
+    let plan = plan_asset(&a, TitleLookup::Found(&t), Some(&withdrawn), &cfg, next_day);
+    assert_eq!(actions(&plan), vec!["link.restored"]);
+    assert!(
+        matches!(&plan.commands[0], Command::CreateResource { product_ids, .. } if product_ids.len() == 3)
+    );
+    assert!(flag(&plan).unwrap().starts_with("cleared "));
+    assert_eq!(plan.link.unwrap().status, LinkStatus::Linked);
+}
+
+#[test]
+fn a_product_newly_sold_where_the_asset_may_not_be_shown_is_dropped() {
+    let cfg = config();
+    let a = with_territory(asset(1, "Front Cover"), "GB IE");
+    let t = regional_title();
+    let mut t2 = t.clone();
+    t2.products.truncate(2);
+    let current = linked(&plan_asset(&a, TitleLookup::Found(&t2), None, &cfg, t_(0)), "sr-1");
+    assert_eq!(current.product_ids, vec![ProductId(10010), ProductId(10011)]);
+    // Consonance: the ebook is now also sold in the US.
+    t2.products[1].sales_rights.for_sale.insert(cc("US"));
+    let plan = plan_asset(&a, TitleLookup::Found(&t2), Some(&current), &cfg, t_(1));
+    assert_eq!(actions(&plan), vec!["link.narrowed"]);
+    assert!(plan.notes[0].detail.contains("10011: sold in US"), "{}", plan.notes[0].detail);
+}
+
+#[test]
+fn an_approval_whose_rights_cover_nothing_is_withheld() {
+    let cfg = config();
+    let mut a = asset(1, "Front Cover");
+    a.rights.window.embargo_until = Some(t_(0).date_naive() + chrono::Duration::days(10));
+    let plan = plan_asset(&a, TitleLookup::Found(&title()), None, &cfg, t_(0));
+    assert_eq!(actions(&plan), vec!["link.withheld"]);
+    assert_eq!(plan.notes[0].outcome, Outcome::Rejected);
+    assert!(!plan.commands.iter().any(|c| matches!(c, Command::CreateResource { .. })));
+    assert!(flag(&plan).unwrap().contains("embargoed until"));
+    assert_eq!(plan.link.unwrap().status, LinkStatus::Withdrawn);
+}
+
+#[test]
+fn an_older_version_stays_stale_whatever_its_rights() {
+    let cfg = config();
+    let v4 = linked(
+        &plan_asset(&asset(4, "Front Cover"), TitleLookup::Found(&title()), None, &cfg, t(100)),
+        "sr-4",
+    );
+    let mut expired_v4 = v4.clone();
+    expired_v4.status = LinkStatus::Withdrawn;
+    let plan =
+        plan_asset(&asset(3, "Front Cover"), TitleLookup::Found(&title()), Some(&expired_v4), &cfg, t(200));
+    assert_eq!(actions(&plan), vec!["approval.stale"]);
+    assert!(plan.commands.is_empty());
+}
+
+fn t_(minute: i64) -> DateTime<Utc> {
+    t(minute)
+}
+
 proptest! {
+    /// Whatever rights changes arrive on either side, folding the plans over a model of
+    /// Consonance leaves exactly the covered products linked through one live resource (none
+    /// when withdrawn), and the link says what the evaluation says.
+    #[test]
+    fn rights_changes_keep_consonance_and_the_link_in_step(
+        steps in prop::collection::vec((prop::sample::select(vec!["WORLD", "GB IE", "GB", "WORLD -US", "FR"]), 0i64..3, any::<bool>()), 1..8)
+    ) {
+        let cfg = config();
+        let mut current: Option<AssetLink> = None;
+        let mut resources: std::collections::BTreeMap<String, Vec<ProductId>> = Default::default();
+        let mut next = 0;
+        for (i, (territory, expire, us)) in steps.into_iter().enumerate() {
+            let now = t(i as i64 * 60 * 24 * 2);
+            let mut a = with_territory(asset(1, "Front Cover"), territory);
+            if expire == 0 { a.rights.window.expiry = Some(now.date_naive() - chrono::Duration::days(1)); }
+            let mut ti = regional_title();
+            if us { ti.products[1].sales_rights.for_sale.insert(cc("US")); }
+            let plan = plan_asset(&a, TitleLookup::Found(&ti), current.as_ref(), &cfg, now);
+            let mut created = None;
+            for c in &plan.commands {
+                match c {
+                    Command::CreateResource { product_ids, .. } => {
+                        next += 1;
+                        resources.insert(format!("sr-{next}"), product_ids.clone());
+                        created = Some(format!("sr-{next}"));
+                    }
+                    Command::DeleteResource { resource_id } => { resources.remove(resource_id); }
+                    Command::UpdateOtmmFields { .. } => {}
+                }
+            }
+            if let Some(mut link) = plan.link {
+                if created.is_some() { link.consonance_resource_id = created; }
+                link.revision += 1;
+                current = Some(link);
+            }
+            let link = current.as_ref().unwrap();
+            let eligible: Vec<&ProductFacts> = ti.products.iter().collect();
+            let expected = crate::rights_eval::evaluate(&a.rights, AssetRole::FrontCover, &eligible, &cfg, now.date_naive());
+            prop_assert_eq!(&link.product_ids, &expected.covered);
+            prop_assert_eq!(&link.rights_denials, &expected.denied);
+            if expected.covered.is_empty() {
+                prop_assert_eq!(link.status, LinkStatus::Withdrawn);
+                prop_assert!(resources.is_empty(), "{:?}", resources);
+            } else {
+                prop_assert_eq!(link.status, LinkStatus::Linked);
+                let id = link.consonance_resource_id.clone().unwrap();
+                prop_assert_eq!(resources.len(), 1, "{:?}", resources);
+                prop_assert_eq!(resources.get(&id), Some(&expected.covered));
+            }
+        }
+    }
+
     /// Whatever order versions of one asset arrive in, folding the plans ends with the highest
     /// approved version linked, and each version's resource is created at most once.
     #[test]

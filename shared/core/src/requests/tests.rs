@@ -49,6 +49,7 @@ pub(crate) fn link(
         product_ids: products.iter().map(|p| ProductId(*p)).collect(),
         consonance_resource_id: Some("1".into()),
         rights: None,
+        rights_denials: Vec::new(),
         updated_at: now(),
         revision: 1,
     }
