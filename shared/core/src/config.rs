@@ -16,6 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
+mod packages;
+pub use packages::{ChannelPackage, PACKAGE_CHANNELS, PackagesConfig};
+
 // ---------------------------------------------------------------------------------------------
 // Errors
 
@@ -94,6 +97,8 @@ pub struct MappingConfig {
     pub authority: Authority,
     pub launch: LaunchConfig,
     pub rights: RightsConfig,
+    /// `[packages]` (flow 5); `None`: no production packages are built.
+    pub packages: Option<PackagesConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -416,6 +421,8 @@ mod raw {
         pub authority: Authority,
         pub launch: Launch,
         pub rights: Rights,
+        #[serde(default)]
+        pub packages: Option<super::packages::raw::Packages>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -872,6 +879,13 @@ fn validate(raw: raw::Root, file: &str) -> Result<MappingConfig, ConfigError> {
         default_channels.insert(form, set);
     }
 
+    // [packages]
+    let mapped_roles: BTreeSet<AssetRole> = role_source.keys().copied().collect();
+    let packages = raw
+        .packages
+        .as_ref()
+        .map(|pk| packages::validate(&mut p, pk, &mapped_roles, roles_ok, &resources, resources_ok));
+
     if !p.0.is_empty() {
         return Err(ConfigError::Invalid { file: file.to_string(), problems: p.0 });
     }
@@ -882,6 +896,7 @@ fn validate(raw: raw::Root, file: &str) -> Result<MappingConfig, ConfigError> {
         authority: Authority { title_data: raw.authority.title_data, asset_data: raw.authority.asset_data },
         launch: LaunchConfig { required_fields, forms },
         rights: RightsConfig { expiry_warning_days, default_channels },
+        packages,
     })
 }
 
