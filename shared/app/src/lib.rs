@@ -7,6 +7,7 @@
 //! adapters or on moto, with the simulators behind the system ports.
 
 pub mod adapters;
+pub mod packages;
 pub mod processor;
 pub mod reconciler;
 pub mod systems;
@@ -39,6 +40,8 @@ pub struct Settings {
     pub slot_wait: Duration,
     /// How long a slot lease blocks others if its holder dies mid-step.
     pub lease: Duration,
+    /// Build the production packages of a work after one of its links changes (flow 5).
+    pub packages_on_link: bool,
 }
 
 impl Default for Settings {
@@ -51,6 +54,7 @@ impl Default for Settings {
             contention_delay: Duration::from_millis(100),
             slot_wait: Duration::from_secs(10),
             lease: Duration::from_secs(60),
+            packages_on_link: true,
         }
     }
 }

@@ -91,6 +91,10 @@ pub trait Dam: Send + Sync {
     /// The version's original file (for uploads to Consonance). Buffered: supporting
     /// resources are images and short clips; production packages stream instead.
     async fn content(&self, asset_id: &AssetId) -> Result<Vec<u8>, SystemError>;
+    /// The version's original file as a stream of chunks, never held whole in memory
+    /// (production packages). A failure mid-stream is an `io::Error` of kind `TimedOut` or
+    /// `ConnectionReset` when retrying may help.
+    async fn content_stream(&self, asset_id: &AssetId) -> Result<connector_store::ByteStream, SystemError>;
 }
 
 /// Consonance, the publishing management system.
@@ -116,4 +120,14 @@ pub trait Pms: Send + Sync {
     async fn resource_ids_of_work(&self, work_id: WorkId) -> Result<Vec<String>, SystemError>;
     /// Deletes a resource; one already gone counts as deleted.
     async fn delete_resource(&self, resource_id: &str) -> Result<(), SystemError>;
+    /// Adds a web link (`createWebLink`, ONIX list 73 `role`) to the product with this ISBN
+    /// unless the product already has one to `link`. Returns the web link's id. Safe to call
+    /// again after a timeout (it looks before it creates).
+    async fn ensure_web_link(
+        &self,
+        isbn: &Isbn13,
+        link: &str,
+        role: &str,
+        note: &str,
+    ) -> Result<String, SystemError>;
 }

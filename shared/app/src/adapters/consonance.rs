@@ -159,4 +159,25 @@ impl Pms for ConsonancePms {
             .map(|_| ())
             .map_err(|e| consonance_error("delete supporting resource", e))
     }
+
+    async fn ensure_web_link(
+        &self,
+        isbn: &Isbn13,
+        link: &str,
+        role: &str,
+        note: &str,
+    ) -> Result<String, SystemError> {
+        // `createWebLink` is not idempotent: look at the product's links first.
+        let product =
+            self.client.product_by_isbn(isbn).await.map_err(|e| consonance_error("product by ISBN", e))?;
+        if let Some(existing) = product.web_links.iter().find(|w| w.link == link) {
+            return Ok(existing.id.to_string());
+        }
+        let created = self
+            .client
+            .create_web_link(product.id, link, role, Some(note))
+            .await
+            .map_err(|e| consonance_error("create web link", e))?;
+        Ok(created.id.to_string())
+    }
 }
