@@ -188,6 +188,16 @@ pub async fn build_for_work(
     if app.config.packages.is_none() {
         return Ok(Vec::new());
     }
+    // One builder per work, from reading the links to writing the documents: a builder that
+    // read the links before another link was written must not overwrite a newer decision.
+    with_lease(app, &format!("work:{}", title.work_id), build_work_locked(app, title, correlation_id)).await
+}
+
+async fn build_work_locked(
+    app: &App,
+    title: &TitleFacts,
+    correlation_id: &str,
+) -> Result<Vec<BuildOutcome>, PackageError> {
     let candidates = work_candidates(app, title).await?;
     let mut out = Vec::new();
     for p in &title.products {
@@ -285,7 +295,7 @@ async fn approval_audit_ids(app: &App, link: &AssetLink) -> Result<Vec<AuditId>,
     Ok(ids)
 }
 
-/// Holds the product package's lease while `f` runs.
+/// Holds a package lease (`lease:package:<name>`) while `f` runs.
 async fn with_lease<T>(
     app: &App,
     id: &str,
@@ -359,21 +369,21 @@ async fn build_product(
         PackageDecision::Blocked(b) => b.channel,
         PackageDecision::Ready(p) => p.channel,
     };
+    // The caller holds the work's lease; a release writes the document conditionally too.
     let id = doc_id(&product.isbn, channel);
-    with_lease(app, &id, async {
-        let existing = app.stores.documents.get_doc(DOC_KIND, &id).await?;
-        let current = existing.as_ref().map(read_doc).transpose()?;
-        match decision {
-            PackageDecision::Blocked(b) => {
-                record_blocked(app, product, b, existing.as_ref(), current, correlation_id).await
-            }
-            PackageDecision::Ready(plan) => {
-                stage(app, product, plan, existing.as_ref(), current, correlation_id).await
-            }
-            PackageDecision::NotPackaged { .. } => unreachable!("returned above"),
+    let existing = app.stores.documents.get_doc(DOC_KIND, &id).await?;
+    let current = existing.as_ref().map(read_doc).transpose()?;
+    match decision {
+        PackageDecision::Blocked(b) => {
+            record_blocked(app, product, b, existing.as_ref(), current, correlation_id).await
         }
-    })
-    .await
+        PackageDecision::Ready(plan) => {
+            stage(app, product, plan, existing.as_ref(), current, correlation_id).await
+        }
+        PackageDecision::NotPackaged { reason } => {
+            Ok(BuildOutcome::NotPackaged { isbn: product.isbn.clone(), reason })
+        }
+    }
 }
 
 async fn record_blocked(
@@ -640,7 +650,17 @@ pub async fn release(
         });
     };
     let id = doc_id(isbn, channel);
-    with_lease(app, &id, async {
+    let work = match app.stores.documents.get_doc(DOC_KIND, &id).await? {
+        Some(d) => read_doc(&d)?.work_id,
+        None => {
+            return Ok(ReleaseOutcome::NotReleasable {
+                isbn: isbn.clone(),
+                channel,
+                reason: "no package has been built".into(),
+            });
+        }
+    };
+    with_lease(app, &format!("work:{work}"), async {
         let Some(existing) = app.stores.documents.get_doc(DOC_KIND, &id).await? else {
             return Ok(ReleaseOutcome::NotReleasable {
                 isbn: isbn.clone(),
