@@ -54,8 +54,12 @@ pub async fn stores(backend: Backend, name: &str) -> (Stores, Option<tempfile::T
 impl Harness {
     /// A catalogue of `titles` works in both simulators, OTMM posting to the intake.
     pub async fn start(backend: Backend, name: &str, titles: usize) -> Harness {
+        Harness::start_with(backend, name, Catalogue::generate(titles, 11, fixture_now())).await
+    }
+
+    /// Both simulators seeded with `catalogue`, OTMM posting to the intake.
+    pub async fn start_with(backend: Backend, name: &str, catalogue: Catalogue) -> Harness {
         let (stores, dir) = stores(backend, name).await;
-        let catalogue = Catalogue::generate(titles, 11, fixture_now());
         let deps = intake_deps(&stores, SIM_WEBHOOK_SECRET, Some(SIM_WEBHOOK_SECRET)).expect("secrets");
         let addr = http::spawn(http::router(Arc::new(deps)), "127.0.0.1:0").await.expect("intake server");
         let intake_url = format!("http://{addr}");

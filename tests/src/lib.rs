@@ -29,6 +29,7 @@ pub fn moto_endpoint() -> String {
     url
 }
 pub mod e2e;
+pub mod packages;
 
 /// Runs each named `async fn case(backend: Backend)` of the calling test file as two tests,
 /// `embedded::case` and `moto::case`.

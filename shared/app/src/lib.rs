@@ -7,6 +7,7 @@
 //! adapters or on moto, with the simulators behind the system ports.
 
 pub mod adapters;
+pub mod packages;
 pub mod processor;
 pub mod readiness;
 pub mod reconciler;
@@ -45,6 +46,8 @@ pub struct Settings {
     /// Where people reach the connector's pages (`PUBLIC_BASE_URL`): the readiness web link
     /// written to Consonance is `<this>/titles/<isbn>/readiness`. `None`: no link is written.
     pub public_base_url: Option<String>,
+    /// Build the production packages of a work after one of its links changes (flow 5).
+    pub packages_on_link: bool,
 }
 
 impl Default for Settings {
@@ -58,6 +61,7 @@ impl Default for Settings {
             slot_wait: Duration::from_secs(10),
             lease: Duration::from_secs(60),
             public_base_url: None,
+            packages_on_link: true,
         }
     }
 }

@@ -244,7 +244,68 @@ async fn process_otmm(app: &App, message: &FlowMessage, event: &OtmmEvent) -> Re
         // Best effort: an unreleased lease lapses after `settings.lease`.
         let _ = app.stores.idempotency.release(&lease).await;
     }
-    result
+    result?;
+    match &slot {
+        Some(key) => packages_after_link(app, message, &facts, key).await,
+        None => Ok(()),
+    }
+}
+
+/// Flow 5 hook: once this version is what its slot holds (just linked, a repeat of a link made
+/// before, or withdrawn), the work's production packages are built or confirmed. Idempotent,
+/// so a retried message (which finds the link already made) builds what a failure left undone.
+async fn packages_after_link(
+    app: &App,
+    message: &FlowMessage,
+    facts: &AssetFacts,
+    key: &LinkKey,
+) -> Result<(), Failure> {
+    if !app.settings.packages_on_link || !crate::packages::takes_role(app, key.role) {
+        return Ok(());
+    }
+    let Some(link) = app.stores.mapping.get_link(key).await? else { return Ok(()) };
+    if link.approval.asset_id != facts.lineage_id || link.approval.version != facts.version {
+        return Ok(());
+    }
+    package_result(
+        app,
+        message,
+        &key.isbn,
+        crate::packages::build_for_isbn(app, &key.isbn, &message.correlation_id).await,
+    )
+    .await
+}
+
+/// A package build's error as a flow failure; a permanent one is audited first.
+async fn package_result<T>(
+    app: &App,
+    message: &FlowMessage,
+    isbn: &Isbn13,
+    result: Result<T, crate::packages::PackageError>,
+) -> Result<(), Failure> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_transient() => {
+            Err(Failure::Transient { reason: format!("package build: {e}"), retry_after: e.retry_after() })
+        }
+        Err(e) => {
+            let cause = format!("package build for {isbn} failed: {e}");
+            let rec = AuditRecord {
+                correlation_id: message.correlation_id.clone(),
+                ..record(
+                    app,
+                    Flow::ProductionPackage,
+                    "package.failed",
+                    Outcome::DeadLettered,
+                    &cause,
+                    Some(isbn.clone()),
+                    None,
+                )
+            };
+            app.stores.audit.append(&[rec]).await?;
+            Err(Failure::Permanent { cause })
+        }
+    }
 }
 
 /// The lease key of a role slot.
@@ -582,11 +643,17 @@ async fn withdraw_links_of_deleted_asset(
         };
         let revision = link.revision;
         let isbn = link.key.isbn.clone();
+        let role = link.key.role;
         let withdrawn = AssetLink { status: LinkStatus::Withdrawn, updated_at: app.now(), ..link };
         app.stores.mapping.put_link(&withdrawn, Some(revision), &[rec]).await?;
         // Flows 3 and 8: the role is missing again for the work's products.
         if let Some(title) = app.pms.title_by_isbn(&isbn).await? {
             crate::readiness::refresh_after_link(app, &title, &message.correlation_id).await?;
+        }
+        // A package that held the file is blocked until a replacement is linked.
+        if app.settings.packages_on_link && crate::packages::takes_role(app, role) {
+            let built = crate::packages::build_for_isbn(app, &isbn, &message.correlation_id).await;
+            package_result(app, message, &isbn, built).await?;
         }
     }
     Ok(())
@@ -632,5 +699,11 @@ async fn process_consonance(
     }
     // Flows 3 and 8: a stage or schedule change raises or re-dates requests, moves readiness.
     crate::readiness::refresh_titles(app, &titles, &message.correlation_id).await?;
+    // Sales rights or dates may have changed: the work's packages are evaluated again.
+    if app.settings.packages_on_link && app.config.packages.is_some() {
+        let title = &titles[0];
+        let built = crate::packages::build_for_work(app, title, &message.correlation_id).await;
+        package_result(app, message, &title.isbn, built).await?;
+    }
     Ok(())
 }

@@ -422,9 +422,11 @@ async fn report_back(
     }
     let url = readiness_url(base, &readiness.isbn);
     match app.pms.ensure_web_link(&readiness.isbn, &url, READINESS_LINK_ROLE, "Launch readiness").await {
-        Ok(created) => {
+        Ok(_web_link_id) => {
             app.stores.idempotency.complete(&key, None, app.now(), ttl).await?;
-            if created {
+            // Under the claim this runs once per title: the link is new or was made by an
+            // earlier attempt whose completion was lost; either way it is recorded once.
+            {
                 let at = app.now();
                 app.stores
                     .audit
@@ -444,7 +446,7 @@ async fn report_back(
                     }])
                     .await?;
             }
-            Ok(u64::from(created))
+            Ok(1)
         }
         Err(e) => {
             let _ = app.stores.idempotency.release(&key).await;

@@ -109,6 +109,10 @@ pub trait Dam: Send + Sync {
         request: &OtmmRequestRef,
         fields: &[(String, String)],
     ) -> Result<(), SystemError>;
+    /// The version's original file as a stream of chunks, never held whole in memory
+    /// (production packages). A failure mid-stream is an `io::Error` of kind `TimedOut` or
+    /// `ConnectionReset` when retrying may help.
+    async fn content_stream(&self, asset_id: &AssetId) -> Result<connector_store::ByteStream, SystemError>;
 }
 
 /// An asset request to raise in OTMM: its name and metadata (field id, value).
@@ -144,13 +148,14 @@ pub trait Pms: Send + Sync {
     async fn delete_resource(&self, resource_id: &str) -> Result<(), SystemError>;
     /// The work's project stage, contract dates and production runs (milestones).
     async fn work_schedule(&self, work_id: WorkId) -> Result<ScheduleFacts, SystemError>;
-    /// Adds a web link to the product unless it has one with this URL already. Returns
-    /// whether it created one.
+    /// Adds a web link (`createWebLink`, ONIX list 73 `role`) to the product with this ISBN
+    /// unless the product already has one to `link`. Returns the web link's id. Safe to call
+    /// again after a timeout (it looks before it creates).
     async fn ensure_web_link(
         &self,
         isbn: &Isbn13,
         link: &str,
         role: &str,
         note: &str,
-    ) -> Result<bool, SystemError>;
+    ) -> Result<String, SystemError>;
 }

@@ -16,6 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
+mod packages;
+pub use packages::{ChannelPackage, PACKAGE_CHANNELS, PackagesConfig};
+
 // ---------------------------------------------------------------------------------------------
 // Errors
 
@@ -96,6 +99,8 @@ pub struct MappingConfig {
     pub rights: RightsConfig,
     /// `[requests]`: when asset requests (flow 3) are raised. `None`: never.
     pub request_rules: Option<RequestRules>,
+    /// `[packages]` (flow 5); `None`: no production packages are built.
+    pub packages: Option<PackagesConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -465,6 +470,7 @@ mod raw {
         pub rights: Rights,
         #[serde(default)]
         pub requests: Option<RequestRules>,
+        pub packages: Option<super::packages::raw::Packages>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -940,6 +946,13 @@ fn validate(raw: raw::Root, file: &str) -> Result<MappingConfig, ConfigError> {
 
     let request_rules = raw.requests.as_ref().map(|r| request_rules(&mut p, r));
 
+    // [packages]
+    let mapped_roles: BTreeSet<AssetRole> = role_source.keys().copied().collect();
+    let packages = raw
+        .packages
+        .as_ref()
+        .map(|pk| packages::validate(&mut p, pk, &mapped_roles, roles_ok, &resources, resources_ok));
+
     if !p.0.is_empty() {
         return Err(ConfigError::Invalid { file: file.to_string(), problems: p.0 });
     }
@@ -951,6 +964,7 @@ fn validate(raw: raw::Root, file: &str) -> Result<MappingConfig, ConfigError> {
         launch: LaunchConfig { required_fields, forms },
         rights: RightsConfig { expiry_warning_days, default_channels, role_channels },
         request_rules,
+        packages,
     })
 }
 

@@ -9,6 +9,8 @@ pub mod config;
 pub mod event;
 pub mod ids;
 pub mod mapping;
+pub mod onix;
+pub mod package;
 pub mod plan;
 pub mod readiness;
 pub mod requests;

@@ -66,6 +66,18 @@ pub struct DemoSummary {
     pub rights_changes: Vec<RightsChange>,
     /// `rights.expiring` records written by the daily rights pass.
     pub expiring_reported: u64,
+    /// Production packages (flow 5): documents by status, and samples.
+    pub packages_staged: usize,
+    pub packages_blocked: usize,
+    pub packages_released: usize,
+    /// The final pass over every work: packages found unchanged / staged by it.
+    pub packages_rebuild_unchanged: usize,
+    pub packages_rebuild_staged: usize,
+    /// `<isbn> <channel> v<n> <manifest key>`.
+    pub package_samples: Vec<String>,
+    /// `<isbn> <channel>: <first reason>`.
+    pub blocked_samples: Vec<String>,
+    pub staging_dir: String,
 }
 
 /// One link the rights phase of the demo changed.
@@ -169,6 +181,8 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, DemoError> {
     launch_phase(&app, &catalogue, &mut summary).await?;
     reconcile_phase(&app, &catalogue, &sims, &mut summary).await?;
     rights_phase(&app, &catalogue, &sims, &mut summary).await?;
+    package_phase(&app, &mut summary).await?;
+    summary.staging_dir = options.state_dir.join("staging").display().to_string();
     summary.seconds = started.elapsed().as_secs_f64();
     sims.otmm.shutdown().await;
     sims.consonance.shutdown().await;
@@ -433,6 +447,58 @@ async fn rights_phase(
     Ok(())
 }
 
+/// Flow 5: packages were built as links were made; a last pass over every work confirms them
+/// (a rebuild changes nothing), and one staged package is released to Consonance.
+async fn package_phase(app: &App, s: &mut DemoSummary) -> Result<(), DemoError> {
+    use connector_app::packages::{self, BuildOutcome};
+    let wiring = |e: packages::PackageError| DemoError::Wiring(e.to_string());
+    let outcomes = packages::build_all(app, "demo-packages").await.map_err(wiring)?;
+    s.packages_rebuild_unchanged =
+        outcomes.iter().filter(|o| matches!(o, BuildOutcome::Unchanged { .. })).count();
+    s.packages_rebuild_staged = outcomes.iter().filter(|o| matches!(o, BuildOutcome::Staged { .. })).count();
+    let docs = packages::list(app).await.map_err(wiring)?;
+    if let Some(first) = docs.iter().find(|d| d.status == packages::STAGED) {
+        packages::release(app, &first.isbn, first.channel, "demo-release").await.map_err(wiring)?;
+    }
+    for d in packages::list(app).await.map_err(wiring)? {
+        match d.status.as_str() {
+            packages::BLOCKED => {
+                s.packages_blocked += 1;
+                if s.blocked_samples.len() < 5 {
+                    s.blocked_samples.push(format!(
+                        "{} {}: {}",
+                        d.isbn,
+                        d.channel,
+                        d.reasons.first().map(String::as_str).unwrap_or("")
+                    ));
+                }
+            }
+            status => {
+                if status == packages::RELEASED {
+                    s.packages_released += 1;
+                } else {
+                    s.packages_staged += 1;
+                }
+                if s.package_samples.len() < 5 || status == packages::RELEASED {
+                    s.package_samples.push(format!(
+                        "{} {:<5} v{} {}{}",
+                        d.isbn,
+                        d.channel.as_str(),
+                        d.package_version,
+                        d.manifest_key.as_deref().unwrap_or(""),
+                        if status == packages::RELEASED {
+                            "  (released: web link in Consonance)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn collect(
     app: &App,
     catalogue: &Catalogue,
@@ -582,6 +648,21 @@ pub fn render(s: &DemoSummary) -> String {
         }
         line(format!("  daily rights pass: {} links reported as expiring soon", s.expiring_reported));
     }
+    line(format!(
+        "Production packages (flow 5): {} staged, {} released, {} blocked; a final rebuild of every work found {} unchanged and staged {} (staging: {})",
+        s.packages_staged,
+        s.packages_released,
+        s.packages_blocked,
+        s.packages_rebuild_unchanged,
+        s.packages_rebuild_staged,
+        s.staging_dir
+    ));
+    for p in &s.package_samples {
+        line(format!("  staged  {p}"));
+    }
+    for b in &s.blocked_samples {
+        line(format!("  blocked {b}"));
+    }
     if let Some(isbn) = &s.sample_title {
         line(format!("Audit trail (flow 7), newest first, for ISBN {isbn}:"));
         for r in &s.sample_audit {
@@ -602,7 +683,7 @@ pub fn render(s: &DemoSummary) -> String {
 /// The one-line summary the demo ends with.
 pub fn one_line(s: &DemoSummary) -> String {
     format!(
-        "demo ok: {} titles linked ({} links), {} stale approvals ignored, {} invalid ISBNs rejected, {} asset requests raised, readiness {} ready / {} at risk / {} blocked, reconciler linked {}/{} silent approvals and restored {}/{} deleted resources, {} dead letters, {} audit records in {:.1}s",
+        "demo ok: {} titles linked ({} links), {} stale approvals ignored, {} invalid ISBNs rejected, {} asset requests raised, readiness {} ready / {} at risk / {} blocked, reconciler linked {}/{} silent approvals and restored {}/{} deleted resources, {} packages staged ({} blocked), {} dead letters, {} audit records in {:.1}s",
         s.titles_linked,
         s.links_by_role.values().sum::<usize>(),
         s.stale_approvals_ignored,
@@ -615,6 +696,8 @@ pub fn one_line(s: &DemoSummary) -> String {
         s.silent_approvals,
         s.resources_restored,
         s.resources_deleted_by_hand,
+        s.packages_staged + s.packages_released,
+        s.packages_blocked,
         s.dead_letters.len(),
         s.audit_records,
         s.seconds

@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use connector::demo::{self, DemoOptions};
 use connector::{SIM_WEBHOOK_SECRET, Simulators, app_from_env, http, intake_deps, open_state, worker};
+use connector_app::packages;
 use connector_app::reconciler::{self, Mode};
 use connector_core::{AssetId, Isbn13};
 use connector_sim::catalogue::Catalogue;
@@ -54,6 +55,17 @@ enum Command {
         state_dir: PathBuf,
         #[arg(long)]
         full: bool,
+    },
+    /// Build (or confirm) the production packages of every work the mapping knows, or of one
+    /// ISBN's work, against the systems in the environment; `--release` then releases the
+    /// staged ones (a web link to the manifest on the Consonance product).
+    Package {
+        #[arg(long, default_value = ".state/connector", env = "CONNECTOR_STATE_DIR")]
+        state_dir: PathBuf,
+        #[arg(long)]
+        isbn: Option<String>,
+        #[arg(long)]
+        release: bool,
     },
     /// List dead letters, or move them back to the queue.
     Replay {
@@ -144,6 +156,40 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "processed {} messages ({} done, {} retried, {} dead-lettered)",
                 report.messages, report.done, report.retried, report.dead_lettered
             );
+            Ok(())
+        }
+        Command::Package { state_dir, isbn, release } => {
+            let stores = open_state(&state_dir, 5).map_err(|e| e.to_string())?;
+            let env = |k: &str| std::env::var(k).ok();
+            let app = app_from_env(stores, &env, None, None).map_err(|e| e.to_string())?;
+            let correlation = format!("cli-package-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"));
+            let outcomes = match &isbn {
+                Some(i) => {
+                    let isbn = Isbn13::parse(i).map_err(|e| e.to_string())?;
+                    packages::build_for_isbn(&app, &isbn, &correlation).await
+                }
+                None => packages::build_all(&app, &correlation).await,
+            }
+            .map_err(|e| e.to_string())?;
+            for o in &outcomes {
+                println!("{}", serde_json::to_string(o).map_err(|e| e.to_string())?);
+            }
+            if release {
+                for d in packages::list(&app).await.map_err(|e| e.to_string())? {
+                    let in_scope = isbn.is_none()
+                        || outcomes.iter().any(|o| match o {
+                            packages::BuildOutcome::Staged { isbn, .. }
+                            | packages::BuildOutcome::Unchanged { isbn, .. } => *isbn == d.isbn,
+                            _ => false,
+                        });
+                    if d.status == packages::STAGED && in_scope {
+                        let r = packages::release(&app, &d.isbn, d.channel, &correlation)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
+                    }
+                }
+            }
             Ok(())
         }
         Command::Replay { state_dir, ids, all } => {

@@ -198,16 +198,18 @@ impl Pms for ConsonancePms {
         link: &str,
         role: &str,
         note: &str,
-    ) -> Result<bool, SystemError> {
+    ) -> Result<String, SystemError> {
+        // `createWebLink` is not idempotent: look at the product's links first.
         let product =
             self.client.product_by_isbn(isbn).await.map_err(|e| consonance_error("product by ISBN", e))?;
-        if product.web_links.iter().any(|l| l.link == link) {
-            return Ok(false);
+        if let Some(existing) = product.web_links.iter().find(|w| w.link == link) {
+            return Ok(existing.id.to_string());
         }
-        self.client
+        let created = self
+            .client
             .create_web_link(product.id, link, role, Some(note))
             .await
             .map_err(|e| consonance_error("create web link", e))?;
-        Ok(true)
+        Ok(created.id.to_string())
     }
 }

@@ -181,6 +181,28 @@ impl Dam for OtmmDam {
         Ok(bytes)
     }
 
+    async fn content_stream(&self, asset_id: &AssetId) -> Result<connector_store::ByteStream, SystemError> {
+        use futures::StreamExt;
+        let (_, stream) =
+            self.client.download_content(asset_id).await.map_err(|e| otmm_error("download content", e))?;
+        Ok(stream
+            .map(|chunk| {
+                chunk.map_err(|e| {
+                    // Timeouts and broken streams are worth another attempt; the rest is not.
+                    let kind = match &e {
+                        OtmmError::Http(connector_http::HttpError::Timeout { .. }) => {
+                            std::io::ErrorKind::TimedOut
+                        }
+                        OtmmError::Protocol { .. } => std::io::ErrorKind::ConnectionReset,
+                        e if e.is_transient() => std::io::ErrorKind::ConnectionReset,
+                        _ => std::io::ErrorKind::Other,
+                    };
+                    std::io::Error::new(kind, e.to_string())
+                })
+            })
+            .boxed())
+    }
+
     fn content_url(&self, asset: &AssetFacts) -> String {
         self.content_url_template
             .replace("{asset_id}", asset.asset_id.as_str())

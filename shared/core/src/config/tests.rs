@@ -285,12 +285,16 @@ fn launch_roles_must_be_mapped_and_linkable() {
         "launch.forms.AJ.roles[1]",
         &["unknown role \"audio\""],
     );
-    // Required for AJ but only linked to AJ: moving the link makes the requirement impossible.
-    one_problem(
-        &edited("product_forms = [\"AJ\"]", "product_forms = [\"BB\"]"),
-        "launch.forms.AJ.roles[1]",
-        &["audio_sample is required for AJ", "does not include AJ"],
+    // Required for AJ but only linked to AJ: moving the link makes the requirement impossible
+    // (for launch, and for the audio package that needs it too).
+    let ps = problems(&edited("product_forms = [\"AJ\"]", "product_forms = [\"BB\"]"));
+    assert_eq!(ps.len(), 2, "{ps:#?}");
+    assert!(
+        ps[0].key == "launch.forms.AJ.roles[1]"
+            && ps[0].reason.contains("audio_sample is required for AJ")
+            && ps[0].reason.contains("does not include AJ")
     );
+    assert!(ps[1].key == "packages.audio.roles[1]" && ps[1].reason.contains("packaged for AJ"), "{ps:#?}");
     let ps = problems(&edited("\"Author Photo\"          = \"author_photo\"\n", ""));
     assert!(
         ps.iter().any(|p| p.key == "launch.forms.BB.roles[3]"

@@ -1,0 +1,263 @@
+//! `[packages]`: production packages (flow 5). Which final files a product of each form needs
+//! per channel before a package is staged, and where staged files are reachable from outside.
+//! Its own table and structs, so the rest of the mapping config stays untouched.
+
+use super::{Problems, ProductForm, ResourceSettings, parse_role, path};
+use crate::rights::Channel;
+use crate::role::AssetRole;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The channels a package is built for.
+pub const PACKAGE_CHANNELS: [Channel; 3] = [Channel::Print, Channel::Ebook, Channel::Audio];
+
+/// The validated `[packages]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PackagesConfig {
+    /// Base URL under which staged objects are reachable by partners (a CDN or a presigning
+    /// proxy in front of the staging bucket), ending with `/`. A file's ONIX `ResourceLink` and
+    /// the Consonance web link of a released package are this plus the object key.
+    pub link_base_url: String,
+    /// ONIX list 73 website role of the web link a release adds to the product (two digits).
+    pub release_link_role: String,
+    pub channels: BTreeMap<Channel, ChannelPackage>,
+}
+
+/// What a package of one channel holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelPackage {
+    /// Product forms packaged for this channel.
+    pub forms: BTreeSet<ProductForm>,
+    /// Roles that must all have an approved, linked file whose rights allow the product.
+    pub roles: Vec<AssetRole>,
+    /// Roles packaged when present; a file whose rights forbid the product is left out.
+    pub optional_roles: Vec<AssetRole>,
+}
+
+impl ChannelPackage {
+    pub fn takes(&self, role: AssetRole) -> bool {
+        self.roles.contains(&role) || self.optional_roles.contains(&role)
+    }
+}
+
+impl PackagesConfig {
+    /// The channel a product of `form` is packaged for, if any (a form is in one channel).
+    pub fn channel_for(&self, form: &ProductForm) -> Option<(Channel, &ChannelPackage)> {
+        self.channels.iter().find(|(_, c)| c.forms.contains(form)).map(|(ch, c)| (*ch, c))
+    }
+
+    /// The public URL of a staged object.
+    pub fn link_for(&self, key: &str) -> String {
+        format!("{}{key}", self.link_base_url)
+    }
+}
+
+pub(super) mod raw {
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Packages {
+        pub link_base_url: String,
+        pub release_link_role: Option<String>,
+        pub print: Option<Channel>,
+        pub ebook: Option<Channel>,
+        pub audio: Option<Channel>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Channel {
+        pub forms: Vec<String>,
+        pub roles: Vec<String>,
+        #[serde(default)]
+        pub optional_roles: Vec<String>,
+    }
+}
+
+/// Validates `[packages]`. `mapped_roles` are the roles `[otmm.roles]` maps (checked only when
+/// `roles_ok`); files are found through links, so every packaged role needs a
+/// `[consonance.resources.<role>]` linking it to the channel's forms (checked when `resources_ok`).
+pub(super) fn validate(
+    p: &mut Problems,
+    raw: &raw::Packages,
+    mapped_roles: &BTreeSet<AssetRole>,
+    roles_ok: bool,
+    resources: &BTreeMap<AssetRole, ResourceSettings>,
+    resources_ok: bool,
+) -> PackagesConfig {
+    let link_base_url = {
+        let key = path(&["packages", "link_base_url"]);
+        let v = raw.link_base_url.trim();
+        if !(v.starts_with("https://") || v.starts_with("http://")) || v.len() <= "https://".len() {
+            p.add(key, format!("{v:?} must be an http(s) URL, e.g. \"https://files.example.com/\""));
+        } else if v.contains(char::is_whitespace) || v.contains(['?', '#']) {
+            p.add(key, format!("{v:?} must be a plain base URL without spaces, query or fragment"));
+        }
+        if v.ends_with('/') { v.to_string() } else { format!("{v}/") }
+    };
+    let release_link_role = match &raw.release_link_role {
+        None => "17".to_string(),
+        Some(r) => {
+            let v = r.trim();
+            if v.len() != 2 || !v.bytes().all(|b| b.is_ascii_digit()) {
+                p.add(
+                    path(&["packages", "release_link_role"]),
+                    format!("{v:?} is not an ONIX list 73 website role; expected two digits such as \"17\""),
+                );
+            }
+            v.to_string()
+        }
+    };
+
+    let mut channels = BTreeMap::new();
+    let mut form_owner: BTreeMap<ProductForm, Channel> = BTreeMap::new();
+    for (channel, spec) in
+        [(Channel::Print, &raw.print), (Channel::Ebook, &raw.ebook), (Channel::Audio, &raw.audio)]
+    {
+        let Some(spec) = spec else { continue };
+        let key = |leaf: &str| path(&["packages", channel.as_str(), leaf]);
+        let mut forms = BTreeSet::new();
+        if spec.forms.is_empty() {
+            p.add(key("forms"), "must list at least one product form, e.g. [\"BB\", \"BC\"]");
+        }
+        for (i, code) in spec.forms.iter().enumerate() {
+            let k = format!("{}[{i}]", key("forms"));
+            match ProductForm::parse(code) {
+                Err(reason) => p.add(k, reason),
+                Ok(form) => {
+                    if let Some(other) = form_owner.get(&form) {
+                        p.add(
+                            k,
+                            format!("{form} is already packaged for the {other} channel; a form belongs to one channel"),
+                        );
+                    } else if !forms.insert(form.clone()) {
+                        p.add(k, format!("{form} is listed twice"));
+                    } else {
+                        form_owner.insert(form, channel);
+                    }
+                }
+            }
+        }
+        if spec.roles.is_empty() {
+            p.add(key("roles"), "must list at least one required role");
+        }
+        let mut seen: BTreeSet<AssetRole> = BTreeSet::new();
+        let mut lists: [Vec<AssetRole>; 2] = [Vec::new(), Vec::new()];
+        for (li, (leaf, names)) in
+            [("roles", &spec.roles), ("optional_roles", &spec.optional_roles)].into_iter().enumerate()
+        {
+            for (i, name) in names.iter().enumerate() {
+                let k = format!("{}[{i}]", key(leaf));
+                let role = match parse_role(name) {
+                    Ok(r) => r,
+                    Err(reason) => {
+                        p.add(k, reason);
+                        continue;
+                    }
+                };
+                if !seen.insert(role) {
+                    p.add(k, format!("role {role} is listed twice (roles and optional_roles together)"));
+                    continue;
+                }
+                if role.onix_content_type().is_none() {
+                    p.add(k, format!("role {role} has no ONIX ResourceContentType (list 158), so it cannot be described in a package"));
+                    continue;
+                }
+                if roles_ok && !mapped_roles.contains(&role) {
+                    p.add(k, format!("role {role} is not mapped from any asset-type value in [otmm.roles]"));
+                    continue;
+                }
+                if resources_ok {
+                    match resources.get(&role) {
+                        None => {
+                            p.add(
+                                k,
+                                format!(
+                                    "role {role} has no [consonance.resources.{role}]; packages take linked files only"
+                                ),
+                            );
+                            continue;
+                        }
+                        Some(r) => {
+                            let missing: Vec<String> = forms
+                                .iter()
+                                .filter(|f| !r.product_forms.contains(f))
+                                .map(|f| f.to_string())
+                                .collect();
+                            if !missing.is_empty() {
+                                p.add(
+                                    k,
+                                    format!(
+                                        "role {role} is packaged for {} but consonance.resources.{role}.product_forms \
+                                         does not include it, so no file could ever be linked to those products",
+                                        missing.join(", ")
+                                    ),
+                                );
+                                continue;
+                            }
+                        }
+                    }
+                }
+                lists[li].push(role);
+            }
+        }
+        let [roles, optional_roles] = lists;
+        channels.insert(channel, ChannelPackage { forms, roles, optional_roles });
+    }
+    PackagesConfig { link_base_url, release_link_role, channels }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{ConfigError, MappingConfig, ProductForm};
+    use crate::rights::Channel;
+    use crate::role::AssetRole;
+
+    const EXAMPLE: &str = include_str!("../../../../config/mapping.example.toml");
+
+    /// The example with its `[packages]` tables replaced by `packages`.
+    fn with(packages: &str) -> Result<MappingConfig, ConfigError> {
+        let base = &EXAMPLE[..EXAMPLE.find("[packages]").unwrap()];
+        MappingConfig::from_toml_str(&format!("{base}{packages}"), "m.toml")
+    }
+
+    fn keys(e: ConfigError) -> Vec<(String, String)> {
+        e.problems().iter().map(|p| (p.key.clone(), p.reason.clone())).collect()
+    }
+
+    #[test]
+    fn example_packages_load() {
+        let c = MappingConfig::from_toml_str(EXAMPLE, "example").unwrap();
+        let p = c.packages.unwrap();
+        let (ch, spec) = p.channel_for(&ProductForm::parse("AJ").unwrap()).unwrap();
+        assert_eq!(ch, Channel::Audio);
+        assert_eq!(spec.roles, vec![AssetRole::FrontCover, AssetRole::AudioSample]);
+        assert!(p.channel_for(&ProductForm::parse("ZZ").unwrap()).is_none());
+        assert_eq!(p.link_for("a/b"), "https://production.example.com/a/b");
+        assert!(with("").unwrap().packages.is_none());
+    }
+
+    #[test]
+    fn problems_name_key_and_reason() {
+        let e = with(
+            "[packages]\nlink_base_url = \"ftp://x\"\nrelease_link_role = \"B2B\"\n\
+             [packages.print]\nforms = [\"BB\", \"bb\"]\nroles = [\"full_cover\", \"social_graphic\", \"cover\"]\n\
+             [packages.ebook]\nforms = [\"BB\", \"DG\"]\nroles = [\"audio_sample\"]\noptional_roles = [\"audio_sample\"]\n",
+        )
+        .unwrap_err();
+        let ps = keys(e.clone());
+        let has = |k: &str, needle: &str| ps.iter().any(|(key, r)| key == k && r.contains(needle));
+        assert!(has("packages.link_base_url", "http(s) URL"), "{ps:#?}");
+        assert!(has("packages.release_link_role", "list 73"), "{ps:#?}");
+        assert!(has("packages.print.forms[1]", "not an ONIX product form"), "{ps:#?}");
+        assert!(has("packages.print.roles[1]", "no ONIX ResourceContentType"), "{ps:#?}");
+        assert!(has("packages.print.roles[2]", "unknown role"), "{ps:#?}");
+        assert!(has("packages.ebook.forms[0]", "already packaged for the print channel"), "{ps:#?}");
+        assert!(has("packages.ebook.roles[0]", "does not include it"), "{ps:#?}");
+        assert!(has("packages.ebook.optional_roles[0]", "listed twice"), "{ps:#?}");
+        assert!(e.to_string().contains("m.toml"));
+        let e = with("[packages]\nlink_base_url = \"https://x/\"\nbogus = 1\n").unwrap_err();
+        assert!(e.to_string().contains("packages.bogus") || e.to_string().contains("bogus"), "{e}");
+    }
+}

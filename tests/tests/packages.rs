@@ -1,0 +1,204 @@
+//! Mission flow 5 end to end: approvals reach OTMM's webhook path, the processor links them and
+//! builds the work's production packages; the staged bytes, manifests, ONIX fragments,
+//! documents and audit agree; rebuilding changes nothing; a newer version makes a new package
+//! version; a territory restriction blocks one product only; release adds a Consonance web
+//! link. Every case runs on the embedded adapters and on moto (S3).
+
+use connector_app::packages::{self, BuildOutcome, PackageDoc, ReleaseOutcome};
+use connector_core::{AssetId, Channel, Isbn13};
+use connector_sim::otmm::content_sha256;
+use connector_store::PageRequest;
+use connector_tests::e2e::{Backend, Harness};
+use connector_tests::packages::{AJ, BB, DG, Spec, catalogue, default_specs, isbn_of, lineage};
+use md5::Md5;
+use sha2::{Digest, Sha256};
+
+const APPROVER: &str = "pkg.approver";
+
+async fn start(backend: Backend, name: &str, specs: &[Spec], not_for_sale: &[(i64, &[&str])]) -> Harness {
+    let h = Harness::start_with(backend, name, catalogue(specs, not_for_sale)).await;
+    for s in specs {
+        h.sims.otmm.approve(&lineage(s.n), 1, APPROVER).unwrap();
+    }
+    let report = h.deliver_and_drain(specs.len()).await;
+    assert_eq!(report.dead_lettered, 0, "{report:?}");
+    h
+}
+
+async fn doc(h: &Harness, product: i64, channel: Channel) -> (PackageDoc, u64) {
+    let d = h
+        .app
+        .stores
+        .documents
+        .get_doc(packages::DOC_KIND, &packages::doc_id(&isbn_of(product), channel))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no package document for {product} {channel}"));
+    (serde_json::from_value(d.body).unwrap(), d.revision)
+}
+
+async fn object(h: &Harness, key: &str) -> Vec<u8> {
+    h.app.stores.staging.get(key).await.unwrap().unwrap_or_else(|| panic!("{key} is not staged")).1.to_vec()
+}
+
+async fn actions(h: &Harness, isbn: &Isbn13) -> Vec<connector_core::AuditRecord> {
+    h.app.stores.audit.by_title(isbn, PageRequest { limit: 200, cursor: None }).await.unwrap().items
+}
+
+/// The manifest of a staged package checked against the bytes in staging and in OTMM.
+async fn verify_staged(h: &Harness, d: &PackageDoc) -> serde_json::Value {
+    assert_eq!(d.status, "staged");
+    let manifest_key = d.manifest_key.clone().expect("a staged package names its manifest");
+    let m: serde_json::Value = serde_json::from_slice(&object(h, &manifest_key).await).unwrap();
+    assert_eq!(m["isbn"], d.isbn.as_str());
+    assert_eq!(m["channel"], d.channel.as_str());
+    assert_eq!(m["package_version"], d.package_version);
+    let files = m["files"].as_array().unwrap();
+    assert_eq!(files.len(), d.files.len());
+    for f in files {
+        let key = f["key"].as_str().unwrap();
+        let bytes = object(h, key).await;
+        let sha = hex::encode(Sha256::digest(&bytes));
+        let md5 = hex::encode(Md5::digest(&bytes));
+        assert_eq!(f["sha256"], sha.as_str(), "{key}");
+        assert_eq!(f["md5"], md5.as_str(), "{key}");
+        assert_eq!(f["size"], bytes.len() as u64, "{key}");
+        // The bytes are OTMM's content of that version.
+        let version_id = f["otmm_version_asset_id"].as_str().unwrap();
+        assert_eq!(sha, content_sha256(version_id, bytes.len() as u64), "{key} is not OTMM's content");
+        let onix = String::from_utf8(object(h, f["onix_key"].as_str().unwrap()).await).unwrap();
+        assert!(onix.contains(&format!("<FeatureValue>{sha}</FeatureValue>")), "{onix}");
+        assert!(onix.contains(&format!("<FeatureValue>{md5}</FeatureValue>")), "{onix}");
+        assert!(onix.contains(&format!("<ResourceLink>{}</ResourceLink>", f["link"].as_str().unwrap())));
+        assert!(!f["approval_audit_ids"].as_array().unwrap().is_empty(), "approval audit ids in {f}");
+    }
+    m
+}
+
+fn roles(m: &serde_json::Value) -> Vec<String> {
+    m["files"].as_array().unwrap().iter().map(|f| f["role"].as_str().unwrap().to_string()).collect()
+}
+
+async fn full_packages_checksums_rebuild_and_release(backend: Backend) {
+    let h = start(backend, "pkg_full", &default_specs(), &[]).await;
+
+    let (print, _) = doc(&h, BB, Channel::Print).await;
+    let m = verify_staged(&h, &print).await;
+    assert_eq!(roles(&m), ["full_cover", "interior_illustration", "interior_illustration"]);
+    let (ebook, _) = doc(&h, DG, Channel::Ebook).await;
+    let m = verify_staged(&h, &ebook).await;
+    assert_eq!(roles(&m)[0], "front_cover");
+    let (audio, _) = doc(&h, AJ, Channel::Audio).await;
+    let m = verify_staged(&h, &audio).await;
+    assert_eq!(roles(&m), ["audio_sample", "front_cover"]);
+    let listed = packages::list(&h.app).await.unwrap();
+    assert_eq!(listed.len(), 3, "one document per product and channel");
+    let staged_audit = actions(&h, &isbn_of(BB)).await;
+    let rec = staged_audit.iter().find(|r| r.action == "package.staged").expect("package.staged audited");
+    assert_eq!(rec.data["package_version"], print.package_version);
+
+    // Rebuild: same inputs, nothing changes (no new version, no upload, same bytes).
+    let before: Vec<(PackageDoc, u64, Vec<u8>)> = {
+        let mut v = Vec::new();
+        for (p, c) in [(BB, Channel::Print), (DG, Channel::Ebook), (AJ, Channel::Audio)] {
+            let (d, rev) = doc(&h, p, c).await;
+            let bytes = object(&h, d.manifest_key.as_deref().unwrap()).await;
+            v.push((d, rev, bytes));
+        }
+        v
+    };
+    let outcomes = packages::build_all(&h.app, "test-rebuild").await.unwrap();
+    assert_eq!(outcomes.len(), 3);
+    assert!(outcomes.iter().all(|o| matches!(o, BuildOutcome::Unchanged { .. })), "{outcomes:?}");
+    for (d, rev, bytes) in &before {
+        let (now, rev2) = doc(&h, d.product_id, d.channel).await;
+        assert_eq!((now.package_version, rev2), (d.package_version, *rev));
+        assert_eq!(&object(&h, d.manifest_key.as_deref().unwrap()).await, bytes);
+    }
+
+    // Release: a web link to the manifest on the Consonance product, once.
+    let released = packages::release(&h.app, &isbn_of(DG), Channel::Ebook, "test-release").await.unwrap();
+    let ReleaseOutcome::Released { link, web_link_id, .. } = released else { panic!("{released:?}") };
+    let links = h.sims.consonance.web_links(DG);
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!(links[0].link, link);
+    assert_eq!(links[0].id.to_string(), web_link_id);
+    assert!(link.ends_with(ebook.manifest_key.as_deref().unwrap()));
+    let (after, _) = doc(&h, DG, Channel::Ebook).await;
+    assert_eq!(after.status, "released");
+    assert!(actions(&h, &isbn_of(DG)).await.iter().any(|r| r.action == "package.released"));
+    let again = packages::release(&h.app, &isbn_of(DG), Channel::Ebook, "test-release").await.unwrap();
+    assert!(matches!(again, ReleaseOutcome::AlreadyReleased { .. }), "{again:?}");
+    assert_eq!(h.sims.consonance.web_links(DG).len(), 1);
+}
+
+async fn newer_version_is_a_new_package_version(backend: Backend) {
+    let h = start(backend, "pkg_newer", &default_specs(), &[]).await;
+    let (print, _) = doc(&h, BB, Channel::Print).await;
+    let (ebook, _) = doc(&h, DG, Channel::Ebook).await;
+    let full_cover = lineage(1);
+    let old_key = print.files.iter().find(|f| f.role == "full_cover").unwrap().key.clone();
+
+    let v2 = h.sims.otmm.add_version(&full_cover, "In Review").unwrap();
+    h.sims.otmm.approve(&full_cover, 2, APPROVER).unwrap();
+    let report = h.deliver_and_drain(default_specs().len() + 2).await;
+    assert_eq!(report.dead_lettered, 0, "{report:?}");
+
+    let (print2, _) = doc(&h, BB, Channel::Print).await;
+    assert_eq!(print2.package_version, print.package_version + 1);
+    let f = print2.files.iter().find(|f| f.role == "full_cover").unwrap();
+    assert_eq!((f.version, f.version_asset_id.as_str(), f.key.as_str()), (2, v2.as_str(), old_key.as_str()));
+    let m = verify_staged(&h, &print2).await;
+    assert_eq!(m["package_version"], print.package_version + 1);
+    assert_eq!(print2.history.len(), print.history.len() + 1);
+    if backend == Backend::Moto {
+        // The versioned bucket keeps the old manifest: two S3 versions of one key.
+        let ids: Vec<_> =
+            print2.history.iter().rev().take(2).map(|e| e.manifest_version_id.clone()).collect();
+        assert!(ids.iter().all(Option::is_some) && ids[0] != ids[1], "{ids:?}");
+    }
+    // The ebook does not take the full cover: unchanged.
+    assert_eq!(doc(&h, DG, Channel::Ebook).await.0.package_version, ebook.package_version);
+    // The asset's trail says which version went into which package version.
+    let trail = h
+        .app
+        .stores
+        .audit
+        .by_asset(&AssetId::parse(&full_cover).unwrap(), PageRequest { limit: 100, cursor: None })
+        .await
+        .unwrap()
+        .items;
+    let staged = trail
+        .iter()
+        .find(|r| r.action == "package.file_staged" && r.asset_version == Some(2))
+        .expect("version 2 staged");
+    assert_eq!(staged.data["package_version"], print.package_version + 1);
+    assert!(staged.detail.contains(&format!("package v{}", print.package_version + 1)), "{}", staged.detail);
+}
+
+async fn territory_restriction_blocks_that_product_only(backend: Backend) {
+    let mut specs = default_specs();
+    specs[3].territory = "WORLD -US"; // the front cover may not be shown in the US
+    // The audio download is not sold in the US; the ebook is sold worldwide.
+    let h = start(backend, "pkg_territory", &specs, &[(AJ, &["US"])]).await;
+    let (ebook, _) = doc(&h, DG, Channel::Ebook).await;
+    assert_eq!(ebook.status, "blocked");
+    assert!(ebook.manifest_key.is_none() && ebook.files.is_empty());
+    let reason = ebook.reasons.join("; ");
+    assert!(reason.contains("US") && reason.contains("front_cover") && reason.contains("ebook"), "{reason}");
+    verify_staged(&h, &doc(&h, AJ, Channel::Audio).await.0).await;
+    verify_staged(&h, &doc(&h, BB, Channel::Print).await.0).await;
+    let trail = actions(&h, &isbn_of(DG)).await;
+    let blocked = trail.iter().find(|r| r.action == "package.blocked").expect("package.blocked audited");
+    assert!(blocked.detail.contains("may not be shown in US"), "{}", blocked.detail);
+    assert!(!trail.iter().any(|r| r.action == "package.staged"));
+    assert!(h.app.stores.staging.list(&format!("packages/{}/", isbn_of(DG))).await.unwrap().is_empty());
+    let release = packages::release(&h.app, &isbn_of(DG), Channel::Ebook, "t").await.unwrap();
+    assert!(matches!(release, ReleaseOutcome::NotReleasable { .. }), "{release:?}");
+}
+
+connector_tests::on_both_backends!(
+    full_packages_checksums_rebuild_and_release,
+    newer_version_is_a_new_package_version,
+    territory_restriction_blocks_that_product_only,
+);
