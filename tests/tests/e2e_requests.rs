@@ -322,7 +322,39 @@ async fn readiness_moves_ready_at_risk_blocked(backend: Backend) {
     assert_eq!(docs.items.len(), work.products.len(), "one report per product of the work");
 }
 
+/// Without any notification, the reconciler sees the new stage in Consonance's change feed
+/// (the stored readiness says another stage), enqueues the work, and the requests follow.
+async fn reconciler_catches_a_silent_stage_change(backend: Backend) {
+    use connector_app::reconciler::{self, Options};
+    let mut h = Harness::start(backend, "requests_reconcile", 30).await;
+    movable_clock(&mut h, fixture_now());
+    let (work, _) = pick(&h, "Editorial", &["BB"], "Author Photo");
+    let work = work.clone();
+    let mut n = 0;
+    work_changed(&h, work.work_id, &mut n).await;
+    let before = request_folders(&h).len();
+    h.sims.consonance.set_project_stage(work.work_id, "Design").unwrap();
+    let forever = || std::time::Duration::MAX;
+    let summary = reconciler::run(&h.app, &Options::default(), &forever).await.unwrap();
+    assert_eq!(summary.drift.get("readiness_stale"), Some(&1), "{summary:?}");
+    let report = h.drain().await;
+    assert_eq!(report.dead_lettered, 0, "{report:?}");
+    // Every Design-stage role of the work's products, but the author photo (in OTMM already).
+    let expected: BTreeSet<String> =
+        expected_keys(&h, &work, "Design").into_iter().filter(|k| !k.ends_with("#author_photo")).collect();
+    let raised: BTreeSet<String> = request_folders(&h)
+        .into_keys()
+        .filter(|k| work.products.iter().any(|p| k.starts_with(&p.isbn13)))
+        .collect();
+    assert_eq!(raised, expected);
+    assert!(request_folders(&h).len() > before);
+    // Converged: the next run finds nothing about this work.
+    let again = reconciler::run(&h.app, &Options::default(), &forever).await.unwrap();
+    assert_eq!(again.drift.get("readiness_stale"), None, "{again:?}");
+}
+
 connector_tests::on_both_backends!(
     requests_follow_stages_arrivals_and_slips,
-    readiness_moves_ready_at_risk_blocked
+    readiness_moves_ready_at_risk_blocked,
+    reconciler_catches_a_silent_stage_change
 );

@@ -411,6 +411,17 @@ async fn folders_placeholders_and_jobs() {
     let f = folders.iter().find(|f| f.folder_id == folder.asset_id.as_str()).unwrap();
     assert_eq!(f.parent_id.as_deref(), Some(ROOT_FOLDER_ID));
     assert_eq!(f.fields.get(otmm_fields::REQUEST_ID).map(String::as_str), Some("REQ-42"));
+    // Asset requests are found again by their request id, and edited in place.
+    otmm.update_folder_metadata(folder.asset_id.as_str(), &[(otmm_fields::REQUEST_STATUS, "Fulfilled")])
+        .await
+        .unwrap();
+    let by_id =
+        otmm_client::SearchCondition::new(otmm_fields::REQUEST_ID, "ARTESIA.OPERATOR.CHAR.IS", "REQ-42");
+    let found = otmm.search(&[by_id], None, 0, 10).await.unwrap();
+    assert_eq!(found.assets.len(), 1, "{found:?}");
+    assert!(found.assets[0].is_folder());
+    assert_eq!(found.assets[0].field_str(otmm_fields::REQUEST_STATUS), Some("Fulfilled"));
+    assert_eq!(found.assets[0].field_str(otmm_fields::REQUEST_ID), Some("REQ-42"));
 
     let job = otmm
         .create_placeholder_asset(

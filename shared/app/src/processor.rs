@@ -393,14 +393,14 @@ async fn apply(
     }
     let records =
         records_for(app, &plan.notes, plan.isbn.as_ref(), facts, &event.actor, &message.correlation_id);
-    let mut linked = false;
+    let mut linked = None;
     match plan.link {
         Some(mut link) => {
             if created.is_some() {
                 link.consonance_resource_id = created.clone();
             }
             match app.stores.mapping.put_link(&link, current.map(|c| c.revision), &records).await {
-                Ok(_) => linked = true,
+                Ok(_) => linked = Some(link.key.role),
                 Err(StoreError::Conflict {
                     reason: ConflictReason::StaleVersion { stored_version, .. },
                     ..
@@ -436,8 +436,8 @@ async fn apply(
         }
     }
     // Flows 3 and 8: an asset linked may close its request and change the work's readiness.
-    if linked && let Some(title) = title {
-        crate::readiness::refresh_after_link(app, title, &message.correlation_id).await?;
+    if let (Some(role), Some(title)) = (linked, title) {
+        crate::readiness::refresh_after_link(app, title, role, &message.correlation_id).await?;
     }
     match plan.verdict {
         Verdict::Done => Ok(()),
@@ -642,13 +642,12 @@ async fn withdraw_links_of_deleted_asset(
             )
         };
         let revision = link.revision;
-        let isbn = link.key.isbn.clone();
-        let role = link.key.role;
+        let (isbn, role) = (link.key.isbn.clone(), link.key.role);
         let withdrawn = AssetLink { status: LinkStatus::Withdrawn, updated_at: app.now(), ..link };
         app.stores.mapping.put_link(&withdrawn, Some(revision), &[rec]).await?;
         // Flows 3 and 8: the role is missing again for the work's products.
         if let Some(title) = app.pms.title_by_isbn(&isbn).await? {
-            crate::readiness::refresh_after_link(app, &title, &message.correlation_id).await?;
+            crate::readiness::refresh_after_link(app, &title, role, &message.correlation_id).await?;
         }
         // A package that held the file is blocked until a replacement is linked.
         if app.settings.packages_on_link && crate::packages::takes_role(app, role) {

@@ -106,11 +106,21 @@ pub async fn refresh_titles(
 /// After an asset of `title` was linked: requests and readiness of every product of its work
 /// (a cover linked with the hardback's ISBN counts for the ebook too). Built from the title's
 /// facts, which list the work's products, so no further Consonance read is needed.
+///
+/// Only roles some product of the work needs for launch matter: a campaign banner changes no
+/// request and no readiness, so it costs nothing here.
 pub async fn refresh_after_link(
     app: &App,
     title: &TitleFacts,
+    role: AssetRole,
     correlation_id: &str,
 ) -> Result<RefreshReport, ReadinessError> {
+    let required = title.products.iter().any(|p| {
+        p.form.as_ref().and_then(|f| app.config.launch_for(f)).is_some_and(|l| l.roles.contains(&role))
+    });
+    if !required {
+        return Ok(RefreshReport::default());
+    }
     let titles: Vec<TitleFacts> = title
         .products
         .iter()

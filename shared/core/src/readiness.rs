@@ -495,7 +495,7 @@ pub fn summarise(
         }
     }
     // Most serious first; stable within a severity (role order, then milestones).
-    reasons.sort_by(|a, b| b.0.cmp(&a.0));
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.0));
     let status = reasons.first().map_or(ReadinessStatus::Ready, |r| r.0);
     (status, reasons.into_iter().map(|r| r.1).collect())
 }

@@ -135,7 +135,7 @@ pub struct AssetRequest {
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum RequestCommand {
     /// Raise the request in OTMM and record it.
-    Create { request: AssetRequest },
+    Create { request: Box<AssetRequest> },
     /// The asset arrived: mark the request fulfilled in OTMM.
     Close { key: String, asset_id: AssetId, version: u32 },
     /// The schedule moved: write the new due date.
@@ -199,7 +199,7 @@ pub fn plan_requests(
         let asset = arrived(links, facts, need.role);
         match (find(&key), asset) {
             (None, None) => commands.push(RequestCommand::Create {
-                request: AssetRequest {
+                request: Box::new(AssetRequest {
                     key,
                     isbn: facts.isbn.clone(),
                     work_id: facts.work_id,
@@ -218,7 +218,7 @@ pub fn plan_requests(
                     fulfilled_by: None,
                     fulfilled_version: None,
                     previous_due: Vec::new(),
-                },
+                }),
             }),
             (Some(r), None) if r.status == RequestStatus::Open && r.due != need.due => {
                 commands.push(RequestCommand::Redate {
@@ -252,7 +252,7 @@ pub fn apply_command(
     now: DateTime<Utc>,
 ) -> Option<AssetRequest> {
     match (command, current) {
-        (RequestCommand::Create { request }, None) => Some(request.clone()),
+        (RequestCommand::Create { request }, None) => Some(request.as_ref().clone()),
         (RequestCommand::Close { key, asset_id, version }, Some(r)) if &r.key == key => Some(AssetRequest {
             status: RequestStatus::Closed,
             closed_at: Some(now),

@@ -36,7 +36,7 @@ fn everything_linked_is_ready_and_packaged_counts_too() {
         &serde_json::json!({"status": "staged", "files": [{"role": "front_cover", "asset_id": "x", "version": 2}, {"role": "nonsense"}]}),
     )
     .unwrap();
-    let r = evaluate_readiness(&f, &[], &all_linked(&BC), &[], &[], &[pkg.clone()], &c, now());
+    let r = evaluate_readiness(&f, &[], &all_linked(&BC), &[], &[], std::slice::from_ref(&pkg), &c, now());
     assert_eq!(r.role(AssetRole::FrontCover).unwrap().state, RoleState::Packaged);
     assert_eq!(r.role(AssetRole::Spine).unwrap().state, RoleState::Linked);
     assert_eq!(r.status, ReadinessStatus::Ready);
