@@ -142,7 +142,8 @@ async fn titles(deps: &ApiDeps, q: Option<&str>) -> Result<ApiResponse, ApiError
     let p = query::params(q, &allowed)?;
     let filter = TitleFilter::from_params(&p, false)?;
     let limit = query::limit(&p, 50, 200)?;
-    let after = p.get("cursor").map(|c| query::decode_title_cursor(c)).transpose()?;
+    let after =
+        p.get("cursor").filter(|c| !c.is_empty()).map(|c| query::decode_title_cursor(c)).transpose()?;
     let (all, scanned) = matching_titles(deps, &filter).await?;
     let total = all.len();
     let start = match &after {
