@@ -1,4 +1,5 @@
 //! Helpers shared by the integration tests (moto endpoint, template-driven resources).
+pub mod api_seed;
 pub mod aws;
 pub mod embedded;
 

@@ -7,6 +7,7 @@
 //! adapters or on moto, with the simulators behind the system ports.
 
 pub mod adapters;
+pub mod dlq;
 pub mod packages;
 pub mod processor;
 pub mod readiness;

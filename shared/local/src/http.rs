@@ -1,4 +1,6 @@
-//! The HTTP routes the local runner serves: the webhook intake as API Gateway would call it.
+//! The HTTP routes the local runner serves: the webhook intake as API Gateway would call it,
+//! and the people-facing API with the readiness board ([`api_router`]; no authentication here:
+//! in AWS, API Gateway checks JWTs and IAM signatures before the function runs).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -51,14 +53,49 @@ async fn webhook(
     response
 }
 
+/// The people-facing API (`/titles...`, `/audit`, `/dlq...`, `/reconcile`, `/openapi.json`,
+/// `/board`) as a fallback: merge it with [`router`] to serve both.
+pub fn api_router(deps: Arc<api::ApiDeps>) -> Router {
+    Router::new().fallback(api_request).with_state(deps)
+}
+
+async fn api_request(
+    State(deps): State<Arc<api::ApiDeps>>,
+    method: Method,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> Response {
+    let request = api::ApiRequest {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        query: uri.query().map(str::to_string),
+        body: body.to_vec(),
+        caller: None,
+    };
+    let answer = api::handle(&deps, request).await;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, [(header::CONTENT_TYPE, answer.content_type)], answer.body).into_response();
+    for (name, value) in answer.headers {
+        if let Ok(v) = value.parse() {
+            response.headers_mut().insert(name, v);
+        }
+    }
+    response
+}
+
 /// Serves `router` on `addr` (port 0 for any) in the background; returns the bound address.
 pub async fn spawn(router: Router, addr: &str) -> std::io::Result<std::net::SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
+    serve(listener, router);
+    Ok(bound)
+}
+
+/// Serves `router` on a bound listener in the background.
+pub fn serve(listener: tokio::net::TcpListener, router: Router) {
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "HTTP server stopped");
         }
     });
-    Ok(bound)
 }

@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use connector::demo::{self, DemoOptions};
 use connector::{SIM_WEBHOOK_SECRET, Simulators, app_from_env, http, intake_deps, open_state, worker};
+use connector_app::dlq;
 use connector_app::packages;
 use connector_app::reconciler::{self, Mode};
 use connector_core::{AssetId, Isbn13};
@@ -195,22 +196,38 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Replay { state_dir, ids, all } => {
             let stores = open_state(&state_dir, 5).map_err(|e| e.to_string())?;
             if !all && ids.is_empty() {
-                let dead = stores.queue.dead_letters(1000).await.map_err(|e| e.to_string())?;
+                let dead = dlq::list(&stores, dlq::MAX_LISTED).await.map_err(|e| e.to_string())?;
                 println!("{} dead letters in {}", dead.len(), state_dir.display());
                 for m in dead {
+                    let about = match (&m.isbn, &m.asset_id) {
+                        (Some(isbn), _) => format!("title {isbn}"),
+                        (None, Some(asset)) => format!("asset {asset}"),
+                        _ => "-".to_string(),
+                    };
                     println!(
-                        "{}  received {}x  {}",
+                        "{}  received {}x  {} {}  {}\n    cause: {}",
                         m.message_id,
                         m.receive_count,
-                        m.body.chars().take(160).collect::<String>()
+                        m.event_type.as_deref().unwrap_or("unreadable"),
+                        m.event_id.as_deref().unwrap_or(""),
+                        about,
+                        m.cause.as_deref().unwrap_or("(no audit record names it)")
                     );
                 }
                 println!("replay with --id <message id> (repeatable) or --all");
                 return Ok(());
             }
-            let moved =
-                stores.queue.redrive(if all { None } else { Some(&ids) }).await.map_err(|e| e.to_string())?;
-            println!("{moved} dead letters moved back to the flow queue; `connector serve` processes them");
+            let selection = if all { dlq::Selection::All } else { dlq::Selection::Ids(ids) };
+            let outcome = dlq::replay(&stores, &selection, chrono::Utc::now(), None)
+                .await
+                .map_err(|e| e.to_string())?;
+            for id in &outcome.not_found {
+                eprintln!("not in the dead-letter queue: {id}");
+            }
+            println!(
+                "{} dead letters moved back to the flow queue (audit {}); `connector serve` processes them",
+                outcome.moved, outcome.audit_id
+            );
             Ok(())
         }
         Command::Audit { state_dir, title, asset, limit } => {
@@ -248,22 +265,30 @@ async fn serve(listen: String, state_dir: PathBuf, sim_titles: usize) -> Result<
         let env = |k: &str| std::env::var(k).ok();
         let app = app_from_env(stores.clone(), &env, None, None).map_err(|e| e.to_string())?;
         let deps = intake_deps(&stores, &secret, consonance_secret.as_deref())?;
-        http::spawn(http::router(Arc::new(deps)), &listen).await.map_err(|e| e.to_string())?;
+        let api = Arc::new(api::ApiDeps::for_app(app.clone()));
+        let routes = http::router(Arc::new(deps)).merge(http::api_router(api));
+        http::spawn(routes, &listen).await.map_err(|e| e.to_string())?;
         (app, None)
     } else {
         let secret = secret.unwrap_or_else(|| SIM_WEBHOOK_SECRET.to_string());
         let deps = intake_deps(&stores, &secret, consonance_secret.as_deref())?;
-        let addr = http::spawn(http::router(Arc::new(deps)), &listen).await.map_err(|e| e.to_string())?;
+        // Bind first (OTMM's simulator needs the webhook URL), then start the simulators,
+        // then serve: the API's reconcile route needs the app, which needs the simulators.
+        let listener =
+            tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("--listen {listen}: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let catalogue = Catalogue::generate(sim_titles, 7, chrono::Utc::now());
         let sims = Simulators::start(&catalogue, Some(format!("http://{addr}/webhooks/otmm")), &secret).await;
         let env: BTreeMap<String, String> = sims.env().into_iter().collect();
         let app = app_from_env(stores.clone(), &|k: &str| env.get(k).cloned(), None, None)
             .map_err(|e| e.to_string())?;
+        let api = Arc::new(api::ApiDeps::for_app(app.clone()));
+        http::serve(listener, http::router(Arc::new(deps)).merge(http::api_router(api)));
         eprintln!("simulators: OTMM {} , Consonance {}", sims.otmm.base_url(), sims.consonance.base_url());
         (app, Some(sims))
     };
     eprintln!(
-        "serving POST http://{listener_addr}/webhooks/{{otmm,consonance}}; state in {}",
+        "serving POST http://{listener_addr}/webhooks/{{otmm,consonance}}, the API (no authentication locally) and the board at http://{listener_addr}/board; state in {}",
         state_dir.display()
     );
     tokio::select! {

@@ -1,0 +1,24 @@
+//! Lambda entry point: API Gateway HTTP API (payload v2) -> [`api::handle`].
+//!
+//! Environment: as the reconciler (`connector_store::aws::AwsConfig` for the tables and queues,
+//! `connector_app::wiring` for OTMM, Consonance and the mapping config): `POST /reconcile` runs a
+//! reconcile slice inline. Authentication happens in API Gateway (see `infra/template.yaml`).
+
+use api::{ApiDeps, from_lambda, handle, to_lambda};
+use connector_app::wiring;
+use connector_store::aws::{AwsConfig, aws_stores};
+use lambda_http::{Error, Request, service_fn};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let env = |name: &str| std::env::var(name).ok();
+    let app = wiring::app(aws_stores(&AwsConfig::from_env()?).await, &env, None, None)?;
+    let deps = Arc::new(ApiDeps::for_app(app));
+    lambda_http::run(service_fn(move |req: Request| {
+        let deps = deps.clone();
+        async move { Ok::<_, Error>(to_lambda(handle(&deps, from_lambda(&req)).await)) }
+    }))
+    .await
+}

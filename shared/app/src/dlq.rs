@@ -1,0 +1,206 @@
+//! The dead-letter queue as people see it: each parked message with what it was about and the
+//! audit record that says why it was parked, and re-driving chosen ones (or all) back to the
+//! flow queue, audited. Used by the HTTP API (`GET /dlq`, `POST /dlq/replay`) and by the local
+//! CLI (`connector replay`).
+
+use chrono::{DateTime, Utc};
+use connector_core::event::{FlowMessage, InboundEvent};
+use connector_core::{AssetId, AuditRecord, Flow, Isbn13, Outcome};
+use connector_store::{PageRequest, QueueMessage, StoreError, Stores, new_audit_id};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// Most dead letters listed or considered at once.
+pub const MAX_LISTED: usize = 1000;
+/// Audit records read per message when looking for its cause (newest first).
+const CAUSE_SCAN: usize = 50;
+
+/// One dead letter, with what it was about and why it was parked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub message_id: String,
+    pub receive_count: u32,
+    pub sent_at: DateTime<Utc>,
+    /// From the flow message, when it can be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isbn: Option<Isbn13>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_id: Option<AssetId>,
+    /// Why it was parked: the newest audit record of its flow (dead-lettered ones first), or
+    /// why the message cannot be read. `None` when no record names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// The audit record the cause comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause_audit_id: Option<String>,
+    /// The first 500 characters of the body.
+    pub body_excerpt: String,
+}
+
+/// What to replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    All,
+    Ids(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayOutcome {
+    /// How many moved back to the flow queue.
+    pub moved: usize,
+    /// Asked-for ids that are not in the dead-letter queue (already replayed, or never there).
+    pub not_found: Vec<String>,
+    /// The audit record written for the replay.
+    pub audit_id: String,
+}
+
+/// Up to `max` dead letters (at most [`MAX_LISTED`]), oldest first, each with its cause.
+pub async fn list(stores: &Stores, max: usize) -> Result<Vec<DeadLetter>, StoreError> {
+    let messages = stores.queue.dead_letters(max.clamp(1, MAX_LISTED)).await?;
+    let mut out = Vec::with_capacity(messages.len());
+    for m in &messages {
+        out.push(describe(stores, m).await?);
+    }
+    Ok(out)
+}
+
+async fn describe(stores: &Stores, m: &QueueMessage) -> Result<DeadLetter, StoreError> {
+    let mut d = DeadLetter {
+        message_id: m.message_id.clone(),
+        receive_count: m.receive_count,
+        sent_at: m.sent_at,
+        event_id: None,
+        source: None,
+        event_type: None,
+        correlation_id: None,
+        isbn: None,
+        asset_id: None,
+        cause: None,
+        cause_audit_id: None,
+        body_excerpt: m.body.chars().take(500).collect(),
+    };
+    let flow = match FlowMessage::from_json(&m.body) {
+        Ok(f) => f,
+        Err(e) => {
+            // The processor audits these under no title; say the same thing again here.
+            d.cause = Some(format!("message {} cannot be read: {e}", m.message_id));
+            return Ok(d);
+        }
+    };
+    d.event_id = Some(flow.event_id.to_string());
+    d.source = Some(flow.source.to_string());
+    d.event_type = Some(flow.event.event_type().to_string());
+    d.correlation_id = Some(flow.correlation_id.clone());
+    match &flow.event {
+        InboundEvent::Otmm(e) => d.asset_id = Some(e.asset_id.clone()),
+        InboundEvent::Consonance(e) => d.isbn = e.isbn.clone(),
+    }
+    let page = PageRequest { limit: CAUSE_SCAN, cursor: None };
+    let records = match (&d.asset_id, &d.isbn) {
+        (Some(asset), _) => stores.audit.by_asset(asset, page).await?.items,
+        (None, Some(isbn)) => stores.audit.by_title(isbn, page).await?.items,
+        (None, None) => Vec::new(),
+    };
+    if let Some(r) = cause_of(&records, &flow.correlation_id) {
+        d.cause = Some(r.detail.clone());
+        d.cause_audit_id = Some(r.id.to_string());
+    }
+    Ok(d)
+}
+
+/// The record that explains a dead letter: among `records` (newest first) of its correlation
+/// id, the newest dead-lettered one, else the newest of any outcome (a retry names its reason).
+pub fn cause_of<'a>(records: &'a [AuditRecord], correlation_id: &str) -> Option<&'a AuditRecord> {
+    let mine = || records.iter().filter(|r| r.correlation_id == correlation_id);
+    mine().find(|r| r.outcome == Outcome::DeadLettered).or_else(|| mine().next())
+}
+
+/// Moves the selected dead letters back to the flow queue and audits the replay (flow
+/// `replay`, action `dlq.replayed`, with the ids and counts in `data`).
+pub async fn replay(
+    stores: &Stores,
+    selection: &Selection,
+    now: DateTime<Utc>,
+    actor: Option<&str>,
+) -> Result<ReplayOutcome, StoreError> {
+    let (moved, not_found) = match selection {
+        Selection::All => (stores.queue.redrive(None).await?, Vec::new()),
+        Selection::Ids(ids) => {
+            let present: BTreeSet<String> =
+                stores.queue.dead_letters(MAX_LISTED).await?.into_iter().map(|m| m.message_id).collect();
+            let (known, unknown): (Vec<String>, Vec<String>) =
+                ids.iter().cloned().partition(|id| present.contains(id));
+            let moved = if known.is_empty() { 0 } else { stores.queue.redrive(Some(&known)).await? };
+            (moved, unknown)
+        }
+    };
+    let id = new_audit_id(now);
+    let scope = match selection {
+        Selection::All => "all dead letters".to_string(),
+        Selection::Ids(ids) => format!("{} chosen dead letters", ids.len()),
+    };
+    let record = AuditRecord {
+        id: id.clone(),
+        at: now,
+        flow: Flow::Replay,
+        action: "dlq.replayed".into(),
+        outcome: Outcome::Applied,
+        isbn: None,
+        asset_id: None,
+        asset_version: None,
+        actor: actor.map(|a| connector_core::Actor { user_id: a.to_string(), name: None }),
+        correlation_id: id.to_string(),
+        detail: format!("replay of {scope}: {moved} moved back to the flow queue"),
+        data: serde_json::json!({
+            "selection": match selection { Selection::All => serde_json::json!("all"), Selection::Ids(ids) => serde_json::json!(ids) },
+            "moved": moved,
+            "not_found": not_found,
+        }),
+    };
+    stores.audit.append(&[record]).await?;
+    Ok(ReplayOutcome { moved, not_found, audit_id: id.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: &str, corr: &str, outcome: Outcome, detail: &str) -> AuditRecord {
+        AuditRecord {
+            id: connector_core::AuditId(id.into()),
+            at: Utc::now(),
+            flow: Flow::LinkApprovedAsset,
+            action: "x".into(),
+            outcome,
+            isbn: None,
+            asset_id: None,
+            asset_version: None,
+            actor: None,
+            correlation_id: corr.into(),
+            detail: detail.into(),
+            data: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn the_cause_is_the_newest_dead_lettered_record_of_the_flow() {
+        let records = vec![
+            rec("3", "other", Outcome::DeadLettered, "someone else's"),
+            rec("2", "c1", Outcome::Retrying, "429 from Consonance"),
+            rec("1", "c1", Outcome::DeadLettered, "no product for ISBN"),
+        ];
+        assert_eq!(cause_of(&records, "c1").unwrap().detail, "no product for ISBN");
+        let only_retries =
+            vec![rec("2", "c2", Outcome::Retrying, "timeout"), rec("1", "c2", Outcome::Skipped, "x")];
+        assert_eq!(cause_of(&only_retries, "c2").unwrap().detail, "timeout");
+        assert!(cause_of(&records, "nobody").is_none());
+    }
+}
