@@ -118,6 +118,12 @@ impl Faults {
         self.lock().log.clone()
     }
 
+    /// How many logged requests satisfy `pred`, without copying the log (which holds millions
+    /// of entries after a large benchmark phase).
+    pub fn count_requests(&self, pred: impl Fn(&LoggedRequest) -> bool) -> usize {
+        self.lock().log.iter().filter(|r| pred(r)).count()
+    }
+
     /// How many logged requests match the method (or any) and path prefix.
     pub fn count(&self, method: Option<&str>, path_prefix: &str) -> usize {
         self.lock()

@@ -18,6 +18,7 @@
 // next to the request it answers.
 #![allow(clippy::result_large_err)]
 
+mod assets;
 pub mod content;
 mod model;
 mod webhook;
@@ -32,6 +33,7 @@ pub use webhook::{EventActor, OtmmEvent, WebhookDelivery, WebhookTarget};
 
 use crate::catalogue::{Catalogue, otmm_fields};
 use crate::faults::{self, Faults};
+use assets::Assets;
 use axum::body::{Body, Bytes};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -99,7 +101,7 @@ struct Session {
 }
 
 struct SimState {
-    assets: BTreeMap<String, SimAsset>,
+    assets: Assets,
     folders: BTreeMap<String, SimFolder>,
     placeholders: Vec<SimPlaceholder>,
     jobs: BTreeMap<u64, Vec<String>>,
@@ -121,10 +123,6 @@ impl SimState {
     fn new_asset_id(&mut self) -> String {
         self.next_asset += 1;
         format!("5f{:038x}", self.next_asset)
-    }
-
-    fn lineage_mut(&mut self, original: &str) -> Vec<&mut SimAsset> {
-        self.assets.values_mut().filter(|a| a.original_asset_id == original).collect()
     }
 
     fn child_count(&self, folder_id: &str) -> usize {
@@ -177,11 +175,13 @@ impl Shared {
     fn approve(&self, original: &str, version: u32, approver: &str) -> Result<String, SimError> {
         let mut st = self.lock();
         let now = now_secs();
-        let a = st
+        let id = st
             .assets
-            .values_mut()
-            .find(|a| a.original_asset_id == original && a.version == version)
+            .lineage(original)
+            .find(|a| a.version == version)
+            .map(|a| a.asset_id.clone())
             .ok_or_else(|| SimError::NotFound { what: format!("asset {original} version {version}") })?;
+        let a = st.assets.get_mut(&id).ok_or_else(|| SimError::NotFound { what: format!("asset {id}") })?;
         a.fields.insert(otmm_fields::APPROVAL_STATUS.into(), otmm_fields::APPROVED_VALUE.into());
         a.fields.insert(otmm_fields::APPROVED_BY.into(), approver.into());
         a.fields.insert(otmm_fields::APPROVED_DATE.into(), fmt_date(now));
@@ -196,15 +196,12 @@ impl Shared {
         let now = now_secs();
         let latest = st
             .assets
-            .values()
-            .filter(|a| a.original_asset_id == original)
+            .lineage(original)
             .max_by_key(|a| a.version)
             .cloned()
             .ok_or_else(|| SimError::NotFound { what: format!("asset lineage {original}") })?;
         let id = st.new_asset_id();
-        for a in st.lineage_mut(original) {
-            a.latest_version = false;
-        }
+        st.assets.for_lineage_mut(original, |a| a.latest_version = false);
         let mut next = latest;
         next.asset_id = id.clone();
         next.version += 1;
@@ -215,7 +212,7 @@ impl Shared {
         next.fields.insert(otmm_fields::APPROVAL_STATUS.into(), status.into());
         next.fields.remove(otmm_fields::APPROVED_BY);
         next.fields.remove(otmm_fields::APPROVED_DATE);
-        st.assets.insert(id.clone(), next.clone());
+        st.assets.insert(next.clone());
         let actor = self.options.username.clone();
         self.emit(&mut st, "asset.version_added", Some(2_229_145), &next, &actor);
         Ok(id)
@@ -247,12 +244,11 @@ impl Shared {
             .map(|a| a.original_asset_id.clone())
             .ok_or_else(|| SimError::NotFound { what: format!("asset {asset_id}") })?;
         let now = now_secs();
-        for a in st.lineage_mut(&original) {
+        st.assets.for_lineage_mut(&original, |a| {
             a.deleted = true;
             a.date_last_updated = now;
-        }
-        let latest =
-            st.assets.values().filter(|a| a.original_asset_id == original).max_by_key(|a| a.version).cloned();
+        });
+        let latest = st.assets.lineage(&original).max_by_key(|a| a.version).cloned();
         if let Some(latest) = latest {
             let actor = self.options.username.clone();
             self.emit(&mut st, "asset.deleted", None, &latest, &actor);
@@ -270,10 +266,10 @@ impl OtmmSim {
     /// # Panics
     /// When the port cannot be bound (a test setup error).
     pub async fn start(catalogue: &Catalogue, options: OtmmSimOptions) -> OtmmSimHandle {
-        let mut assets = BTreeMap::new();
+        let mut assets = Assets::default();
         for seed in &catalogue.assets {
             for rec in seed_records(seed) {
-                assets.insert(rec.asset_id.clone(), rec);
+                assets.insert(rec);
             }
         }
         let mut folders = BTreeMap::new();
@@ -736,9 +732,8 @@ async fn asset_versions(
     let Some(original) = st.assets.get(&id).map(|a| a.original_asset_id.clone()) else {
         return error(StatusCode::NOT_FOUND, "ASSET_NOT_FOUND", format!("asset {id} does not exist"));
     };
-    let mut versions: Vec<&SimAsset> =
-        st.assets.values().filter(|a| a.original_asset_id == original).collect();
-    versions.sort_by_key(|a| a.version);
+    let mut versions: Vec<&SimAsset> = st.assets.lineage(&original).collect();
+    versions.sort_by(|x, y| x.version.cmp(&y.version).then_with(|| x.asset_id.cmp(&y.asset_id)));
     let list: Vec<Value> = versions.iter().map(|a| render_asset(a, true, &v)).collect();
     Json(json!({"assets_resource": {"asset_list": list}})).into_response()
 }
@@ -945,6 +940,52 @@ fn matches(a: &SimAsset, c: &Condition) -> Result<bool, String> {
     })
 }
 
+/// The change feed's search (sorted ascending by last update, no keyword) answered from the
+/// feed index: the same hits in the same order as filtering and sorting every asset, but a
+/// page costs the page (plus the hits before `after`), not the repository. Returns (total
+/// hits, the page).
+fn feed_page(st: &mut SimState, conditions: &[Condition], after: u64, limit: u64) -> (usize, Vec<SimAsset>) {
+    // The feed is in (date, id) order; a lower bound on the date is where hits can start.
+    let mut from: Option<(DateTime<Utc>, bool)> = None;
+    let mut only_bounds = true;
+    for c in conditions {
+        let bound = parse_date(&c.value).filter(|_| c.field == DATE_LAST_UPDATED_FIELD);
+        match (c.op.as_str(), bound) {
+            (OP_DATE_IS_ON_OR_AFTER, Some(b)) => from = from.max(Some((b, false))),
+            (OP_DATE_IS_AFTER, Some(b)) => from = from.max(Some((b, true))),
+            _ => only_bounds = false,
+        }
+    }
+    st.assets.build_feed();
+    let feed = st.assets.feed();
+    let start = match from {
+        None => 0,
+        Some((b, strict)) => feed.partition_point(|(d, _)| if strict { *d <= b } else { *d < b }),
+    };
+    let candidates = feed[start..].iter().filter_map(|(_, id)| st.assets.get(id));
+    if only_bounds {
+        // Every condition is the range itself: the hits are exactly the rest of the feed.
+        let page = candidates.skip(after as usize).take(limit as usize).cloned().collect();
+        return (feed.len() - start, page);
+    }
+    let mut total = 0;
+    let mut page = Vec::new();
+    for a in candidates {
+        let mut ok = true;
+        for c in conditions {
+            // The caller checked every operator, and the top of `search` every date value.
+            ok &= matches(a, c).unwrap_or(false);
+        }
+        if ok {
+            if total >= after as usize && page.len() < limit as usize {
+                page.push(a.clone());
+            }
+            total += 1;
+        }
+    }
+    (total, page)
+}
+
 /// `/search/text`: conditions, sort, `after`/`limit` paging over latest, non-deleted versions.
 fn search(sh: &Shared, v: &str, headers: &HeaderMap, q: &HashMap<String, String>) -> Response {
     if let Err(r) = guard(sh, v, headers) {
@@ -973,55 +1014,63 @@ fn search(sh: &Shared, v: &str, headers: &HeaderMap, q: &HashMap<String, String>
     };
     let keyword =
         q.get("keyword_query").map(|k| k.trim().to_lowercase()).filter(|k| !k.is_empty() && k != "*");
-    let st = sh.lock();
-    let mut hits = Vec::new();
-    for a in st.assets.values().filter(|a| a.latest_version && !a.deleted) {
-        let mut ok = true;
-        for c in &conditions {
-            match matches(a, c) {
-                Ok(m) => ok &= m,
-                Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_SEARCH", e),
-            }
-        }
-        if let Some(k) = &keyword {
-            ok &=
-                a.name.to_lowercase().contains(k) || a.fields.values().any(|f| f.to_lowercase().contains(k));
-        }
-        if ok {
-            hits.push(Hit::Asset(a));
-        }
-    }
-    // Folders carry metadata too and OTMM search finds them (a customer build finds its asset
-    // requests this way, API-NOTES). Only searches on metadata fields match them, so the
-    // change feed (by last-updated date) stays assets only. UNCONFIRMED: which containers a
-    // real search configuration returns.
-    let metadata_only = !conditions.is_empty()
-        && conditions.iter().all(|c| c.field != DATE_LAST_UPDATED_FIELD && c.field != ASSET_ID_FIELD);
-    if metadata_only {
-        for f in st.folders.values() {
-            if conditions.iter().all(|c| folder_matches(f, c)) {
-                hits.push(Hit::Folder(f));
-            }
-        }
-    }
     let sort = q.get("sort").map(String::as_str).unwrap_or("asc_ARTESIA.FIELD.ASSET ID");
     let (desc, field) = match sort.split_once('_') {
         Some(("desc", f)) => (true, f),
         Some(("asc", f)) => (false, f),
         _ => (false, sort),
     };
-    hits.sort_by(|x, y| {
-        let ord = if field == DATE_LAST_UPDATED_FIELD {
-            x.date_last_updated().cmp(&y.date_last_updated())
+    let mut st = sh.lock();
+    let known = [OP_DATE_IS_AFTER, OP_DATE_IS_ON_OR_AFTER, OP_DATE_IS_BEFORE, OP_CHAR_CONTAINS, OP_CHAR_IS];
+    let feed_order = field == DATE_LAST_UPDATED_FIELD && !desc && keyword.is_none();
+    // Folders carry metadata too and OTMM search finds them (a customer build finds its asset
+    // requests this way, API-NOTES). Only searches on metadata fields match them, so the
+    // change feed (by last-updated date) stays assets only. UNCONFIRMED: which containers a
+    // real search configuration returns.
+    let metadata_only = !conditions.is_empty()
+        && conditions.iter().all(|c| c.field != DATE_LAST_UPDATED_FIELD && c.field != ASSET_ID_FIELD);
+    let (total, page): (usize, Vec<Found>) =
+        if feed_order && !metadata_only && conditions.iter().all(|c| known.contains(&c.op.as_str())) {
+            let (total, assets) = feed_page(&mut st, &conditions, after, limit);
+            (total, assets.into_iter().map(Found::Asset).collect())
         } else {
-            x.text(field).cmp(&y.text(field))
+            let mut hits = Vec::new();
+            for a in st.assets.values().filter(|a| a.latest_version && !a.deleted) {
+                let mut ok = true;
+                for c in &conditions {
+                    match matches(a, c) {
+                        Ok(m) => ok &= m,
+                        Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_SEARCH", e),
+                    }
+                }
+                if let Some(k) = &keyword {
+                    ok &= a.name.to_lowercase().contains(k)
+                        || a.fields.values().any(|f| f.to_lowercase().contains(k));
+                }
+                if ok {
+                    hits.push(Hit::Asset(a));
+                }
+            }
+            if metadata_only {
+                for f in st.folders.values() {
+                    if conditions.iter().all(|c| folder_matches(f, c)) {
+                        hits.push(Hit::Folder(f));
+                    }
+                }
+            }
+            hits.sort_by(|x, y| {
+                let ord = if field == DATE_LAST_UPDATED_FIELD {
+                    x.date_last_updated().cmp(&y.date_last_updated())
+                } else {
+                    x.text(field).cmp(&y.text(field))
+                };
+                let ord = if desc { ord.reverse() } else { ord };
+                ord.then_with(|| x.id().cmp(y.id()))
+            });
+            let total = hits.len();
+            (total, hits.into_iter().skip(after as usize).take(limit as usize).map(Hit::found).collect())
         };
-        let ord = if desc { ord.reverse() } else { ord };
-        ord.then_with(|| x.id().cmp(y.id()))
-    });
-    let total = hits.len();
-    let page: Vec<Hit> = hits.into_iter().skip(after as usize).take(limit as usize).collect();
-    let ids: Vec<&str> = page.iter().map(|h| h.id()).collect();
+    let ids: Vec<&str> = page.iter().map(Found::id).collect();
     let mut resource = json!({"search_result": {
         "asset_id_list": ids,
         "hit_count": page.len(),
@@ -1033,8 +1082,8 @@ fn search(sh: &Shared, v: &str, headers: &HeaderMap, q: &HashMap<String, String>
         resource["asset_list"] = Value::Array(
             page.iter()
                 .map(|h| match h {
-                    Hit::Asset(a) => render_asset(a, md, v),
-                    Hit::Folder(f) => render_folder(f, st.child_count(&f.folder_id), md),
+                    Found::Asset(a) => render_asset(a, md, v),
+                    Found::Folder(f) => render_folder(f, st.child_count(&f.folder_id), md),
                 })
                 .collect(),
         );
@@ -1048,7 +1097,28 @@ enum Hit<'a> {
     Folder(&'a SimFolder),
 }
 
+/// A hit on the page being answered, copied out of the state.
+enum Found {
+    Asset(SimAsset),
+    Folder(SimFolder),
+}
+
+impl Found {
+    fn id(&self) -> &str {
+        match self {
+            Found::Asset(a) => &a.asset_id,
+            Found::Folder(f) => &f.folder_id,
+        }
+    }
+}
+
 impl Hit<'_> {
+    fn found(self) -> Found {
+        match self {
+            Hit::Asset(a) => Found::Asset(a.clone()),
+            Hit::Folder(f) => Found::Folder(f.clone()),
+        }
+    }
     fn id(&self) -> &str {
         match self {
             Hit::Asset(a) => &a.asset_id,
@@ -1315,7 +1385,7 @@ async fn create_asset(
         import_job_id: Some(job_id),
         fields: fields.clone(),
     };
-    st.assets.insert(asset_id.clone(), rec);
+    st.assets.insert(rec);
     st.jobs.insert(job_id, vec![asset_id.clone()]);
     if no_content {
         st.placeholders.push(SimPlaceholder {
