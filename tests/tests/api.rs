@@ -261,6 +261,18 @@ async fn reconcile_runs_a_bounded_slice(backend: Backend) {
     let (status, again) = api.post("/reconcile", r#"{"mode": "incremental"}"#).await;
     assert_eq!(status, 202, "{again}");
     assert_eq!(again["more"], false);
+
+    // On an App the handler evaluates readiness on demand (flow 8) and stores the report.
+    let isbn = h.catalogue.works[0].products[0].isbn13.clone();
+    let (status, fresh) = api.get(&format!("/titles/{isbn}/readiness?refresh=true")).await;
+    assert_eq!(status, 200, "{fresh}");
+    assert_eq!(fresh["isbn"], isbn.as_str(), "{fresh}");
+    assert!(["ready", "at_risk", "blocked"].contains(&fresh["status"].as_str().unwrap()), "{fresh}");
+    let (status, stored) = api.get(&format!("/titles/{isbn}/readiness")).await;
+    assert_eq!((status, &stored["status"]), (200, &fresh["status"]), "the evaluation was stored: {stored}");
+    // A valid ISBN Consonance does not know: 404, not a failure of the evaluator.
+    let (status, body) = api.get("/titles/9780000000002/readiness?refresh=true").await;
+    assert_eq!(status, 404, "{body}");
 }
 
 on_both_backends!(

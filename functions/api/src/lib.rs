@@ -20,6 +20,7 @@ pub use routes::{LinkView, TitlesPage};
 
 use chrono::{DateTime, Utc};
 use connector_app::App;
+use connector_app::readiness::{self, ReadinessError};
 use connector_app::reconciler::{self, Mode, Options, Summary};
 use connector_core::Isbn13;
 use connector_core::readiness::TitleReadiness;
@@ -123,12 +124,15 @@ impl ApiDeps {
         }
     }
 
-    /// Everything, on an [`App`]: `POST /reconcile` runs [`reconciler::run`] inline, bounded by
+    /// Everything, on an [`App`]: `?refresh=true` runs [`readiness::evaluate_title`] (which also
+    /// stores the report and raises or closes requests), and `POST /reconcile` runs
+    /// [`reconciler::run`] inline, bounded by
     /// the budget (it checkpoints after every page, so the next call continues).
     pub fn for_app(app: App) -> Self {
         let stores = app.stores.clone();
         let clock = app.clock.clone();
         let app = Arc::new(app);
+        let for_evaluate = app.clone();
         let reconcile: Reconcile = Arc::new(move |mode, budget| {
             let app = app.clone();
             Box::pin(async move {
@@ -138,7 +142,17 @@ impl ApiDeps {
                 reconciler::run(&app, &options, &remaining).await.map_err(|e| e.to_string())
             })
         });
-        ApiDeps { reconcile: Some(reconcile), now: clock, ..ApiDeps::new(stores) }
+        let evaluate = evaluator(move |isbn| {
+            let app = for_evaluate.clone();
+            async move {
+                match readiness::evaluate_title(&app, &isbn).await {
+                    Ok(report) => Ok(Some(report)),
+                    Err(ReadinessError::UnknownTitle(_)) => Ok(None),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        });
+        ApiDeps { reconcile: Some(reconcile), evaluate: Some(evaluate), now: clock, ..ApiDeps::new(stores) }
     }
 }
 
