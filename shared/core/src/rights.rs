@@ -265,8 +265,44 @@ pub fn may_use(
     Ok(())
 }
 
+/// Proptest generators for rights, shared by the property tests of this module and of
+/// `rights_eval`: the same ten countries, territories and sales rights over them.
+#[cfg(test)]
+pub(crate) mod strategies {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The countries the generators draw from.
+    pub(crate) const COUNTRIES: [&str; 10] = ["GB", "US", "CA", "IE", "AU", "NZ", "FR", "DE", "IN", "ZA"];
+
+    pub(crate) fn country() -> impl Strategy<Value = CountryCode> {
+        prop::sample::select(COUNTRIES.to_vec()).prop_map(|c| CountryCode::parse(c).expect("valid code"))
+    }
+    pub(crate) fn territory() -> impl Strategy<Value = Territory> {
+        (
+            any::<bool>(),
+            prop::collection::btree_set(country(), 0..5),
+            prop::collection::btree_set(country(), 0..3),
+        )
+            .prop_map(|(world, included, excluded)| Territory { world, included, excluded })
+    }
+    pub(crate) fn product() -> impl Strategy<Value = ProductSalesRights> {
+        (
+            any::<bool>(),
+            prop::collection::btree_set(country(), 0..5),
+            prop::collection::btree_set(country(), 0..3),
+        )
+            .prop_map(|(for_sale_worldwide, for_sale, not_for_sale)| ProductSalesRights {
+                for_sale_worldwide,
+                for_sale,
+                not_for_sale,
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::strategies::{country, product, territory};
     use super::*;
     use proptest::prelude::*;
 
@@ -336,17 +372,6 @@ mod tests {
         assert_eq!(Denial::Withdrawn.to_string(), "the asset is withdrawn or marked expired in OTMM");
     }
 
-    fn country() -> impl Strategy<Value = CountryCode> {
-        prop::sample::select(vec!["GB", "US", "CA", "IE", "AU", "NZ", "FR", "DE", "IN", "ZA"]).prop_map(cc)
-    }
-    fn territory() -> impl Strategy<Value = Territory> {
-        (
-            any::<bool>(),
-            prop::collection::btree_set(country(), 0..5),
-            prop::collection::btree_set(country(), 0..3),
-        )
-            .prop_map(|(world, included, excluded)| Territory { world, included, excluded })
-    }
     fn date() -> impl Strategy<Value = NaiveDate> {
         (0i64..2000).prop_map(|n| d("2024-01-01") + chrono::Duration::days(n))
     }
@@ -367,18 +392,6 @@ mod tests {
                 channels,
                 window: ValidityWindow { start, expiry, embargo_until },
                 withdrawn,
-            })
-    }
-    fn product() -> impl Strategy<Value = ProductSalesRights> {
-        (
-            any::<bool>(),
-            prop::collection::btree_set(country(), 0..5),
-            prop::collection::btree_set(country(), 0..3),
-        )
-            .prop_map(|(for_sale_worldwide, for_sale, not_for_sale)| ProductSalesRights {
-                for_sale_worldwide,
-                for_sale,
-                not_for_sale,
             })
     }
 

@@ -603,11 +603,23 @@ impl OtmmClient {
     }
 
     async fn patch_metadata(&self, id: &AssetId, fields: &[(&str, &str)]) -> Result<(), OtmmError> {
-        const OP: &str = "update_metadata";
-        let url = self.url(&["assets", id.as_str()]);
-        let body = json!({"edited_asset": {"data": {"metadata": metadata_elements(fields)}}}).to_string();
+        let body = json!({"edited_asset": {"data": {"metadata": metadata_elements(fields)}}});
+        self.patch_json("update_metadata", self.url(&["assets", id.as_str()]), &format!("asset {id}"), body)
+            .await
+    }
+
+    /// `PATCH` of a JSON body whose answer carries nothing the caller needs (metadata edits:
+    /// idempotent, so retried like reads).
+    async fn patch_json(
+        &self,
+        op: &'static str,
+        url: reqwest::Url,
+        what: &str,
+        body: serde_json::Value,
+    ) -> Result<(), OtmmError> {
+        let body = body.to_string();
         let resp = self
-            .call(OP, &format!("asset {id}"), Retry::Idempotent, |c| {
+            .call(op, what, Retry::Idempotent, |c| {
                 c.patch(url.clone())
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body.clone())
@@ -840,18 +852,14 @@ impl OtmmClient {
         folder_id: &str,
         fields: &[(&str, &str)],
     ) -> Result<(), OtmmError> {
-        const OP: &str = "update_folder_metadata";
-        let url = self.url(&["folders", folder_id]);
-        let body = json!({"edited_folder": {"data": {"metadata": metadata_elements(fields)}}}).to_string();
-        let resp = self
-            .call(OP, &format!("folder {folder_id}"), Retry::Idempotent, |c| {
-                c.patch(url.clone())
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone())
-            })
-            .await?;
-        let _ = resp.bytes().await;
-        Ok(())
+        let body = json!({"edited_folder": {"data": {"metadata": metadata_elements(fields)}}});
+        self.patch_json(
+            "update_folder_metadata",
+            self.url(&["folders", folder_id]),
+            &format!("folder {folder_id}"),
+            body,
+        )
+        .await
     }
 
     /// A placeholder asset without content: multipart `POST /assets` with

@@ -1,4 +1,5 @@
 use super::*;
+use crate::rights::strategies::{country, product as sales, territory};
 use crate::rights::{CountryCode, ValidityWindow, may_use};
 use proptest::prelude::*;
 
@@ -109,29 +110,6 @@ fn reasons_serialise_with_a_stable_tag() {
 const UNIVERSE: [&str; 14] =
     ["GB", "US", "CA", "IE", "AU", "NZ", "FR", "DE", "IN", "ZA", "JP", "BR", "MX", "ES"];
 
-fn country() -> impl Strategy<Value = CountryCode> {
-    prop::sample::select(UNIVERSE[..10].to_vec()).prop_map(cc)
-}
-fn territory() -> impl Strategy<Value = Territory> {
-    (
-        any::<bool>(),
-        prop::collection::btree_set(country(), 0..5),
-        prop::collection::btree_set(country(), 0..3),
-    )
-        .prop_map(|(world, included, excluded)| Territory { world, included, excluded })
-}
-fn sales() -> impl Strategy<Value = ProductSalesRights> {
-    (
-        any::<bool>(),
-        prop::collection::btree_set(country(), 0..5),
-        prop::collection::btree_set(country(), 0..3),
-    )
-        .prop_map(|(for_sale_worldwide, for_sale, not_for_sale)| ProductSalesRights {
-            for_sale_worldwide,
-            for_sale,
-            not_for_sale,
-        })
-}
 fn date() -> impl Strategy<Value = NaiveDate> {
     (0i64..1000).prop_map(|n| d("2026-01-01") + chrono::Duration::days(n))
 }
