@@ -15,6 +15,7 @@ pub mod reconciler;
 pub mod requests;
 pub mod rights;
 pub mod systems;
+pub mod web_links;
 pub mod wiring;
 
 use chrono::{DateTime, Utc};

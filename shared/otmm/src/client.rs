@@ -695,7 +695,7 @@ impl OtmmClient {
                 "value": c.value,
             }));
         }
-        let conditions = json!({"search_condition_list": {"search_condition": list}}).to_string();
+        let condition_text = json!({"search_condition_list": {"search_condition": list}}).to_string();
         let after_s = after.to_string();
         let limit_s = limit.max(1).to_string();
         let mut pairs: Vec<(&str, &str)> = vec![
@@ -704,7 +704,7 @@ impl OtmmClient {
             ("level_of_detail", "full"),
             ("after", &after_s),
             ("limit", &limit_s),
-            ("search_condition_list", &conditions),
+            ("search_condition_list", &condition_text),
         ];
         if let Some(s) = sort {
             pairs.push(("sort", s));

@@ -181,7 +181,12 @@ impl Pms for ConsonancePms {
                 Some(l) => l.id,
                 None => {
                     self.client
-                        .create_web_link(*product_id, &request.link, &request.website_role, Some(&request.note))
+                        .create_web_link(
+                            *product_id,
+                            &request.link,
+                            &request.website_role,
+                            Some(&request.note),
+                        )
                         .await
                         .map_err(|e| consonance_error("create web link", e))?
                         .id
@@ -217,8 +222,11 @@ impl Pms for ConsonancePms {
         let mut ids: Vec<String> = resources.iter().map(|r| r.id.to_string()).collect();
         if self.web_links {
             // Links to asset files carry the marker fragment; one id per URL, as created.
-            let products =
-                self.client.products_of_work(work_id).await.map_err(|e| consonance_error("products of work", e))?;
+            let products = self
+                .client
+                .products_of_work(work_id)
+                .await
+                .map_err(|e| consonance_error("products of work", e))?;
             let mut by_link: std::collections::BTreeMap<&str, Vec<i64>> = Default::default();
             for l in products.iter().flat_map(|p| &p.web_links).filter(|l| l.link.contains("#otmm:")) {
                 by_link.entry(l.link.as_str()).or_default().push(l.id);

@@ -68,7 +68,10 @@ impl Default for SearchConfig {
             change_date_field: defaults::CHANGE_DATE_FIELD.into(),
             date_on_or_after_operator: defaults::DATE_ON_OR_AFTER_OPERATOR.into(),
             sort_ascending: defaults::SORT_ASCENDING.into(),
-            latest_version: Some((defaults::LATEST_VERSION_FIELD.into(), defaults::LATEST_VERSION_VALUE.into())),
+            latest_version: Some((
+                defaults::LATEST_VERSION_FIELD.into(),
+                defaults::LATEST_VERSION_VALUE.into(),
+            )),
         }
     }
 }

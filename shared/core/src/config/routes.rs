@@ -123,7 +123,10 @@ pub(super) fn validate_route(p: &mut Problems, role: &str, keys: raw::RouteKeys<
             let mut required = |leaf: &str, v: &Option<String>| match v {
                 Some(v) => non_empty(p, key(leaf), v),
                 None => {
-                    p.add(key(leaf), "is required for a supporting resource (route = \"supporting_resource\")");
+                    p.add(
+                        key(leaf),
+                        "is required for a supporting resource (route = \"supporting_resource\")",
+                    );
                     String::new()
                 }
             };
@@ -137,13 +140,18 @@ pub(super) fn validate_route(p: &mut Problems, role: &str, keys: raw::RouteKeys<
             forbid(p, "status", keys.status.is_some(), "web_link");
             let website_role = match keys.website_role.as_deref() {
                 None => {
-                    p.add(key("website_role"), "is required for route = \"web_link\" (ONIX list 73, e.g. \"28\")");
+                    p.add(
+                        key("website_role"),
+                        "is required for route = \"web_link\" (ONIX list 73, e.g. \"28\")",
+                    );
                     String::new()
                 }
                 Some(r) => website_role_code(r).unwrap_or_else(|| {
                     p.add(
                         key("website_role"),
-                        format!("{r:?} is not an ONIX list 73 website role; expected two digits such as \"28\""),
+                        format!(
+                            "{r:?} is not an ONIX list 73 website role; expected two digits such as \"28\""
+                        ),
                     );
                     String::new()
                 }),

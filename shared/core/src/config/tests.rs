@@ -279,7 +279,10 @@ fn consonance_resources_are_checked() {
         &["needs consonance.staged_link_base_url"],
     );
     one_problem(
-        &edited("method = \"remote_url\"", "method = \"remote_url\"\nfollow_up_mutation = \"mutation($id: Int!) { x(id: $id) { id } }\""),
+        &edited(
+            "method = \"remote_url\"",
+            "method = \"remote_url\"\nfollow_up_mutation = \"mutation($id: Int!) { x(id: $id) { id } }\"",
+        ),
         "consonance.upload.follow_up_mutation",
         &["applies to method = \"presigned\" only"],
     );
@@ -488,10 +491,8 @@ fn otmm_search_and_versions_have_documented_defaults_and_are_checked() {
         "otmm.search.text_operator",
         &["must not be empty"],
     );
-    let off = edited(
-        "latest_version_field = \"ARTESIA.FIELD.IS LATEST VERSION\"",
-        "latest_version_field = \"\"",
-    );
+    let off =
+        edited("latest_version_field = \"ARTESIA.FIELD.IS LATEST VERSION\"", "latest_version_field = \"\"");
     one_problem(&off, "otmm.search.latest_version_value", &["latest_version_field is \"\""]);
     let off = off.replacen("latest_version_value = \"Y\"\n", "", 1);
     assert_eq!(MappingConfig::from_toml_str(&off, FILE).unwrap().otmm.search.latest_version, None);

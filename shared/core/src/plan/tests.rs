@@ -110,7 +110,8 @@ fn back_cover_goes_only_to_print_products_and_audio_sample_only_to_audio() {
         matches!(&plan.commands[0], Command::CreateResource { product_ids, .. } if product_ids == &vec![ProductId(10010)])
     );
     // Audio is no JPG: a web link (the example config's route), to the audio product only.
-    let audio = AssetFacts { mime_type: "audio/mpeg".into(), name: "sample.mp3".into(), ..asset(1, "Audio Sample") };
+    let audio =
+        AssetFacts { mime_type: "audio/mpeg".into(), name: "sample.mp3".into(), ..asset(1, "Audio Sample") };
     let plan = plan_asset(&audio, TitleLookup::Found(&title()), None, &cfg, t(100));
     match &plan.commands[..] {
         [Command::CreateWebLinks { product_ids, website_role, target, dedupe_marker, .. }] => {
@@ -126,16 +127,20 @@ fn back_cover_goes_only_to_print_products_and_audio_sample_only_to_audio() {
 #[test]
 fn a_non_jpeg_file_is_never_sent_as_a_supporting_resource() {
     let cfg = config();
-    let png = AssetFacts { mime_type: "image/png".into(), name: "cover.png".into(), ..asset(1, "Front Cover") };
+    let png =
+        AssetFacts { mime_type: "image/png".into(), name: "cover.png".into(), ..asset(1, "Front Cover") };
     let plan = plan_asset(&png, TitleLookup::Found(&title()), None, &cfg, t(100));
     assert!(plan.commands.is_empty() && plan.link.is_none(), "{plan:?}");
     assert_eq!(actions(&plan), vec!["link.not_jpeg"]);
     assert_eq!(plan.notes[0].outcome, Outcome::Rejected);
     assert!(plan.notes[0].detail.contains("route = \"web_link\""), "{}", plan.notes[0].detail);
     // A video role configured as a web link takes the link route, whatever the file.
-    let video = AssetFacts { mime_type: "video/mp4".into(), name: "trailer.mp4".into(), ..asset(1, "Promo Video") };
+    let video =
+        AssetFacts { mime_type: "video/mp4".into(), name: "trailer.mp4".into(), ..asset(1, "Promo Video") };
     let plan = plan_asset(&video, TitleLookup::Found(&title()), None, &cfg, t(100));
-    assert!(matches!(&plan.commands[..], [Command::CreateWebLinks { target: LinkTarget::Otmm, website_role, .. }] if website_role == "02"));
+    assert!(
+        matches!(&plan.commands[..], [Command::CreateWebLinks { target: LinkTarget::Otmm, website_role, .. }] if website_role == "02")
+    );
     // The create key does not depend on the route: releasing it after a deletion works for both.
     let key = plan.commands[0].idempotency_key();
     assert_eq!(key, link_create_key(&plan.link.clone().unwrap()));
