@@ -7,6 +7,8 @@
 //! adapters or on moto, with the simulators behind the system ports.
 
 pub mod adapters;
+#[cfg(feature = "check")]
+pub mod check;
 pub mod dlq;
 pub mod packages;
 pub mod processor;

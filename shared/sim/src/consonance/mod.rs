@@ -75,6 +75,7 @@ pub struct ConsonanceSimHandle {
     faults: Faults,
     shared: Shared,
     mutation_fault: Arc<Mutex<MutationFault>>,
+    mutations: Arc<std::sync::atomic::AtomicU64>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -124,6 +125,8 @@ fn mutation_field(query: &str) -> Option<String> {
 struct App {
     shared: Shared,
     mutation_fault: Arc<Mutex<MutationFault>>,
+    /// GraphQL documents with a mutation operation received (applied or not).
+    mutations: Arc<std::sync::atomic::AtomicU64>,
     schema: schema::ConsonanceSchema,
     api_key: String,
     base_url: String,
@@ -168,6 +171,9 @@ async fn graphql(AxState(app): AxState<App>, headers: HeaderMap, body: Bytes) ->
             .iter()
             .any(|(_, op)| op.node.ty == async_graphql::parser::types::OperationType::Mutation)
     });
+    if is_mutation {
+        app.mutations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let fault = if is_mutation {
         let mut f = app.mutation_fault.lock().unwrap_or_else(|p| p.into_inner());
         (f.remaining > 0).then(|| {
@@ -410,6 +416,7 @@ impl ConsonanceSim {
         let app = App {
             shared: shared.clone(),
             mutation_fault: Arc::default(),
+            mutations: Arc::default(),
             schema: schema::build(shared.clone(), base_url.clone(), &options.variant),
             api_key: options.api_key.clone(),
             base_url: base_url.clone(),
@@ -433,7 +440,9 @@ impl ConsonanceSim {
             }
         });
         let mutation_fault = app_fault.clone();
+        let mutations = app.mutations.clone();
         ConsonanceSimHandle {
+            mutations,
             base_url,
             addr,
             faults,
@@ -495,6 +504,11 @@ impl ConsonanceSimHandle {
         self.shared.lock().delete_resource(id)
     }
 
+    /// A web link removed by a person in Consonance, outside the connector.
+    pub fn delete_web_link_by_hand(&self, id: i64) -> Result<WebLinkRec, StateError> {
+        self.shared.lock().delete_web_link(id)
+    }
+
     pub fn work(&self, work_id: i64) -> Option<WorkSnapshot> {
         self.shared.lock().snapshot(work_id)
     }
@@ -521,6 +535,12 @@ impl ConsonanceSimHandle {
     pub fn refuse_next_mutations(&self, count: u32) {
         *self.mutation_fault.lock().unwrap_or_else(|p| p.into_inner()) =
             MutationFault { remaining: count, status: 200, after_commit: false, payload_error: true };
+    }
+
+    /// GraphQL mutations received so far (applied, refused or faulted): `connector check` must
+    /// send none.
+    pub fn mutations_received(&self) -> u64 {
+        self.mutations.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Server page size of `works`/`products` and REST v4.
