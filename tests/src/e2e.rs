@@ -59,16 +59,34 @@ impl Harness {
 
     /// Both simulators seeded with `catalogue`, OTMM posting to the intake.
     pub async fn start_with(backend: Backend, name: &str, catalogue: Catalogue) -> Harness {
+        Harness::start_custom(backend, name, catalogue, Default::default(), Default::default(), None).await
+    }
+
+    /// With the simulators' options (schema variant, search ids) and a mapping config of the
+    /// test's own (the example when `None`).
+    pub async fn start_custom(
+        backend: Backend,
+        name: &str,
+        catalogue: Catalogue,
+        otmm: connector_sim::otmm::OtmmSimOptions,
+        consonance: connector_sim::consonance::ConsonanceSimOptions,
+        mapping: Option<Arc<connector_core::config::MappingConfig>>,
+    ) -> Harness {
         let (stores, dir) = stores(backend, name).await;
         let deps = intake_deps(&stores, SIM_WEBHOOK_SECRET, Some(SIM_WEBHOOK_SECRET)).expect("secrets");
         let addr = http::spawn(http::router(Arc::new(deps)), "127.0.0.1:0").await.expect("intake server");
         let intake_url = format!("http://{addr}");
-        let sims =
-            Simulators::start(&catalogue, Some(format!("{intake_url}/webhooks/otmm")), SIM_WEBHOOK_SECRET)
-                .await;
+        let sims = Simulators::start_with(
+            &catalogue,
+            Some(format!("{intake_url}/webhooks/otmm")),
+            SIM_WEBHOOK_SECRET,
+            otmm,
+            consonance,
+        )
+        .await;
         let env: BTreeMap<String, String> = sims.env().into_iter().collect();
-        let app =
-            app_from_env(stores, &|k: &str| env.get(k).cloned(), None, Some(test_settings())).expect("app");
+        let app = app_from_env(stores, &|k: &str| env.get(k).cloned(), mapping, Some(test_settings()))
+            .expect("app");
         Harness { app, sims, catalogue, intake_url, _dir: dir }
     }
 

@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 use connector_core::{CountryCode, Isbn13, ProductId, WorkId};
 use connector_http::HttpPolicy;
 use connector_sim::catalogue::{Catalogue, SeedWork, fixture_now};
-use connector_sim::consonance::{ConsonanceSim, ConsonanceSimHandle, ConsonanceSimOptions};
+use connector_sim::consonance::{ConsonanceSim, ConsonanceSimHandle, ConsonanceSimOptions, SchemaVariant};
 use connector_sim::faults::Fault;
 use consonance_client::{
     ConsonanceClient, ConsonanceConfig, ConsonanceError, CreateOutcome, CreateSupportingResourceInput,
@@ -37,13 +37,21 @@ struct Env {
 }
 
 async fn env(titles: usize, page_size: usize) -> Env {
+    env_with(titles, page_size, SchemaVariant::default()).await
+}
+
+/// A tenant with this schema variant; the client has read the schema already (one
+/// introspection call), so the tests' call budgets count only their own calls.
+async fn env_with(titles: usize, page_size: usize, variant: SchemaVariant) -> Env {
     let catalogue = Catalogue::generate(titles, 7, fixture_now());
     let sim = ConsonanceSim::start(
         &catalogue,
-        ConsonanceSimOptions { port: 0, api_key: KEY.into(), page_size, seed: 3 },
+        ConsonanceSimOptions { port: 0, api_key: KEY.into(), page_size, seed: 3, variant },
     )
     .await;
     let client = client_for(&sim, KEY);
+    assert!(client.tenant().await.schema.is_some(), "the simulator answers introspection");
+    sim.faults().clear_log();
     Env { catalogue, sim, client }
 }
 
@@ -115,7 +123,11 @@ async fn work_by_id_has_products_rights_contract_and_runs() {
     assert_eq!(contract.ms_delivery_date, sc.ms_delivery_date);
     assert_eq!(contract.licensed_rights.len(), sc.licensed_rights.len());
     assert_eq!(contract.delivery_dates[0].deliverable_type.as_deref(), Some("Manuscript"));
-    assert_eq!(e.client.contract_of_work(WorkId(seed.work_id)).await.unwrap().unwrap().id, sc.contract_id);
+    // The strict tenant has no Work.contract (only Contract.work): said, not guessed.
+    assert!(matches!(
+        e.client.contract_of_work(WorkId(seed.work_id)).await,
+        Err(ConsonanceError::Unsupported { operation: "contract_of_work", .. })
+    ));
     let runs = e.client.production_runs_of_work(WorkId(seed.work_id)).await.unwrap();
     assert!(runs.iter().all(|r| r.delivery_date.is_some()));
 
@@ -507,4 +519,104 @@ async fn a_deletion_by_hand_is_visible_to_the_change_feed() {
     assert!(e.client.supporting_resources_of_work(WorkId(seed.work_id)).await.unwrap().is_empty());
     assert!(e.sim.work(seed.work_id).unwrap().supporting_resources.is_empty());
     e.sim.shutdown().await;
+}
+
+/// The client reads the tenant's schema once (for every clone) and selects optional fields
+/// only where they exist: no WebLink.note or Work.contract on the strict tenant, both where
+/// the tenant has them.
+#[tokio::test]
+async fn the_client_adapts_to_the_tenants_schema() {
+    let e = env(4, 100).await;
+    let seed = seed_work(&e.catalogue, |w| w.contract.is_some());
+    let t = e.client.tenant().await;
+    let caps = &t.documents.caps;
+    assert!(caps.introspected && !caps.web_link_note && !caps.work_contract, "{caps:?}");
+    assert!(caps.notes.iter().any(|n| n.contains("WebLink.note absent")), "{:?}", caps.notes);
+    assert!(!t.documents.work.contains("note") && t.documents.contract_of_work.is_none());
+    // A clone shares what was read: no second introspection.
+    let clone = e.client.clone();
+    clone.tenant().await;
+    e.client.tenant().await;
+    assert_eq!(graphql_posts(&e.sim), 0);
+    // Readiness without contract dates says so.
+    let schedule = e.client.work_schedule(WorkId(seed.work_id)).await.unwrap();
+    assert!(schedule.contract.is_none());
+    assert!(schedule.contract_unavailable.as_deref().unwrap().contains("Work.contract"));
+    // A web link with a note on a tenant whose input has none: the note is left out, not refused.
+    let product = ProductId(seed.products[0].product_id);
+    let link = e.client.create_web_link(product, "https://x.example/a", "28", Some("n")).await.unwrap();
+    assert_eq!((link.role.as_deref(), link.note), (Some("28"), None));
+
+    let p = env_with(4, 100, SchemaVariant::permissive()).await;
+    let seed = seed_work(&p.catalogue, |w| w.contract.is_some());
+    let caps = p.client.tenant().await.documents.caps.clone();
+    assert!(caps.web_link_note && caps.work_contract && caps.web_link_note_input, "{caps:?}");
+    let sc = seed.contract.as_ref().unwrap();
+    assert_eq!(p.client.contract_of_work(WorkId(seed.work_id)).await.unwrap().unwrap().id, sc.contract_id);
+    let schedule = p.client.work_schedule(WorkId(seed.work_id)).await.unwrap();
+    assert_eq!(schedule.contract.unwrap().ms_delivery_date, sc.ms_delivery_date);
+    assert!(schedule.contract_unavailable.is_none());
+    let product = ProductId(seed.products[0].product_id);
+    let link = p.client.create_web_link(product, "https://x.example/b", "02", Some("a note")).await.unwrap();
+    assert_eq!(link.note.as_deref(), Some("a note"));
+    let work = p.client.work(WorkId(seed.work_id)).await.unwrap();
+    assert_eq!(work.products[0].web_links[0].note.as_deref(), Some("a note"));
+}
+
+/// A tenant that refuses introspection gets the baseline documents (the confirmed names), and
+/// the reason is kept.
+#[tokio::test]
+async fn without_introspection_the_baseline_documents_serve() {
+    let variant = SchemaVariant { introspection: false, ..Default::default() };
+    let catalogue = Catalogue::generate(3, 7, fixture_now());
+    let sim = ConsonanceSim::start(
+        &catalogue,
+        ConsonanceSimOptions { api_key: KEY.into(), variant, ..Default::default() },
+    )
+    .await;
+    let client = client_for(&sim, KEY);
+    let t = client.tenant().await;
+    assert!(t.schema.is_none() && t.introspection_error.is_some(), "{t:?}");
+    let seed = &catalogue.works[0];
+    let work = client.work(WorkId(seed.work_id)).await.unwrap();
+    assert_eq!(work.products.len(), seed.products.len());
+}
+
+/// A mutation refused by its own checks answers `errors { field message }` in its payload: a
+/// failed create is an error (never a decode error or a resource), a failed delete is not a
+/// deletion, and nothing changed.
+#[tokio::test]
+async fn mutation_payload_errors_are_read_and_classified() {
+    let e = env(4, 100).await;
+    let seed = seed_work(&e.catalogue, |w| w.products.len() >= 2);
+    let created =
+        e.client.create_supporting_resource(&jpg_input(seed, "c1")).await.unwrap().supporting_resource;
+
+    e.sim.refuse_next_mutations(1);
+    let err = e.client.create_supporting_resource(&jpg_input(seed, "c2")).await.unwrap_err();
+    assert!(
+        matches!(&err, ConsonanceError::Validation { message, path: Some(p), .. } if message.contains("could not be saved") && p == "base"),
+        "{err}"
+    );
+    assert!(!err.write_outcome_unknown(), "a refusal is a clear answer: nothing to recover");
+    e.sim.refuse_next_mutations(1);
+    let err = e.client.delete_supporting_resource(created.id).await.unwrap_err();
+    assert!(matches!(err, ConsonanceError::Validation { .. }), "{err}");
+    assert_eq!(e.sim.supporting_resources(seed.work_id).len(), 1, "the refused delete deleted nothing");
+    // The simulator's own validation answers the same way.
+    let mut png = jpg_input(seed, "x");
+    png.image_remote_url = Some("https://x.example/x.png".into());
+    let err = e.client.create_supporting_resource(&png).await.unwrap_err();
+    assert!(
+        matches!(&err, ConsonanceError::Validation { path: Some(p), .. } if p == "imageRemoteUrl"),
+        "{err}"
+    );
+    // And a resourceFileName must name a JPG too.
+    let mut mp3 = CreateSupportingResourceInput::new(WorkId(seed.work_id));
+    mp3.resource_file_name = Some("sample.mp3".into());
+    let err = e.client.create_supporting_resource(&mp3).await.unwrap_err();
+    assert!(
+        matches!(&err, ConsonanceError::Validation { path: Some(p), .. } if p == "resourceFileName"),
+        "{err}"
+    );
 }

@@ -6,19 +6,30 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use connector_core::AssetId;
+use connector_core::config::{SearchConfig, otmm_defaults};
 use connector_core::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
 use connector_sim::catalogue::{Catalogue, fixture_now, otmm_fields};
 use connector_sim::faults::Fault;
 use connector_sim::otmm::{
-    DATE_LAST_UPDATED_FIELD, OtmmSim, OtmmSimHandle, OtmmSimOptions, ROOT_FOLDER_ID, WebhookTarget,
-    content_sha256,
+    OtmmSim, OtmmSimHandle, OtmmSimOptions, ROOT_FOLDER_ID, WebhookTarget, content_sha256,
 };
 use futures::StreamExt as _;
-use otmm_client::{HttpPolicy, OtmmAuth, OtmmClient, OtmmConfig, OtmmError};
+use otmm_client::{ChangeFeed, HttpPolicy, OtmmAuth, OtmmClient, OtmmConfig, OtmmError};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// The change feed as the mapping config's defaults spell it.
+fn feed() -> ChangeFeed {
+    let s = SearchConfig::default();
+    ChangeFeed {
+        sort: s.sort_ascending_on(&s.change_date_field),
+        date_field: s.change_date_field,
+        operator: s.date_on_or_after_operator,
+        extra: Vec::new(),
+    }
+}
 
 fn catalogue() -> Catalogue {
     Catalogue::generate(24, 7, fixture_now())
@@ -87,7 +98,10 @@ async fn login_and_read_asset_metadata_through_field_ids() {
     assert_eq!(s.field_values(otmm_fields::CHANNELS), vec!["social", "retail_web"]);
 
     // Versions and several-by-id.
-    let versions = otmm.asset_versions(&id(&seed.original_asset_id)).await.unwrap();
+    let versions = otmm
+        .asset_versions(otmm_defaults::VERSIONS_RESOURCE_PATH, &id(&seed.original_asset_id))
+        .await
+        .unwrap();
     assert_eq!(
         versions.iter().map(|v| v.version).collect::<Vec<_>>(),
         (1..=seed.versions.len() as u32).collect::<Vec<_>>()
@@ -241,12 +255,12 @@ async fn change_feed_pages_return_every_changed_asset_exactly_once() {
     let expected: BTreeSet<String> = sim
         .assets()
         .into_iter()
-        .filter(|a| a.latest_version && !a.deleted && a.date_last_updated > since)
+        .filter(|a| a.latest_version && !a.deleted && a.date_last_updated >= since)
         .map(|a| a.asset_id)
         .collect();
     assert!(expected.len() > 8, "the fixture should span several pages: {}", expected.len());
 
-    let all = otmm.search_all_changed_since(DATE_LAST_UPDATED_FIELD, since).await.unwrap();
+    let all = otmm.search_all_changed_since(&feed(), since).await.unwrap();
     let ids: Vec<String> = all.iter().map(|a| a.asset_id.to_string()).collect();
     let unique: BTreeSet<String> = ids.iter().cloned().collect();
     assert_eq!(ids.len(), unique.len(), "no duplicates");
@@ -260,7 +274,7 @@ async fn change_feed_pages_return_every_changed_asset_exactly_once() {
     assert_eq!(pages, expected.len().div_ceil(4));
 
     // A single page reports the totals.
-    let page = otmm.search_changed_since(DATE_LAST_UPDATED_FIELD, since, 4, 4).await.unwrap();
+    let page = otmm.search_changed_since(&feed(), since, 4, 4).await.unwrap();
     assert_eq!((page.offset, page.hit_count, page.total_hit_count), (4, 4, expected.len() as u64));
     assert_eq!(page.asset_ids.len(), 4);
 }
@@ -416,7 +430,7 @@ async fn folders_placeholders_and_jobs() {
         .await
         .unwrap();
     let by_id =
-        otmm_client::SearchCondition::new(otmm_fields::REQUEST_ID, "ARTESIA.OPERATOR.CHAR.IS", "REQ-42");
+        otmm_client::SearchCondition::new(otmm_fields::REQUEST_ID, otmm_defaults::TEXT_OPERATOR, "REQ-42");
     let found = otmm.search(&[by_id], None, 0, 10).await.unwrap();
     assert_eq!(found.assets.len(), 1, "{found:?}");
     assert!(found.assets[0].is_folder());

@@ -7,6 +7,8 @@
 //! adapters or on moto, with the simulators behind the system ports.
 
 pub mod adapters;
+#[cfg(feature = "check")]
+pub mod check;
 pub mod dlq;
 pub mod packages;
 pub mod processor;
@@ -15,6 +17,7 @@ pub mod reconciler;
 pub mod requests;
 pub mod rights;
 pub mod systems;
+pub mod web_links;
 pub mod wiring;
 
 use chrono::{DateTime, Utc};

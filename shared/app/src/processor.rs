@@ -496,6 +496,22 @@ async fn run_command(
             };
             ensure_resource(app, &request, facts).await.map(Some)
         }
+        // Files that are not JPG images: web links (the planner chose the route).
+        Command::CreateWebLinks { work_id, product_ids, role, website_role, target, dedupe_marker } => {
+            crate::web_links::ensure(
+                app,
+                facts,
+                title,
+                *work_id,
+                product_ids,
+                *role,
+                website_role,
+                *target,
+                dedupe_marker,
+            )
+            .await
+            .map(Some)
+        }
         Command::DeleteResource { resource_id } => app.pms.delete_resource(resource_id).await.map(|()| None),
         Command::UpdateOtmmFields { asset_id, fields } => {
             app.dam.update_fields(asset_id, fields).await.map(|()| None)
@@ -522,7 +538,7 @@ async fn ensure_resource(
     let ensured = app.pms.ensure_resource(request).await?;
     if let Some(url) = &ensured.upload_url {
         let bytes = app.dam.content(&facts.asset_id).await?;
-        app.pms.upload(url, &facts.mime_type, bytes).await?;
+        app.pms.upload(&ensured.id, url, &facts.mime_type, bytes).await?;
     }
     Ok(ensured.id)
 }

@@ -314,8 +314,10 @@ async fn refresh_work(
             title: facts,
             sales_rights: product.map(|p| p.sales_rights.clone()).unwrap_or_default(),
         };
-        let readiness =
+        let mut readiness =
             evaluate_readiness(&rfacts, &ms, &links, &observed, &requests, &packages, &app.config, app.now());
+        // What the tenant could not tell (no path to the contract): said, not failed.
+        readiness.reasons.extend(schedule.unavailable.iter().cloned());
         if let Some(t) = store(app, &readiness, correlation_id).await? {
             report.links_created += report_back(app, &readiness, &requests, correlation_id).await?;
             report.transitions.push(t);

@@ -38,7 +38,7 @@ impl SystemError {
     }
 }
 
-/// A supporting resource to create in Consonance for one asset version.
+/// A supporting resource (a JPG image) to create in Consonance for one asset version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceRequest {
     pub work_id: WorkId,
@@ -53,6 +53,37 @@ pub struct ResourceRequest {
     pub file_name: String,
     pub mime_type: String,
     pub caption: String,
+}
+
+/// Web links to one asset version's file, one per product (files that are not JPG images).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebLinkRequest {
+    pub work_id: WorkId,
+    pub product_ids: Vec<ProductId>,
+    /// ONIX list 73, two digits.
+    pub website_role: String,
+    /// The file's URL with the dedupe marker as its fragment: a link already there is found.
+    pub link: String,
+    /// Sent as `note` where the tenant's input has one.
+    pub note: String,
+}
+
+/// The resource id a set of web links is recorded under: `weblink:<id>+<id>`, ids ascending.
+pub fn web_links_resource_id(ids: &[i64]) -> String {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    format!("weblink:{}", ids.iter().map(i64::to_string).collect::<Vec<_>>().join("+"))
+}
+
+/// The web link ids of a [`web_links_resource_id`], `None` for a supporting resource's id.
+pub fn web_link_ids(resource_id: &str) -> Option<Result<Vec<i64>, String>> {
+    let rest = resource_id.strip_prefix("weblink:")?;
+    Some(
+        rest.split('+')
+            .map(|p| p.parse::<i64>().map_err(|_| format!("{resource_id:?} is not a web-link resource id")))
+            .collect(),
+    )
 }
 
 /// What [`Pms::ensure_resource`] found or made.
@@ -133,8 +164,18 @@ pub trait Pms: Send + Sync {
     /// Creates the resource unless one carrying `dedupe_marker` already exists on the work.
     /// Safe to call again after a timeout.
     async fn ensure_resource(&self, request: &ResourceRequest) -> Result<EnsuredResource, SystemError>;
-    /// Sends the file of a resource created for upload.
-    async fn upload(&self, upload_url: &str, mime_type: &str, bytes: Vec<u8>) -> Result<(), SystemError>;
+    /// Sends the file of a resource created for upload (then the follow-up step the upload
+    /// path needs, if the mapping config names one).
+    async fn upload(
+        &self,
+        resource_id: &str,
+        upload_url: &str,
+        mime_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), SystemError>;
+    /// Creates the web links of `request` on the products that lack them; returns their
+    /// [`web_links_resource_id`]. Safe to call again after a timeout (it looks first).
+    async fn ensure_web_links(&self, request: &WebLinkRequest) -> Result<String, SystemError>;
     /// One page of works changed on or after `since` (Consonance `changedSince`, keyset paging
     /// by id with `after`); an empty page ends the feed.
     async fn works_changed_since(
@@ -142,9 +183,11 @@ pub trait Pms: Send + Sync {
         since: NaiveDate,
         after: Option<i64>,
     ) -> Result<Vec<WorkChange>, SystemError>;
-    /// Ids of the supporting resources a work has now.
+    /// Ids of the supporting resources a work has now, and of its products' web links to asset
+    /// files grouped as [`web_links_resource_id`]s (one per link URL).
     async fn resource_ids_of_work(&self, work_id: WorkId) -> Result<Vec<String>, SystemError>;
-    /// Deletes a resource; one already gone counts as deleted.
+    /// Deletes a resource (or the web links of a `weblink:` id); one already gone counts as
+    /// deleted.
     async fn delete_resource(&self, resource_id: &str) -> Result<(), SystemError>;
     /// The work's project stage, contract dates and production runs (milestones).
     async fn work_schedule(&self, work_id: WorkId) -> Result<ScheduleFacts, SystemError>;

@@ -129,18 +129,28 @@ pub struct Systems {
 
 /// The two system ports over real clients.
 pub fn systems(
-    otmm: OtmmConfig,
+    mut otmm: OtmmConfig,
     consonance: ConsonanceConfig,
     mapping: Arc<MappingConfig>,
     content_url_template: Option<String>,
 ) -> Result<Systems, WiringError> {
+    // Request folders and placeholders as the mapping config describes them.
+    if let Some(r) = &mapping.otmm.requests {
+        otmm.options.folder_container_type_id = r.container_type_id.clone();
+        if let Some(model) = &r.metadata_model_id {
+            otmm.options.folder_metadata_model_id = Some(model.clone());
+            otmm.options.asset_metadata_model_id = model.clone();
+        }
+    }
     let otmm =
         OtmmClient::new(otmm).map_err(|e| WiringError::Client { system: "OTMM", message: e.to_string() })?;
     let consonance = ConsonanceClient::new(consonance)
         .map_err(|e| WiringError::Client { system: "Consonance", message: e.to_string() })?;
+    let web_links = mapping.consonance.resources.values().any(|r| r.route.is_web_link());
+    let upload = mapping.consonance.upload.clone();
     Ok(Systems {
         dam: Arc::new(OtmmDam::new(otmm, mapping, content_url_template)),
-        pms: Arc::new(ConsonancePms::new(consonance)),
+        pms: Arc::new(ConsonancePms::new(consonance).with_config(upload, web_links)),
     })
 }
 

@@ -21,6 +21,9 @@ pub enum ConsonanceError {
     /// Another HTTP error status (400, 404 on the endpoint, 422...).
     #[error("Consonance {operation}: HTTP {status}: {message}")]
     Rejected { operation: &'static str, status: u16, message: String },
+    /// The tenant's schema does not offer what the call needs (e.g. no `Work.contract`).
+    #[error("Consonance {operation}: not supported by this tenant: {what}")]
+    Unsupported { operation: &'static str, what: String },
     /// The answer could not be understood: not JSON, truncated, or not the expected shape.
     #[error("Consonance {operation}: unexpected response: {message}")]
     Protocol { operation: &'static str, message: String },
@@ -52,6 +55,7 @@ impl ConsonanceError {
             | ConsonanceError::Validation { operation, .. }
             | ConsonanceError::Transient { operation, .. }
             | ConsonanceError::Rejected { operation, .. }
+            | ConsonanceError::Unsupported { operation, .. }
             | ConsonanceError::Protocol { operation, .. } => operation,
             ConsonanceError::Http(e) => e.operation(),
         }

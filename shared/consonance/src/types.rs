@@ -17,6 +17,19 @@ pub fn onix_code<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::E
     Ok(v.map(|s| s.strip_prefix('_').map(str::to_string).unwrap_or(s)))
 }
 
+/// `inHouseFormat` is an object `{name code}` in the official examples
+/// (`examples/sample_custom_report.md`); older tenants may answer a string. Either becomes text.
+fn name_or_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v: Option<serde_json::Value> = Option::deserialize(d)?;
+    Ok(match v {
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(serde_json::Value::Object(o)) => {
+            o.get("name").or_else(|| o.get("code")).and_then(|x| x.as_str()).map(str::to_string)
+        }
+        _ => None,
+    })
+}
+
 fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
@@ -82,7 +95,7 @@ pub struct Product {
     /// ONIX 2.1 product form: `BB`, `BC`, `DG`, `AJ`...
     #[serde(default, deserialize_with = "onix_code")]
     pub onix21_product_form_code: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "name_or_text")]
     pub in_house_format: Option<String>,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub for_sale_country_codes: Vec<String>,
@@ -138,8 +151,14 @@ pub struct SupportingResource {
     pub id: i64,
     #[serde(default)]
     pub image_remote_url: Option<String>,
+    /// The file's URL (official examples select `supportingResources { url caption }`).
+    #[serde(default)]
+    pub url: Option<String>,
     #[serde(default)]
     pub is_processing: bool,
+    /// "The mime type of the supporting resource, e.g. image/jpeg" (schema page).
+    #[serde(default)]
+    pub image_content_type: Option<String>,
     #[serde(default)]
     pub filename: Option<String>,
     #[serde(default, deserialize_with = "null_as_empty")]
@@ -151,6 +170,7 @@ pub struct SupportingResource {
     /// Enum value as configured (values UNCONFIRMED: see the mapping config).
     #[serde(default)]
     pub resource_variant: Option<String>,
+    /// Read only where the tenant's `SupportingResource` has it (UNCONFIRMED on the read type).
     #[serde(default)]
     pub status: Option<String>,
 }
@@ -218,6 +238,9 @@ pub struct WorkSchedule {
     pub contract: Option<Contract>,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub production_runs: Vec<ProductionRun>,
+    /// Set by the client when the tenant's schema cannot give the contract (no `Work.contract`).
+    #[serde(skip)]
+    pub contract_unavailable: Option<String>,
 }
 
 /// `CreateSupportingResourceInput` (schema page createsupportingresourceinput). Give exactly one

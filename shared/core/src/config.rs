@@ -16,8 +16,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
+mod otmm_api;
 mod packages;
+mod routes;
+pub use otmm_api::{SearchConfig, VersionsConfig, VersionsMethod, defaults as otmm_defaults};
 pub use packages::{ChannelPackage, PACKAGE_CHANNELS, PackagesConfig};
+pub use routes::{LinkRoute, LinkTarget, UploadConfig, UploadMethod, is_jpeg, website_role_code};
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -110,6 +114,10 @@ pub struct OtmmConfig {
     /// Asset-type field value -> role. Exactly one value per role (asset requests write it back).
     pub roles: BTreeMap<String, AssetRole>,
     pub requests: Option<RequestsConfig>,
+    /// `[otmm.search]`: operator and field ids of the connector's searches.
+    pub search: SearchConfig,
+    /// `[otmm.versions]`: how an asset's versions are found.
+    pub versions: VersionsConfig,
 }
 
 /// OTMM metadata field ids (e.g. `CUSTOM.FIELD.ISBN`, `ARTESIA.FIELD.EXPIRATION DATE`).
@@ -223,6 +231,9 @@ pub struct ApprovalRule {
     /// The OTMM field id holding the status (defaults to `otmm.fields.approval_status`).
     pub field: String,
     pub value: String,
+    /// The lookup domain the field takes its values from (`GET /lookupdomains/{id}`), so
+    /// `connector check` can confirm `value` is one of them.
+    pub lookup_domain: Option<String>,
 }
 
 impl ApprovalRule {
@@ -246,6 +257,8 @@ pub struct RequestsConfig {
     pub parent_folder_id: String,
     pub mode: RequestMode,
     pub metadata_model_id: Option<String>,
+    /// `container_type_id` of request folders (mode `folder`).
+    pub container_type_id: String,
 }
 
 /// An ONIX 2.1 product form code as Consonance reports it (`BB` hardback, `BC` paperback,
@@ -303,18 +316,38 @@ impl ProductForms {
     }
 }
 
-/// How a role is written to Consonance as a supporting resource. `resourceVariant` and
-/// `status` are enums whose values Consonance does not publish, hence configured.
+/// How a role is written to Consonance: its route (a JPG supporting resource, with the
+/// tenant's `resourceVariant`/`status` enum values, or a web link) and the products it goes to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ResourceSettings {
-    pub resource_variant: String,
-    pub status: String,
+    pub route: LinkRoute,
     pub product_forms: ProductForms,
+}
+
+impl ResourceSettings {
+    /// The `resourceVariant` of a supporting-resource route.
+    pub fn resource_variant(&self) -> Option<&str> {
+        match &self.route {
+            LinkRoute::SupportingResource { resource_variant, .. } => Some(resource_variant),
+            LinkRoute::WebLink { .. } => None,
+        }
+    }
+    /// The `status` of a supporting-resource route.
+    pub fn status(&self) -> Option<&str> {
+        match &self.route {
+            LinkRoute::SupportingResource { status, .. } => Some(status),
+            LinkRoute::WebLink { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConsonanceConfig {
     pub resources: BTreeMap<AssetRole, ResourceSettings>,
+    /// Where staged copies are reachable (web links with `link_target = "staged"`), ending `/`.
+    pub staged_link_base_url: Option<String>,
+    /// `[consonance.upload]`: how supporting-resource files get to Consonance.
+    pub upload: UploadConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -501,6 +534,10 @@ mod raw {
         pub approval: Approval,
         pub roles: BTreeMap<String, String>,
         pub requests: Option<Requests>,
+        #[serde(default)]
+        pub search: super::otmm_api::raw::Search,
+        #[serde(default)]
+        pub versions: super::otmm_api::raw::Versions,
     }
 
     #[derive(Debug, Deserialize)]
@@ -526,6 +563,7 @@ mod raw {
     pub struct Approval {
         pub field: Option<String>,
         pub value: String,
+        pub lookup_domain: Option<String>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -534,19 +572,26 @@ mod raw {
         pub parent_folder_id: String,
         pub mode: RequestMode,
         pub metadata_model_id: Option<String>,
+        pub container_type_id: Option<String>,
     }
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct Consonance {
         pub resources: BTreeMap<String, Resource>,
+        pub staged_link_base_url: Option<String>,
+        #[serde(default)]
+        pub upload: super::routes::raw::Upload,
     }
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct Resource {
-        pub resource_variant: String,
-        pub status: String,
+        pub route: Option<super::routes::raw::Route>,
+        pub resource_variant: Option<String>,
+        pub status: Option<String>,
+        pub website_role: Option<String>,
+        pub link_target: Option<super::LinkTarget>,
         pub product_forms: FormsSpec,
     }
 
@@ -747,7 +792,15 @@ fn validate(raw: raw::Root, file: &str) -> Result<MappingConfig, ConfigError> {
             None => fields.approval_status.clone(),
         },
         value: non_empty(&mut p, path(&["otmm", "approval", "value"]), &raw.otmm.approval.value),
+        lookup_domain: raw
+            .otmm
+            .approval
+            .lookup_domain
+            .as_ref()
+            .map(|d| non_empty(&mut p, path(&["otmm", "approval", "lookup_domain"]), d)),
     };
+    let search = otmm_api::validate_search(&mut p, &raw.otmm.search);
+    let versions = otmm_api::validate_versions(&mut p, &raw.otmm.versions);
 
     // [otmm.roles]
     let mut roles: BTreeMap<String, AssetRole> = BTreeMap::new();
@@ -806,6 +859,10 @@ fn validate(raw: raw::Root, file: &str) -> Result<MappingConfig, ConfigError> {
                 .metadata_model_id
                 .as_ref()
                 .map(|m| non_empty(&mut p, path(&["otmm", "requests", "metadata_model_id"]), m)),
+            container_type_id: match &r.container_type_id {
+                Some(c) => non_empty(&mut p, path(&["otmm", "requests", "container_type_id"]), c),
+                None => otmm_api::defaults::FOLDER_CONTAINER_TYPE.to_string(),
+            },
         }
     });
 
@@ -837,15 +894,36 @@ fn validate(raw: raw::Root, file: &str) -> Result<MappingConfig, ConfigError> {
             }
             raw::FormsSpec::List(list) => ProductForms::Only(forms_list(&mut p, key("product_forms"), list)),
         };
-        resources.insert(
-            role,
-            ResourceSettings {
-                resource_variant: non_empty(&mut p, key("resource_variant"), &r.resource_variant),
-                status: non_empty(&mut p, key("status"), &r.status),
-                product_forms,
+        let route = routes::validate_route(
+            &mut p,
+            role_name,
+            routes::raw::RouteKeys {
+                route: r.route,
+                resource_variant: &r.resource_variant,
+                status: &r.status,
+                website_role: &r.website_role,
+                link_target: r.link_target,
             },
         );
+        if matches!(route, LinkRoute::WebLink { target: LinkTarget::Staged, .. })
+            && raw.consonance.staged_link_base_url.is_none()
+        {
+            p.add(
+                key("link_target"),
+                "\"staged\" needs consonance.staged_link_base_url (where staged copies are reachable)",
+            );
+        }
+        resources.insert(role, ResourceSettings { route, product_forms });
     }
+    let staged_link_base_url = raw.consonance.staged_link_base_url.as_ref().map(|u| {
+        let key = path(&["consonance", "staged_link_base_url"]);
+        let v = u.trim();
+        if !(v.starts_with("https://") || v.starts_with("http://")) || v.contains(char::is_whitespace) {
+            p.add(key, format!("{v:?} must be an http(s) base URL, e.g. \"https://files.example.com/\""));
+        }
+        if v.ends_with('/') { v.to_string() } else { format!("{v}/") }
+    });
+    let upload = routes::validate_upload(&mut p, &raw.consonance.upload);
 
     let resources_ok = p.0.iter().all(|x| !x.key.starts_with("consonance.resources"));
 
@@ -958,8 +1036,8 @@ fn validate(raw: raw::Root, file: &str) -> Result<MappingConfig, ConfigError> {
     }
     Ok(MappingConfig {
         source: file.to_string(),
-        otmm: OtmmConfig { fields, approval, roles, requests },
-        consonance: ConsonanceConfig { resources },
+        otmm: OtmmConfig { fields, approval, roles, requests, search, versions },
+        consonance: ConsonanceConfig { resources, staged_link_base_url, upload },
         authority: Authority { title_data: raw.authority.title_data, asset_data: raw.authority.asset_data },
         launch: LaunchConfig { required_fields, forms },
         rights: RightsConfig { expiry_warning_days, default_channels, role_channels },

@@ -6,7 +6,7 @@
 
 use crate::approval::{Approval, Supersession, supersedes};
 use crate::audit::{Actor, Flow, Outcome};
-use crate::config::{MappingConfig, ProductForm, ResourceSettings, System};
+use crate::config::{LinkRoute, LinkTarget, MappingConfig, ProductForm, ResourceSettings, System, is_jpeg};
 use crate::ids::{AssetId, IdError, Isbn13, ProductId, WorkId};
 use crate::mapping::{AssetLink, LinkKey, LinkStatus};
 use crate::rights::{AssetRights, ProductSalesRights};
@@ -75,7 +75,21 @@ pub enum Command {
         /// Single-slot roles unlink the previous resource of the same variant.
         unlink_previous: bool,
     },
-    /// Remove a resource this connector created earlier (replaced, or the asset is gone).
+    /// Add a web link to the asset version's file on each product (roles whose files are not
+    /// JPG images: Consonance supporting resources take JPG only). One link per product, its URL
+    /// carrying `dedupe_marker` as its fragment, so a retry finds it and a link on another
+    /// product set is never mistaken for it.
+    CreateWebLinks {
+        work_id: WorkId,
+        product_ids: Vec<ProductId>,
+        role: AssetRole,
+        /// ONIX list 73, two digits.
+        website_role: String,
+        target: LinkTarget,
+        dedupe_marker: String,
+    },
+    /// Remove a resource (or the web links) this connector created earlier (replaced, or the
+    /// asset is gone).
     DeleteResource { resource_id: String },
     /// Write metadata fields on the OTMM asset (identifier alignment, rights flag).
     UpdateOtmmFields { asset_id: AssetId, fields: Vec<(String, String)> },
@@ -92,7 +106,10 @@ impl Command {
     /// The side-effect key: the same command from any event or retry has the same key.
     pub fn idempotency_key(&self) -> String {
         match self {
-            Command::CreateResource { dedupe_marker, product_ids, .. } => {
+            // Both routes share the key: the link's create key is the same whatever the route,
+            // so releasing it after a deletion works for either.
+            Command::CreateResource { dedupe_marker, product_ids, .. }
+            | Command::CreateWebLinks { dedupe_marker, product_ids, .. } => {
                 create_resource_key(dedupe_marker, product_ids)
             }
             Command::DeleteResource { resource_id } => format!("delete-resource:{resource_id}"),
@@ -345,6 +362,18 @@ pub fn plan_asset(
         notes.push(note(flow, "role.not_configured", Outcome::Skipped, detail, asset_data));
         return Plan { isbn: Some(isbn), commands, link: None, notes, verdict: Verdict::Done };
     };
+    // Supporting resources are JPG images (CreateSupportingResourceInput: "Must be a JPG
+    // file"): anything else goes as a web link, or not at all.
+    if !settings.route.is_web_link() && !is_jpeg(&asset.mime_type, &asset.name) {
+        let detail = format!(
+            "{role} {} v{} is {} ({}), not a JPG; Consonance supporting resources take JPG only: \
+             convert it in OTMM, or send {role} as a web link (route = \"web_link\" in \
+             [consonance.resources.{role}] of {})",
+            asset.lineage_id, asset.version, asset.mime_type, asset.name, config.source
+        );
+        notes.push(note(flow, "link.not_jpeg", Outcome::Rejected, detail, asset_data));
+        return Plan { isbn: Some(isbn), commands, link: None, notes, verdict: Verdict::Done };
+    }
     // The products the role links to (by form), then those the rights cover today (flow 4).
     let eligible: Vec<&ProductFacts> = title
         .products
@@ -461,15 +490,27 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The create command of the role's route (the planner is where the route is decided).
     fn create(&self, product_ids: &[ProductId]) -> Command {
-        Command::CreateResource {
-            work_id: self.title.work_id,
-            product_ids: product_ids.to_vec(),
-            role: self.role,
-            resource_variant: self.settings.resource_variant.clone(),
-            status: self.settings.status.clone(),
-            dedupe_marker: resource_marker(&self.asset.lineage_id, self.asset.version, product_ids),
-            unlink_previous: self.role.is_single_slot(),
+        let dedupe_marker = resource_marker(&self.asset.lineage_id, self.asset.version, product_ids);
+        match &self.settings.route {
+            LinkRoute::SupportingResource { resource_variant, status } => Command::CreateResource {
+                work_id: self.title.work_id,
+                product_ids: product_ids.to_vec(),
+                role: self.role,
+                resource_variant: resource_variant.clone(),
+                status: status.clone(),
+                dedupe_marker,
+                unlink_previous: self.role.is_single_slot(),
+            },
+            LinkRoute::WebLink { website_role, target } => Command::CreateWebLinks {
+                work_id: self.title.work_id,
+                product_ids: product_ids.to_vec(),
+                role: self.role,
+                website_role: website_role.clone(),
+                target: *target,
+                dedupe_marker,
+            },
         }
     }
 

@@ -279,6 +279,10 @@ pub struct ScheduleFacts {
     pub delivery_dates: Vec<(String, NaiveDate, Option<NaiveDate>)>,
     /// Production runs' delivery dates.
     pub production_run_dates: Vec<NaiveDate>,
+    /// Schedule facts the tenant could not give, and why (e.g. its schema has no path from a
+    /// work to its contract): the report says so in its reasons instead of failing.
+    #[serde(default)]
+    pub unavailable: Vec<String>,
 }
 
 /// The title's milestones: manuscript approval (contract manuscript delivery, revised date as

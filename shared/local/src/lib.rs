@@ -21,20 +21,35 @@ pub const SIM_WEBHOOK_SECRET: &str = "local-simulator-webhook-secret";
 pub struct Simulators {
     pub otmm: OtmmSimHandle,
     pub consonance: ConsonanceSimHandle,
+    consonance_api_key: String,
 }
 
 impl Simulators {
     pub async fn start(catalogue: &Catalogue, webhook_url: Option<String>, secret: &str) -> Self {
-        let otmm = OtmmSim::start(
+        Simulators::start_with(
             catalogue,
-            OtmmSimOptions {
-                webhook: webhook_url.map(|url| WebhookTarget { url, secret: secret.to_string() }),
-                ..Default::default()
-            },
+            webhook_url,
+            secret,
+            OtmmSimOptions::default(),
+            ConsonanceSimOptions::default(),
         )
-        .await;
-        let consonance = ConsonanceSim::start(catalogue, ConsonanceSimOptions::default()).await;
-        Simulators { otmm, consonance }
+        .await
+    }
+
+    /// With the simulators' own options (e.g. a Consonance schema variant, other OTMM ids);
+    /// the webhook target is set from `webhook_url`.
+    pub async fn start_with(
+        catalogue: &Catalogue,
+        webhook_url: Option<String>,
+        secret: &str,
+        otmm: OtmmSimOptions,
+        consonance: ConsonanceSimOptions,
+    ) -> Self {
+        let webhook = webhook_url.map(|url| WebhookTarget { url, secret: secret.to_string() });
+        let otmm = OtmmSim::start(catalogue, OtmmSimOptions { webhook, ..otmm }).await;
+        let consonance_api_key = consonance.api_key.clone();
+        let consonance = ConsonanceSim::start(catalogue, consonance).await;
+        Simulators { otmm, consonance, consonance_api_key }
     }
 
     /// The environment a real deployment would have, pointing at the simulators.
@@ -44,7 +59,7 @@ impl Simulators {
             ("OTMM_USERNAME".into(), self.otmm.username().to_string()),
             ("OTMM_PASSWORD".into(), self.otmm.password().to_string()),
             ("CONSONANCE_BASE_URL".into(), self.consonance.base_url().to_string()),
-            ("CONSONANCE_API_KEY".into(), ConsonanceSimOptions::default().api_key),
+            ("CONSONANCE_API_KEY".into(), self.consonance_api_key.clone()),
             // The simulators are local: no need to protect them from us.
             ("OTMM_RATE_LIMIT".into(), "0".into()),
             ("CONSONANCE_RATE_LIMIT".into(), "0".into()),

@@ -24,6 +24,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Try every assumption about the OTMM and Consonance APIs against the systems in the
+    /// environment (the simulators when OTMM_BASE_URL / CONSONANCE_BASE_URL are not set), one
+    /// line each: PASS/WARN/SKIP/FAIL, what was tried, the config key to change. Reads only.
+    /// Exits non-zero when a check fails. Run it first against real systems.
+    Check {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Seed a sample catalogue in both simulators, drive approvals through the webhook path,
     /// process them, and report what happened.
     Demo {
@@ -138,6 +147,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Serve { listen, state_dir, sim_titles } => serve(listen, state_dir, sim_titles).await,
+        Command::Check { json } => check(json).await,
         Command::Reconcile { state_dir, full } => {
             // Against the configured systems only: the simulators live in `serve` and `demo`.
             let stores = open_state(&state_dir, 5).map_err(|e| e.to_string())?;
@@ -251,6 +261,35 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+async fn check(json: bool) -> Result<(), String> {
+    let real = std::env::var("OTMM_BASE_URL").is_ok() && std::env::var("CONSONANCE_BASE_URL").is_ok();
+    let process_env = |k: &str| std::env::var(k).ok();
+    let mapping = Arc::new(connector_app::wiring::mapping_config(&process_env).map_err(|e| e.to_string())?);
+    let (report, sims) = if real {
+        (connector_app::check::run_from_env(&process_env, mapping).await.map_err(|e| e.to_string())?, None)
+    } else {
+        eprintln!("OTMM_BASE_URL / CONSONANCE_BASE_URL not set: checking against the simulators");
+        let catalogue = Catalogue::generate(20, 7, chrono::Utc::now());
+        let sims = Simulators::start(&catalogue, None, SIM_WEBHOOK_SECRET).await;
+        let env: BTreeMap<String, String> = sims.env().into_iter().collect();
+        let report = connector_app::check::run_from_env(&|k: &str| env.get(k).cloned(), mapping)
+            .await
+            .map_err(|e| e.to_string())?;
+        (report, Some(sims))
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+    } else {
+        print!("{}", report.render());
+    }
+    if let Some(s) = sims {
+        s.otmm.shutdown().await;
+        s.consonance.shutdown().await;
+    }
+    let failed = report.with(connector_app::check::Status::Fail).len();
+    if failed > 0 { Err(format!("{failed} checks failed")) } else { Ok(()) }
 }
 
 async fn serve(listen: String, state_dir: PathBuf, sim_titles: usize) -> Result<(), String> {

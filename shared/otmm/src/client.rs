@@ -3,7 +3,7 @@
 //! (OTMM section); the source of each shape is cited where it is used.
 
 use crate::error::{OtmmError, from_status};
-use crate::model::{JobStatus, OtmmAsset, SearchPage, at, parse_asset};
+use crate::model::{JobStatus, LookupValue, OtmmAsset, SearchPage, at, parse_asset};
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use connector_core::AssetId;
@@ -50,18 +50,15 @@ impl std::fmt::Debug for OtmmAuth {
     }
 }
 
-/// Names and paths public sources do not confirm, kept configurable.
+/// Names and paths public sources do not confirm, kept configurable. The search ids (fields,
+/// operators, sort syntax, the versions listing) are arguments of the calls that use them: they
+/// come from the mapping config (`[otmm.search]`, `[otmm.versions]`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default)]
 pub struct OtmmOptions {
-    /// Listing of an asset's versions, relative to `/otmmapi/{v}/`; `{id}` is replaced.
-    /// UNCONFIRMED (answer read from `assets_resource.asset_list`).
-    pub versions_path: String,
     /// Import job status, relative to `/otmmapi/{v}/`. UNCONFIRMED.
     pub job_path: String,
-    /// Relational operator for "date is after" in search conditions. UNCONFIRMED.
-    pub date_after_operator: String,
-    /// `container_type_id` of folders the client creates. UNCONFIRMED.
+    /// `container_type_id` of folders the client creates (`otmm.requests.container_type_id`).
     pub folder_container_type_id: String,
     /// Metadata model of created folders (none sent when `None`).
     pub folder_metadata_model_id: Option<String>,
@@ -80,13 +77,12 @@ pub struct OtmmOptions {
 
 impl Default for OtmmOptions {
     fn default() -> Self {
+        use connector_core::config::otmm_defaults;
         OtmmOptions {
-            versions_path: "assets/{id}/versions".into(),
             job_path: "jobs/{id}".into(),
-            date_after_operator: "ARTESIA.OPERATOR.DATE.IS_AFTER".into(),
-            folder_container_type_id: "ARTESIA.BASIC.FOLDER".into(),
+            folder_container_type_id: otmm_defaults::FOLDER_CONTAINER_TYPE.into(),
             folder_metadata_model_id: None,
-            asset_metadata_model_id: "ARTESIA.MODEL.DEFAULT".into(),
+            asset_metadata_model_id: otmm_defaults::ASSET_METADATA_MODEL.into(),
             security_policy_ids: vec!["2".into()],
             search_config_id: None,
             page_size: 100,
@@ -123,6 +119,16 @@ impl OtmmConfig {
             options: OtmmOptions::default(),
         }
     }
+}
+
+/// How the change feed searches: the date field, the "on or after" operator, the sort, and
+/// extra conditions (latest versions only), all from the mapping config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeFeed {
+    pub date_field: String,
+    pub operator: String,
+    pub sort: String,
+    pub extra: Vec<SearchCondition>,
 }
 
 /// A search condition (`com.artesia.search.SearchScalarCondition`, pyxecm / API-NOTES).
@@ -543,10 +549,15 @@ impl OtmmClient {
         Self::asset_list(OP, &v, "assets_resource.asset_list")
     }
 
-    /// Every version of the asset's lineage, oldest first ([`OtmmOptions::versions_path`]).
-    pub async fn asset_versions(&self, id: &AssetId) -> Result<Vec<OtmmAsset>, OtmmError> {
+    /// Every version of the asset's lineage, oldest first, from a versions listing at
+    /// `path_template` (relative to `/otmmapi/{v}/`, `{id}` replaced; UNCONFIRMED resource).
+    pub async fn asset_versions(
+        &self,
+        path_template: &str,
+        id: &AssetId,
+    ) -> Result<Vec<OtmmAsset>, OtmmError> {
         const OP: &str = "asset_versions";
-        let url = self.templated(&self.inner.config.options.versions_path, id.as_str());
+        let url = self.templated(path_template, id.as_str());
         let resp = self
             .call(OP, &format!("asset {id}"), Retry::Idempotent, |c| {
                 c.get(url.clone()).query(&[("load_type", "full"), ("level_of_detail", "full")])
@@ -664,7 +675,9 @@ impl OtmmClient {
     // Search
 
     /// One page of `POST /search/text` (form; pyxecm `search_assets` sends the same fields)
-    /// with the conditions ANDed, sorted by `sort` (e.g. `asc_ARTESIA.FIELD.ASSET ID`).
+    /// with the conditions ANDed, sorted by `sort` (a field id with its direction prefix, as the
+    /// mapping config spells it). A result flagged `contains_invalid_conditions` (pyxecm's
+    /// search answer shows the flag) is an error naming the conditions, never an empty page.
     pub async fn search(
         &self,
         conditions: &[SearchCondition],
@@ -682,7 +695,7 @@ impl OtmmClient {
                 "value": c.value,
             }));
         }
-        let conditions = json!({"search_condition_list": {"search_condition": list}}).to_string();
+        let condition_text = json!({"search_condition_list": {"search_condition": list}}).to_string();
         let after_s = after.to_string();
         let limit_s = limit.max(1).to_string();
         let mut pairs: Vec<(&str, &str)> = vec![
@@ -691,7 +704,7 @@ impl OtmmClient {
             ("level_of_detail", "full"),
             ("after", &after_s),
             ("limit", &limit_s),
-            ("search_condition_list", &conditions),
+            ("search_condition_list", &condition_text),
         ];
         if let Some(s) = sort {
             pairs.push(("sort", s));
@@ -710,6 +723,18 @@ impl OtmmClient {
             .await?;
         let v = self.json(OP, resp).await?;
         let result = at(OP, &v, "search_result_resource.search_result")?;
+        if result.get("contains_invalid_conditions").and_then(Value::as_bool) == Some(true) {
+            let list: Vec<String> = conditions
+                .iter()
+                .map(|c| format!("{} {} {:?}", c.metadata_field_id, c.relational_operator_id, c.value))
+                .collect();
+            return Err(OtmmError::Rejected {
+                operation: OP,
+                status: 200,
+                error_code: Some("contains_invalid_conditions".into()),
+                message: format!("OTMM reports invalid search conditions: {}", list.join("; ")),
+            });
+        }
         let count = |k: &str| -> Result<u64, OtmmError> {
             result
                 .get(k)
@@ -736,27 +761,29 @@ impl OtmmClient {
         })
     }
 
-    /// Assets whose `date_field_id` is after `since`, oldest change first: the change feed.
+    /// Assets whose date field matches `feed.operator` against `since`, in `feed.sort` order:
+    /// the change feed.
     pub async fn search_changed_since(
         &self,
-        date_field_id: &str,
+        feed: &ChangeFeed,
         since: DateTime<Utc>,
         after: u64,
         limit: u64,
     ) -> Result<SearchPage, OtmmError> {
-        let cond = SearchCondition::new(
-            date_field_id,
-            self.inner.config.options.date_after_operator.clone(),
+        let mut conds = vec![SearchCondition::new(
+            feed.date_field.clone(),
+            feed.operator.clone(),
             since.to_rfc3339_opts(SecondsFormat::Secs, true),
-        );
-        self.search(&[cond], Some(&format!("asc_{date_field_id}")), after, limit).await
+        )];
+        conds.extend(feed.extra.iter().cloned());
+        self.search(&conds, Some(&feed.sort), after, limit).await
     }
 
     /// Every asset changed since `since`, paging until `total_hit_count` (or an empty page).
     /// An asset that moves between pages while paging is returned once (its last sighting).
     pub async fn search_all_changed_since(
         &self,
-        date_field_id: &str,
+        feed: &ChangeFeed,
         since: DateTime<Utc>,
     ) -> Result<Vec<OtmmAsset>, OtmmError> {
         let limit = self.inner.config.options.page_size.max(1);
@@ -764,7 +791,7 @@ impl OtmmClient {
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         let mut out: Vec<OtmmAsset> = Vec::new();
         loop {
-            let page = self.search_changed_since(date_field_id, since, after, limit).await?;
+            let page = self.search_changed_since(feed, since, after, limit).await?;
             for a in page.assets {
                 match seen.get(a.asset_id.as_str()) {
                     Some(&i) => out[i] = a,
@@ -900,6 +927,34 @@ impl OtmmClient {
                 format!("expected JSON at job_handle.job_id: a job id, found {other}"),
             )),
         }
+    }
+
+    /// The values of a lookup domain: `GET /lookupdomains/{id}` →
+    /// `lookup_domain_resource.lookup_domain.domainValues[{display_value, field_value{value}}]`
+    /// (pyxecm `get_lookup_domain`).
+    pub async fn lookup_domain(&self, domain_id: &str) -> Result<Vec<LookupValue>, OtmmError> {
+        const OP: &str = "lookup_domain";
+        let url = self.url(&["lookupdomains", domain_id]);
+        let resp = self
+            .call(OP, &format!("lookup domain {domain_id}"), Retry::Idempotent, |c| c.get(url.clone()))
+            .await?;
+        let v = self.json(OP, resp).await?;
+        let values = at(OP, &v, "lookup_domain_resource.lookup_domain.domainValues")?;
+        let list = values.as_array().ok_or_else(|| {
+            OtmmError::protocol(
+                OP,
+                "expected JSON at lookup_domain_resource.lookup_domain.domainValues: a list",
+            )
+        })?;
+        Ok(list
+            .iter()
+            .map(|d| LookupValue {
+                display_value: d.get("display_value").and_then(Value::as_str).map(str::to_string),
+                value: d.pointer("/field_value/value").and_then(|x| {
+                    x.as_str().map(str::to_string).or_else(|| (!x.is_null()).then(|| x.to_string()))
+                }),
+            })
+            .collect())
     }
 
     /// An import job's state ([`OtmmOptions::job_path`]; answer shape UNCONFIRMED:

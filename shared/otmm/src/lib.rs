@@ -23,7 +23,7 @@ mod client;
 mod error;
 mod model;
 
-pub use client::{ContentStream, OtmmAuth, OtmmClient, OtmmConfig, OtmmOptions, SearchCondition};
+pub use client::{ChangeFeed, ContentStream, OtmmAuth, OtmmClient, OtmmConfig, OtmmOptions, SearchCondition};
 pub use connector_http::{CallMetrics, HttpPolicy, OperationMetrics};
 pub use error::OtmmError;
-pub use model::{FieldValue, JobStatus, OtmmAsset, ScalarValue, SearchPage};
+pub use model::{FieldValue, JobStatus, LookupValue, OtmmAsset, ScalarValue, SearchPage};

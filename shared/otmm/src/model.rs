@@ -108,6 +108,14 @@ pub struct SearchPage {
     pub hit_count: u64,
 }
 
+/// One value of a lookup domain (`domainValues[]`, pyxecm `get_lookup_domain`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LookupValue {
+    pub display_value: Option<String>,
+    /// `field_value.value`.
+    pub value: Option<String>,
+}
+
 /// State of an import job (`job_resource.job`; shape UNCONFIRMED).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobStatus {

@@ -1,7 +1,10 @@
-use crate::systems::{EnsuredResource, Pms, ResourceRequest, SystemError, WorkChange};
+use crate::systems::{
+    EnsuredResource, Pms, ResourceRequest, SystemError, WebLinkRequest, WorkChange, web_link_ids,
+    web_links_resource_id,
+};
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use connector_core::config::ProductForm;
+use connector_core::config::{ProductForm, UploadConfig, UploadMethod};
 use connector_core::plan::{ProductFacts, TitleFacts};
 use connector_core::readiness::ScheduleFacts;
 use connector_core::{Isbn13, WorkId};
@@ -12,11 +15,21 @@ use consonance_client::{
 /// Consonance through `consonance-client`.
 pub struct ConsonancePms {
     client: ConsonanceClient,
+    upload: UploadConfig,
+    /// Some role goes as web links: the full scan then also reads the work's products' links.
+    web_links: bool,
 }
 
 impl ConsonancePms {
     pub fn new(client: ConsonanceClient) -> Self {
-        ConsonancePms { client }
+        ConsonancePms { client, upload: UploadConfig::default(), web_links: false }
+    }
+
+    /// With the mapping config's `[consonance.upload]` and whether any role is a web link.
+    pub fn with_config(mut self, upload: UploadConfig, web_links: bool) -> Self {
+        self.upload = upload;
+        self.web_links = web_links;
+        self
     }
 
     pub fn client(&self) -> &ConsonanceClient {
@@ -102,13 +115,22 @@ impl Pms for ConsonancePms {
         input.product_ids = Some(request.product_ids.clone());
         input.unlink_previous = Some(request.unlink_previous);
         input.caption = Some(request.caption.clone());
-        // JPEGs are fetched by Consonance from a URL; anything else is uploaded to the
-        // presigned URL Consonance answers a `resourceFileName` create with.
-        let jpeg = request.mime_type.eq_ignore_ascii_case("image/jpeg");
-        if jpeg {
-            input.image_remote_url = Some(request.file_url.clone());
-        } else {
-            input.resource_file_name = Some(request.file_name.clone());
+        // Supporting resources are JPG images: the planner sends nothing else here. Consonance
+        // fetches the file (imageRemoteUrl) or it is uploaded to the presigned URL a
+        // resourceFileName create answers with, as `[consonance.upload]` says.
+        if !connector_core::config::is_jpeg(&request.mime_type, &request.file_name) {
+            return Err(SystemError::Permanent {
+                system: "Consonance",
+                operation: "create supporting resource",
+                message: format!(
+                    "{} ({}) is not a JPG: supporting resources take JPG files only",
+                    request.file_name, request.mime_type
+                ),
+            });
+        }
+        match self.upload.method {
+            UploadMethod::RemoteUrl => input.image_remote_url = Some(request.file_url.clone()),
+            UploadMethod::Presigned => input.resource_file_name = Some(request.file_name.clone()),
         }
         // The caption carries the marker in brackets (see the processor): searching for
         // `[marker]` keeps one marker from matching another it is a prefix of.
@@ -121,11 +143,58 @@ impl Pms for ConsonancePms {
         Ok(EnsuredResource { id: created.resource.id.to_string(), upload_url: created.presigned_url })
     }
 
-    async fn upload(&self, upload_url: &str, mime_type: &str, bytes: Vec<u8>) -> Result<(), SystemError> {
+    async fn upload(
+        &self,
+        resource_id: &str,
+        upload_url: &str,
+        mime_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), SystemError> {
         self.client
             .upload_to_presigned_url(upload_url, mime_type, bytes)
             .await
-            .map_err(|e| consonance_error("upload supporting resource", e))
+            .map_err(|e| consonance_error("upload supporting resource", e))?;
+        let Some(follow_up) = &self.upload.follow_up_mutation else { return Ok(()) };
+        let id: i64 = resource_id.parse().map_err(|_| SystemError::Permanent {
+            system: "Consonance",
+            operation: "upload follow-up",
+            message: format!("resource id {resource_id:?} is not a Consonance id"),
+        })?;
+        self.client.run_follow_up(follow_up, id).await.map_err(|e| consonance_error("upload follow-up", e))
+    }
+
+    async fn ensure_web_links(&self, request: &WebLinkRequest) -> Result<String, SystemError> {
+        // createWebLink is not idempotent: each product's links are read first, and a link is
+        // made only where the exact URL (its fragment carries the marker) is not there yet.
+        let products = self
+            .client
+            .products_of_work(request.work_id)
+            .await
+            .map_err(|e| consonance_error("products of work", e))?;
+        let mut ids = Vec::new();
+        for product_id in &request.product_ids {
+            let existing = products
+                .iter()
+                .find(|p| p.id == *product_id)
+                .and_then(|p| p.web_links.iter().find(|l| l.link == request.link));
+            let id = match existing {
+                Some(l) => l.id,
+                None => {
+                    self.client
+                        .create_web_link(
+                            *product_id,
+                            &request.link,
+                            &request.website_role,
+                            Some(&request.note),
+                        )
+                        .await
+                        .map_err(|e| consonance_error("create web link", e))?
+                        .id
+                }
+            };
+            ids.push(id);
+        }
+        Ok(web_links_resource_id(&ids))
     }
 
     async fn works_changed_since(
@@ -150,10 +219,35 @@ impl Pms for ConsonancePms {
             .supporting_resources_of_work(work_id)
             .await
             .map_err(|e| consonance_error("supporting resources of work", e))?;
-        Ok(resources.iter().map(|r| r.id.to_string()).collect())
+        let mut ids: Vec<String> = resources.iter().map(|r| r.id.to_string()).collect();
+        if self.web_links {
+            // Links to asset files carry the marker fragment; one id per URL, as created.
+            let products = self
+                .client
+                .products_of_work(work_id)
+                .await
+                .map_err(|e| consonance_error("products of work", e))?;
+            let mut by_link: std::collections::BTreeMap<&str, Vec<i64>> = Default::default();
+            for l in products.iter().flat_map(|p| &p.web_links).filter(|l| l.link.contains("#otmm:")) {
+                by_link.entry(l.link.as_str()).or_default().push(l.id);
+            }
+            ids.extend(by_link.values().map(|v| web_links_resource_id(v)));
+        }
+        Ok(ids)
     }
 
     async fn delete_resource(&self, resource_id: &str) -> Result<(), SystemError> {
+        if let Some(link_ids) = web_link_ids(resource_id) {
+            let link_ids = link_ids.map_err(|message| SystemError::Permanent {
+                system: "Consonance",
+                operation: "delete web links",
+                message,
+            })?;
+            for id in link_ids {
+                self.client.delete_web_link(id).await.map_err(|e| consonance_error("delete web link", e))?;
+            }
+            return Ok(());
+        }
         let id: i64 = resource_id.parse().map_err(|_| SystemError::Permanent {
             system: "Consonance",
             operation: "delete supporting resource",
@@ -189,6 +283,7 @@ impl Pms for ConsonancePms {
                 })
                 .unwrap_or_default(),
             production_run_dates: w.production_runs.iter().filter_map(|r| r.delivery_date).collect(),
+            unavailable: w.contract_unavailable.into_iter().collect(),
         })
     }
 

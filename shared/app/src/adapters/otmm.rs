@@ -3,20 +3,20 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use connector_core::Isbn13;
 use connector_core::config::MappingConfig;
-use connector_core::config::RequestMode;
+use connector_core::config::{RequestMode, VersionsMethod};
 use connector_core::plan::AssetFacts;
 use connector_core::readiness::ObservedAsset;
 use connector_core::requests::OtmmRequestRef;
 use connector_core::{Actor, AssetId, AssetRights, Channel, Territory, ValidityWindow};
-use otmm_client::{OtmmAsset, OtmmClient, OtmmError};
+use otmm_client::{ChangeFeed, OtmmAsset, OtmmClient, OtmmError, SearchCondition};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// OTMM through `otmm-client`, read with the mapping config's field ids.
+/// OTMM through `otmm-client`, read with the mapping config's field ids, and searched with its
+/// operator ids and sort syntax (`[otmm.search]`, `[otmm.versions]`): no OTMM id is a literal
+/// here.
 pub struct OtmmDam {
     client: OtmmClient,
-    /// The field the change feed sorts and filters on (OTMM's last-modified date).
-    date_field: String,
     config: Arc<MappingConfig>,
     /// Where Consonance fetches an asset version's file: `{asset_id}`, `{lineage_id}`,
     /// `{version}` and `{file_name}` are filled in. The default names OTMM's content resource;
@@ -29,13 +29,50 @@ impl OtmmDam {
         let base = client.config().base_url.trim_end_matches('/').to_string();
         let template = content_url_template
             .unwrap_or_else(|| format!("{base}/otmmapi/v6/assets/{{asset_id}}/contents/{{file_name}}"));
-        OtmmDam { client, config, content_url_template: template, date_field: DATE_LAST_UPDATED.to_string() }
+        OtmmDam { client, config, content_url_template: template }
     }
 
-    /// Uses another last-modified field for the change feed.
-    pub fn with_date_field(mut self, field_id: String) -> Self {
-        self.date_field = field_id;
-        self
+    /// The change feed's search, as `[otmm.search]` spells it.
+    pub fn change_feed(&self) -> ChangeFeed {
+        let s = &self.config.otmm.search;
+        ChangeFeed {
+            date_field: s.change_date_field.clone(),
+            operator: s.date_on_or_after_operator.clone(),
+            sort: s.sort_ascending_on(&s.change_date_field),
+            extra: self.latest_only(),
+        }
+    }
+
+    /// The condition keeping a search to latest versions, if the config has one.
+    fn latest_only(&self) -> Vec<SearchCondition> {
+        let s = &self.config.otmm.search;
+        s.latest_version
+            .iter()
+            .map(|(f, v)| SearchCondition::new(f.clone(), s.text_operator.clone(), v.clone()))
+            .collect()
+    }
+
+    /// `field` matching `value` with the configured text operator. OTMM's public clients show
+    /// "contains" only, so callers filter the hits for an exact value.
+    fn text_condition(&self, field: &str, value: &str) -> SearchCondition {
+        SearchCondition::new(field, self.config.otmm.search.text_operator.clone(), value)
+    }
+
+    /// Every version of the lineage by the documented search on the lineage field.
+    async fn versions_by_search(&self, lineage: &AssetId) -> Result<Vec<OtmmAsset>, OtmmError> {
+        let field = &self.config.otmm.versions.original_asset_id_field;
+        let cond = self.text_condition(field, lineage.as_str());
+        let mut out: Vec<OtmmAsset> = Vec::new();
+        loop {
+            let page = self.client.search(std::slice::from_ref(&cond), None, out.len() as u64, 100).await?;
+            let n = page.assets.len();
+            out.extend(page.assets.into_iter().filter(|a| a.original_asset_id == *lineage));
+            if n == 0 || page.hit_count == 0 || out.len() as u64 >= page.total_hit_count {
+                break;
+            }
+        }
+        out.sort_by_key(|a| a.version);
+        Ok(out)
     }
 
     pub fn client(&self) -> &OtmmClient {
@@ -68,14 +105,6 @@ impl OtmmDam {
         }
     }
 }
-
-/// Exact text match (pyxecm shows `CHAR.CONTAINS`; `CHAR.IS` is UNCONFIRMED, as the date ids).
-pub const CHAR_IS: &str = "ARTESIA.OPERATOR.CHAR.IS";
-
-/// OTMM's standard last-modified field.
-pub const DATE_LAST_UPDATED: &str = "ARTESIA.FIELD.DATE LAST UPDATED";
-/// "On or after": the change feed's cursor re-reads its own second, skipping what it has seen.
-pub const DATE_ON_OR_AFTER: &str = "ARTESIA.OPERATOR.DATE.IS_ON_OR_AFTER";
 
 /// OTMM dates arrive as RFC 3339 timestamps or plain dates, depending on the field type.
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -151,22 +180,34 @@ impl Dam for OtmmDam {
         skip: u64,
         limit: u64,
     ) -> Result<Vec<AssetFacts>, SystemError> {
-        let cond = otmm_client::SearchCondition::new(
-            self.date_field.clone(),
-            DATE_ON_OR_AFTER,
-            since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        );
+        // "On or after": the cursor re-reads its own second, skipping what it has seen.
         let page = self
             .client
-            .search(&[cond], Some(&format!("asc_{}", self.date_field)), skip, limit)
+            .search_changed_since(&self.change_feed(), since, skip, limit)
             .await
             .map_err(|e| otmm_error("search changed assets", e))?;
         Ok(page.assets.iter().filter(|a| !a.is_folder()).map(|a| self.facts(a)).collect())
     }
 
     async fn versions(&self, asset_id: &AssetId) -> Result<Vec<AssetFacts>, SystemError> {
-        let versions =
-            self.client.asset_versions(asset_id).await.map_err(|e| otmm_error("asset versions", e))?;
+        let v = &self.config.otmm.versions;
+        let versions = match v.method {
+            VersionsMethod::Search => {
+                // The search is on the lineage: the first version's id.
+                let lineage = self.client.get_asset(asset_id).await.map_err(|e| otmm_error("get asset", e))?;
+                self.versions_by_search(&lineage.original_asset_id).await
+            }
+            VersionsMethod::Resource => match self.client.asset_versions(&v.resource_path, asset_id).await {
+                // No such resource on this installation: the documented search still works.
+                Err(OtmmError::NotFound { .. }) => {
+                    tracing::warn!(path = %v.resource_path, "otmm versions resource not found; using the lineage search (set otmm.versions.method = \"search\")");
+                    let lineage = self.client.get_asset(asset_id).await.map_err(|e| otmm_error("get asset", e))?;
+                    self.versions_by_search(&lineage.original_asset_id).await
+                }
+                other => other,
+            },
+        }
+        .map_err(|e| otmm_error("asset versions", e))?;
         Ok(versions.iter().map(|a| self.facts(a)).collect())
     }
 
@@ -212,18 +253,24 @@ impl Dam for OtmmDam {
     }
 
     async fn title_assets(&self, isbn: &Isbn13) -> Result<Vec<ObservedAsset>, SystemError> {
-        let cond =
-            otmm_client::SearchCondition::new(self.config.otmm.fields.isbn.clone(), CHAR_IS, isbn.as_str());
+        let isbn_field = &self.config.otmm.fields.isbn;
+        let mut conds = vec![self.text_condition(isbn_field, isbn.as_str())];
+        conds.extend(self.latest_only());
         let page = self
             .client
-            .search(&[cond], None, 0, 200)
+            .search(&conds, None, 0, 200)
             .await
             .map_err(|e| otmm_error("search assets of title", e))?;
         let required = &self.config.launch.required_fields;
+        // "Contains" may match more than the ISBN (a longer value): keep exact matches, in any
+        // ISBN form (hyphens, ISBN-10).
+        let exact = |a: &OtmmAsset| {
+            a.field_str(isbn_field).and_then(|v| Isbn13::parse(v.trim()).ok()).is_some_and(|i| &i == isbn)
+        };
         Ok(page
             .assets
             .iter()
-            .filter(|a| !a.is_folder() && !a.deleted)
+            .filter(|a| !a.is_folder() && !a.deleted && exact(a))
             .filter_map(|a| {
                 let facts = self.facts(a);
                 let role = facts.asset_type_field.as_deref().and_then(|v| self.config.role_for(v))?;
@@ -245,13 +292,15 @@ impl Dam for OtmmDam {
 
     async fn find_request(&self, request_id: &str) -> Result<Option<OtmmRequestRef>, SystemError> {
         let Some(field) = self.config.otmm.fields.request_id.clone() else { return Ok(None) };
-        let cond = otmm_client::SearchCondition::new(field, CHAR_IS, request_id);
+        let cond = self.text_condition(&field, request_id);
         let page = self
             .client
             .search(&[cond], None, 0, 10)
             .await
             .map_err(|e| otmm_error("search asset request", e))?;
-        Ok(page.assets.iter().find(|a| !a.deleted).map(|a| OtmmRequestRef {
+        // Exact match: "contains" would also find `<isbn>#front_cover` for `<isbn>#front`.
+        let exact = |a: &&OtmmAsset| a.field_str(&field).is_some_and(|v| v.trim() == request_id);
+        Ok(page.assets.iter().filter(exact).find(|a| !a.deleted).map(|a| OtmmRequestRef {
             kind: if a.is_folder() { "folder" } else { "placeholder" }.into(),
             id: a.asset_id.to_string(),
         }))

@@ -252,9 +252,39 @@ fn consonance_resources_are_checked() {
     assert_eq!(ps[0].key, "consonance.resources.promo_video");
     assert!(ps[0].reason.contains("no asset-type value in [otmm.roles] maps to role promo_video"));
     one_problem(
-        &edited("resource_variant = \"trailer\"", "resource_variant = \"\""),
-        "consonance.resources.promo_video.resource_variant",
+        &edited("resource_variant = \"marketing_social\"", "resource_variant = \"\""),
+        "consonance.resources.social_graphic.resource_variant",
         &["must not be empty"],
+    );
+    // Routes: a web link needs a website role, takes no enum values; a supporting resource
+    // needs both enum values.
+    one_problem(
+        &edited("website_role = \"02\"", "website_role = \"B2B\""),
+        "consonance.resources.promo_video.website_role",
+        &["not an ONIX list 73 website role"],
+    );
+    one_problem(
+        &edited("website_role = \"02\"", "website_role = \"02\"\nstatus = \"approved\""),
+        "consonance.resources.promo_video.status",
+        &["does not apply to route = \"web_link\""],
+    );
+    one_problem(
+        &edited("resource_variant = \"marketing_social\"\n", ""),
+        "consonance.resources.social_graphic.resource_variant",
+        &["is required for a supporting resource"],
+    );
+    one_problem(
+        &edited("staged_link_base_url = \"https://assets.example.com/\"\n", ""),
+        "consonance.resources.audio_sample.link_target",
+        &["needs consonance.staged_link_base_url"],
+    );
+    one_problem(
+        &edited(
+            "method = \"remote_url\"",
+            "method = \"remote_url\"\nfollow_up_mutation = \"mutation($id: Int!) { x(id: $id) { id } }\"",
+        ),
+        "consonance.upload.follow_up_mutation",
+        &["applies to method = \"presigned\" only"],
     );
     one_problem(
         &edited("product_forms = [\"AJ\"]", "product_forms = \"some\""),
@@ -430,5 +460,45 @@ fn role_channels_name_their_role_and_channels() {
         &edited("social_graphic  = [\"social\"]", "social_graphic = []"),
         "rights.role_channels.social_graphic",
         &["at least one channel"],
+    );
+}
+
+#[test]
+fn otmm_search_and_versions_have_documented_defaults_and_are_checked() {
+    // Without the tables, the defaults (the ids public OTMM clients use) apply.
+    let start = EXAMPLE.find("[otmm.search]").unwrap();
+    let end = EXAMPLE.find("# Asset-type field value").unwrap();
+    let bare = format!("{}{}", &EXAMPLE[..start], &EXAMPLE[end..]);
+    let c = MappingConfig::from_toml_str(&bare, FILE).unwrap();
+    assert_eq!(c.otmm.search, SearchConfig::default());
+    assert_eq!(c.otmm.versions, VersionsConfig::default());
+    assert_eq!(c.otmm.versions.method, VersionsMethod::Search);
+    assert_eq!(c.otmm.search.sort_ascending_on("F"), "asc_F");
+    // The example states the same values.
+    assert_eq!(MappingConfig::from_toml_str(EXAMPLE, FILE).unwrap().otmm.search, SearchConfig::default());
+    one_problem(
+        &edited("sort_ascending = \"asc_{field}\"", "sort_ascending = \"asc\""),
+        "otmm.search.sort_ascending",
+        &["must contain {field}"],
+    );
+    one_problem(
+        &edited("resource_path = \"assets/{id}/versions\"", "resource_path = \"assets/versions\""),
+        "otmm.versions.resource_path",
+        &["must contain {id}"],
+    );
+    one_problem(
+        &edited("text_operator = \"ARTESIA.OPERATOR.CHAR.CONTAINS\"", "text_operator = \" \""),
+        "otmm.search.text_operator",
+        &["must not be empty"],
+    );
+    let off =
+        edited("latest_version_field = \"ARTESIA.FIELD.IS LATEST VERSION\"", "latest_version_field = \"\"");
+    one_problem(&off, "otmm.search.latest_version_value", &["latest_version_field is \"\""]);
+    let off = off.replacen("latest_version_value = \"Y\"\n", "", 1);
+    assert_eq!(MappingConfig::from_toml_str(&off, FILE).unwrap().otmm.search.latest_version, None);
+    one_problem(
+        &edited("method = \"search\"", "method = \"guess\""),
+        "otmm.versions.method",
+        &["unknown variant `guess`"],
     );
 }

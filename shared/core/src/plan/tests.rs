@@ -109,10 +109,74 @@ fn back_cover_goes_only_to_print_products_and_audio_sample_only_to_audio() {
     assert!(
         matches!(&plan.commands[0], Command::CreateResource { product_ids, .. } if product_ids == &vec![ProductId(10010)])
     );
-    let plan = plan_asset(&asset(1, "Audio Sample"), TitleLookup::Found(&title()), None, &cfg, t(100));
+    // Audio is no JPG: a web link (the example config's route), to the audio product only.
+    let audio =
+        AssetFacts { mime_type: "audio/mpeg".into(), name: "sample.mp3".into(), ..asset(1, "Audio Sample") };
+    let plan = plan_asset(&audio, TitleLookup::Found(&title()), None, &cfg, t(100));
+    match &plan.commands[..] {
+        [Command::CreateWebLinks { product_ids, website_role, target, dedupe_marker, .. }] => {
+            assert_eq!(product_ids, &vec![ProductId(10012)]);
+            assert_eq!((website_role.as_str(), *target), ("28", LinkTarget::Staged));
+            assert_eq!(dedupe_marker, &format!("otmm:{}:v1:p10012", id(100)));
+        }
+        other => panic!("unexpected commands {other:?}"),
+    }
+    assert_eq!(actions(&plan), vec!["link.created"]);
+}
+
+#[test]
+fn a_non_jpeg_file_is_never_sent_as_a_supporting_resource() {
+    let cfg = config();
+    let png =
+        AssetFacts { mime_type: "image/png".into(), name: "cover.png".into(), ..asset(1, "Front Cover") };
+    let plan = plan_asset(&png, TitleLookup::Found(&title()), None, &cfg, t(100));
+    assert!(plan.commands.is_empty() && plan.link.is_none(), "{plan:?}");
+    assert_eq!(actions(&plan), vec!["link.not_jpeg"]);
+    assert_eq!(plan.notes[0].outcome, Outcome::Rejected);
+    assert!(plan.notes[0].detail.contains("route = \"web_link\""), "{}", plan.notes[0].detail);
+    // A video role configured as a web link takes the link route, whatever the file.
+    let video =
+        AssetFacts { mime_type: "video/mp4".into(), name: "trailer.mp4".into(), ..asset(1, "Promo Video") };
+    let plan = plan_asset(&video, TitleLookup::Found(&title()), None, &cfg, t(100));
     assert!(
-        matches!(&plan.commands[0], Command::CreateResource { product_ids, .. } if product_ids == &vec![ProductId(10012)])
+        matches!(&plan.commands[..], [Command::CreateWebLinks { target: LinkTarget::Otmm, website_role, .. }] if website_role == "02")
     );
+    // The create key does not depend on the route: releasing it after a deletion works for both.
+    let key = plan.commands[0].idempotency_key();
+    assert_eq!(key, link_create_key(&plan.link.clone().unwrap()));
+}
+
+proptest! {
+    /// Whatever the role, file type and rights, a supporting resource is only ever created for
+    /// a JPEG, and a web-link role never creates one.
+    #[test]
+    fn supporting_resources_are_jpeg_only(
+        role_value in proptest::sample::select(vec![
+            "Front Cover", "Back Cover", "Spine", "Full Cover", "Author Photo",
+            "Interior Illustration", "Campaign Banner", "Social Graphic", "Promo Video", "Audio Sample",
+        ]),
+        mime in proptest::sample::select(vec![
+            "image/jpeg", "image/png", "image/tiff", "video/mp4", "audio/mpeg", "application/pdf",
+            "application/octet-stream",
+        ]),
+        name in proptest::sample::select(vec!["f.jpg", "f.png", "f.mp4", "f.mp3", "f.pdf", "f"]),
+        version in 1u32..4,
+    ) {
+        let cfg = config();
+        let a = AssetFacts { mime_type: mime.into(), name: name.into(), ..asset(version, role_value) };
+        let plan = plan_asset(&a, TitleLookup::Found(&title()), None, &cfg, t(100));
+        let role = cfg.role_for(role_value).unwrap();
+        let web = cfg.resource_for(role).unwrap().route.is_web_link();
+        for c in &plan.commands {
+            if let Command::CreateResource { .. } = c {
+                prop_assert!(!web, "{role} is a web-link role");
+                prop_assert!(is_jpeg(mime, name), "{mime} {name} sent as a supporting resource");
+            }
+            if let Command::CreateWebLinks { .. } = c {
+                prop_assert!(web);
+            }
+        }
+    }
 }
 
 #[test]
@@ -413,7 +477,7 @@ proptest! {
             let mut created = None;
             for c in &plan.commands {
                 match c {
-                    Command::CreateResource { product_ids, .. } => {
+                    Command::CreateResource { product_ids, .. } | Command::CreateWebLinks { product_ids, .. } => {
                         next += 1;
                         resources.insert(format!("sr-{next}"), product_ids.clone());
                         created = Some(format!("sr-{next}"));

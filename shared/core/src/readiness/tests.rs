@@ -147,6 +147,7 @@ fn milestones_from_the_schedule_and_a_slip_is_a_risk() {
         actual_ms_delivery_date: None,
         delivery_dates: vec![("Design".into(), date(2027, 1, 15), None)],
         production_run_dates: vec![date(2027, 5, 10)],
+        unavailable: Vec::new(),
     };
     let today = now().date_naive();
     let ms = milestones(&schedule, Some(date(2027, 7, 1)), Some(date(2027, 6, 1)), today);

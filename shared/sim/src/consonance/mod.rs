@@ -38,6 +38,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use schema::SchemaVariant;
 pub use state::{ContractRec, ProductRec, ResourceRec, StateError, WebLinkRec, WorkRec, WorkSnapshot};
 use state::{ProductFilter, Shared, State};
 
@@ -50,6 +51,8 @@ pub struct ConsonanceSimOptions {
     pub page_size: usize,
     /// Seeds the fault injector's randomness.
     pub seed: u64,
+    /// Which schema the tenant has (default: as strict as the public evidence).
+    pub variant: SchemaVariant,
 }
 
 impl Default for ConsonanceSimOptions {
@@ -59,6 +62,7 @@ impl Default for ConsonanceSimOptions {
             api_key: "sim-consonance-key-0000000000000000".into(),
             page_size: 100,
             seed: 1,
+            variant: SchemaVariant::default(),
         }
     }
 }
@@ -71,6 +75,7 @@ pub struct ConsonanceSimHandle {
     faults: Faults,
     shared: Shared,
     mutation_fault: Arc<Mutex<MutationFault>>,
+    mutations: Arc<std::sync::atomic::AtomicU64>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -99,12 +104,29 @@ struct MutationFault {
     status: u16,
     /// Apply the mutation, then answer with the error: the write landed but the answer was lost.
     after_commit: bool,
+    /// Answer HTTP 200 with the payload's `errors` set and nothing applied (a mutation its own
+    /// checks refused), instead of an HTTP error.
+    payload_error: bool,
+}
+
+/// The first field of a document's mutation operation (the payload to fake an error in).
+fn mutation_field(query: &str) -> Option<String> {
+    use async_graphql::parser::types::{OperationType, Selection};
+    let doc = async_graphql::parser::parse_query(query).ok()?;
+    doc.operations.iter().find(|(_, op)| op.node.ty == OperationType::Mutation).and_then(|(_, op)| {
+        op.node.selection_set.node.items.iter().find_map(|s| match &s.node {
+            Selection::Field(f) => Some(f.node.name.node.to_string()),
+            _ => None,
+        })
+    })
 }
 
 #[derive(Clone)]
 struct App {
     shared: Shared,
     mutation_fault: Arc<Mutex<MutationFault>>,
+    /// GraphQL documents with a mutation operation received (applied or not).
+    mutations: Arc<std::sync::atomic::AtomicU64>,
     schema: schema::ConsonanceSchema,
     api_key: String,
     base_url: String,
@@ -149,6 +171,9 @@ async fn graphql(AxState(app): AxState<App>, headers: HeaderMap, body: Bytes) ->
             .iter()
             .any(|(_, op)| op.node.ty == async_graphql::parser::types::OperationType::Mutation)
     });
+    if is_mutation {
+        app.mutations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let fault = if is_mutation {
         let mut f = app.mutation_fault.lock().unwrap_or_else(|p| p.into_inner());
         (f.remaining > 0).then(|| {
@@ -158,7 +183,15 @@ async fn graphql(AxState(app): AxState<App>, headers: HeaderMap, body: Bytes) ->
     } else {
         None
     };
+    let field_name = fault.and_then(|f| f.payload_error.then(|| mutation_field(&request.query)).flatten());
     let injected = |f: MutationFault| {
+        if f.payload_error {
+            let field = field_name.clone().unwrap_or_default();
+            let payload = json!({"clientMutationId": null, "errors": [
+                {"field": "base", "message": "injected: the record could not be saved"}
+            ]});
+            return Json(json!({"data": {field: payload}})).into_response();
+        }
         let (body, _) = error_body(f.status, "injected mutation fault");
         let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
@@ -383,7 +416,8 @@ impl ConsonanceSim {
         let app = App {
             shared: shared.clone(),
             mutation_fault: Arc::default(),
-            schema: schema::build(shared.clone(), base_url.clone()),
+            mutations: Arc::default(),
+            schema: schema::build(shared.clone(), base_url.clone(), &options.variant),
             api_key: options.api_key.clone(),
             base_url: base_url.clone(),
         };
@@ -406,7 +440,9 @@ impl ConsonanceSim {
             }
         });
         let mutation_fault = app_fault.clone();
+        let mutations = app.mutations.clone();
         ConsonanceSimHandle {
+            mutations,
             base_url,
             addr,
             faults,
@@ -468,6 +504,11 @@ impl ConsonanceSimHandle {
         self.shared.lock().delete_resource(id)
     }
 
+    /// A web link removed by a person in Consonance, outside the connector.
+    pub fn delete_web_link_by_hand(&self, id: i64) -> Result<WebLinkRec, StateError> {
+        self.shared.lock().delete_web_link(id)
+    }
+
     pub fn work(&self, work_id: i64) -> Option<WorkSnapshot> {
         self.shared.lock().snapshot(work_id)
     }
@@ -486,7 +527,20 @@ impl ConsonanceSimHandle {
     /// Logged by the request log like any other answer.
     pub fn fail_next_mutations(&self, count: u32, status: u16, after_commit: bool) {
         *self.mutation_fault.lock().unwrap_or_else(|p| p.into_inner()) =
-            MutationFault { remaining: count, status, after_commit };
+            MutationFault { remaining: count, status, after_commit, payload_error: false };
+    }
+
+    /// The next `count` GraphQL mutations answer HTTP 200 with `errors { field message }` in
+    /// their payload and change nothing (what a mutation refused by its own checks returns).
+    pub fn refuse_next_mutations(&self, count: u32) {
+        *self.mutation_fault.lock().unwrap_or_else(|p| p.into_inner()) =
+            MutationFault { remaining: count, status: 200, after_commit: false, payload_error: true };
+    }
+
+    /// GraphQL mutations received so far (applied, refused or faulted): `connector check` must
+    /// send none.
+    pub fn mutations_received(&self) -> u64 {
+        self.mutations.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Server page size of `works`/`products` and REST v4.
@@ -543,7 +597,7 @@ mod tests {
         assert_eq!(status, 200);
         assert!(v["errors"][0]["message"].as_str().unwrap().contains("nope"), "{v}");
 
-        let (_, v) = post(&sim, &key, json!({"query": "{ works { id products { __typename id isbn { isbn13 } ... on ElectronicBookProduct { inHouseFormat } } } }"})).await;
+        let (_, v) = post(&sim, &key, json!({"query": "{ works { id products { __typename id isbn { isbn13 } ... on ElectronicBookProduct { inHouseFormat { name code } } } } }"})).await;
         assert!(v.get("errors").is_none(), "{v}");
         assert_eq!(v["data"]["works"].as_array().unwrap().len(), 4);
         let typename = v["data"]["works"][0]["products"][0]["__typename"].as_str().unwrap();
@@ -582,6 +636,97 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(r.status(), 400);
+        sim.shutdown().await;
+    }
+
+    fn errors(v: &Value) -> String {
+        v["errors"]
+            .as_array()
+            .map(|e| e.iter().map(|e| e["message"].to_string()).collect::<Vec<_>>().join("; "))
+            .unwrap_or_default()
+    }
+
+    /// The default schema has the published names and nothing the evidence does not show; the
+    /// permissive variant adds the disputed fields.
+    #[tokio::test]
+    async fn strict_by_default_and_variants_add_or_remove_fields() {
+        let cat = Catalogue::generate(3, 1, fixture_now());
+        let sim = ConsonanceSim::start(&cat, ConsonanceSimOptions::default()).await;
+        let key = ConsonanceSimOptions::default().api_key;
+        let ask = |q: &str| json!({"query": q});
+        for (q, bad) in [
+            ("{ works { supportingResources { mimeType } } }", "mimeType"),
+            ("{ products { webLinks { note } } }", "note"),
+            ("{ works { contract { id } } }", "contract"),
+            // (async-graphql also takes a quoted enum literal, `["BB"]`, where graphql-ruby may
+            // not: the connector sends enum values in variables only.)
+            ("{ products(productSearch: {onix21ProductFormCodeIn: [QQ]}) { id } }", "QQ"),
+        ] {
+            let (_, v) = post(&sim, &key, ask(q)).await;
+            assert!(errors(&v).contains(bad), "{q}: {v}");
+        }
+        for q in [
+            "{ works { supportingResources { imageContentType url onixContentAudienceCode } } }",
+            "{ products(productSearch: {onix21ProductFormCodeIn: [BB, BC], isbn13Assigned: true, productTypes: [PhysicalBookProduct]}) { id onix21ProductFormCode } }",
+            "{ works(workSearch: {subtitlePresent: false, contractIdEq: 1}) { id } }",
+            "{ contract(contractSearch: {idEq: 1}) { id work { id } } }",
+        ] {
+            let (_, v) = post(&sim, &key, ask(q)).await;
+            assert!(v.get("errors").is_none(), "{q}: {v}");
+        }
+        // Website roles and audiences as the schema pages list them.
+        let (_, v) =
+            post(&sim, &key, ask("{ __type(name: \"ONIXWebsiteRoleCode\") { enumValues { name } } }")).await;
+        let roles: Vec<&str> = v["data"]["__type"]["enumValues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles.len(), 33);
+        assert!(roles.contains(&"_28") && roles.contains(&"_36") && !roles.contains(&"_19"));
+        sim.shutdown().await;
+
+        let mut variant = SchemaVariant::permissive();
+        variant.hidden_fields.insert("Product.webLinks".into());
+        variant.resource_variants = vec!["FRONT_COVER".into()];
+        let sim = ConsonanceSim::start(&cat, ConsonanceSimOptions { variant, ..Default::default() }).await;
+        let (_, v) = post(
+            &sim,
+            &key,
+            ask("{ works { contract { id msDeliveryDate } supportingResources { status } } }"),
+        )
+        .await;
+        assert!(v.get("errors").is_none(), "{v}");
+        let (_, v) = post(&sim, &key, ask("{ products { webLinks { id } } }")).await;
+        assert!(errors(&v).contains("webLinks"), "{v}");
+        let (_, v) =
+            post(&sim, &key, ask("{ __type(name: \"SupportingResourceVariant\") { enumValues { name } } }"))
+                .await;
+        assert_eq!(v["data"]["__type"]["enumValues"], json!([{"name": "FRONT_COVER"}]));
+        sim.shutdown().await;
+    }
+
+    /// A mutation refused by its own checks answers in the payload, and changes nothing.
+    #[tokio::test]
+    async fn mutation_validation_is_answered_in_the_payload() {
+        let cat = Catalogue::generate(2, 1, fixture_now());
+        let sim = ConsonanceSim::start(&cat, ConsonanceSimOptions::default()).await;
+        let key = ConsonanceSimOptions::default().api_key;
+        let work = cat.works[0].work_id;
+        let q = json!({"query": "mutation($w: Int!) { createSupportingResource(input: {workId: $w, imageRemoteUrl: \"https://x.example/a.png\"}) { supportingResource { id } errors { field message } } }", "variables": {"w": work}});
+        let (status, v) = post(&sim, &key, q.clone()).await;
+        assert_eq!(status, 200);
+        let p = &v["data"]["createSupportingResource"];
+        assert!(p["supportingResource"].is_null(), "{v}");
+        assert_eq!(p["errors"][0]["field"], "imageRemoteUrl");
+        assert!(p["errors"][0]["message"].as_str().unwrap().contains("JPG"));
+        assert!(sim.supporting_resources(work).is_empty());
+        // An injected refusal looks the same, for any mutation.
+        sim.refuse_next_mutations(1);
+        let q = json!({"query": "mutation { deleteWebLink(input: {id: 1}) { success errors { field message } } }"});
+        let (_, v) = post(&sim, &key, q).await;
+        assert_eq!(v["data"]["deleteWebLink"]["errors"][0]["field"], "base", "{v}");
         sim.shutdown().await;
     }
 }

@@ -93,7 +93,9 @@ pub struct ResourceRec {
     pub work_id: i64,
     pub image_remote_url: Option<String>,
     pub filename: Option<String>,
-    pub mime_type: Option<String>,
+    /// `imageContentType` (schema page `supportingresource`: "The mime type of the supporting
+    /// resource, e.g. image/jpeg").
+    pub image_content_type: Option<String>,
     pub file_size: Option<i64>,
     pub is_processing: bool,
     pub product_ids: BTreeSet<i64>,
@@ -148,6 +150,14 @@ pub enum StateError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// A mutation's own validation, about one input field: answered in the payload's
+    /// `errors { field message }` (as the official update examples select them).
+    #[error("{field}: {message}")]
+    Field { field: &'static str, message: String },
+}
+
+fn field_error(field: &'static str, message: impl Into<String>) -> StateError {
+    StateError::Field { field, message: message.into() }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -158,6 +168,9 @@ pub struct WorkFilter {
     pub contract_id_eq: Option<i64>,
     pub title_eq: Option<String>,
     pub title_cont: Option<String>,
+    pub subtitle_eq: Option<String>,
+    pub subtitle_cont: Option<String>,
+    pub subtitle_present: Option<bool>,
     pub imprint_id_in: Option<Vec<i64>>,
 }
 
@@ -168,8 +181,16 @@ pub struct ProductFilter {
     pub changed_since: Option<NaiveDate>,
     pub isbn13_eq: Option<String>,
     pub isbn13_in: Option<Vec<String>>,
+    pub isbn13_assigned: Option<bool>,
+    pub title_eq: Option<String>,
     pub title_cont: Option<String>,
+    pub title_prefix_present: Option<bool>,
+    /// `publicationDate*`: (how the product's date compares to the bound, the bound, whether
+    /// equal also matches).
+    pub publication_date: Vec<(std::cmp::Ordering, NaiveDate, bool)>,
     pub product_forms: Option<Vec<String>>,
+    /// `productTypes`: `Product` implementations by name.
+    pub product_types: Option<Vec<String>>,
 }
 
 /// The state behind one lock, shared by the GraphQL resolvers, REST v4 and the control routes.
@@ -334,6 +355,11 @@ impl State {
             && f.contract_id_eq.is_none_or(|c| w.contract_id == Some(c))
             && f.title_eq.as_ref().is_none_or(|t| &w.title == t)
             && f.title_cont.as_ref().is_none_or(|t| w.title.to_lowercase().contains(&t.to_lowercase()))
+            && f.subtitle_eq.as_ref().is_none_or(|t| w.subtitle.as_ref() == Some(t))
+            && f.subtitle_cont.as_ref().is_none_or(|t| {
+                w.subtitle.as_ref().is_some_and(|s| s.to_lowercase().contains(&t.to_lowercase()))
+            })
+            && f.subtitle_present.is_none_or(|present| w.subtitle.is_some() == present)
             && f.imprint_id_in.as_ref().is_none_or(|ids| ids.contains(&w.imprint_id))
     }
 
@@ -346,8 +372,17 @@ impl State {
             && f.isbn13_in
                 .as_ref()
                 .is_none_or(|set| set.iter().any(|i| p.isbn13.as_deref() == Some(normalise_isbn(i).as_str())))
+            && f.isbn13_assigned.is_none_or(|a| p.isbn13.is_some() == a)
+            && f.title_eq.as_ref().is_none_or(|t| &p.full_title == t)
             && f.title_cont.as_ref().is_none_or(|t| p.full_title.to_lowercase().contains(&t.to_lowercase()))
+            && f.title_prefix_present.is_none_or(|present| !present)
+            && f.publication_date.iter().all(|(ord, bound, or_equal)| {
+                p.publication_date.is_some_and(|d| d.cmp(bound) == *ord || (*or_equal && d == *bound))
+            })
             && f.product_forms.as_ref().is_none_or(|forms| forms.contains(&p.product_form))
+            && f.product_types.as_ref().is_none_or(|types| {
+                types.iter().any(|t| t == crate::consonance::schema::codes::product_type(&p.product_form))
+            })
     }
 
     /// One keyset page of works (by id), optionally only those with a product matching `pf`.
@@ -462,46 +497,55 @@ impl State {
             .clone();
         let (image_remote_url, filename, mime) = match (&input.image_remote_url, &input.resource_file_name) {
             (Some(_), Some(_)) => {
-                return Err(StateError::Invalid(
-                    "Provide either imageRemoteUrl or resourceFileName, not both".into(),
+                return Err(field_error(
+                    "imageRemoteUrl",
+                    "Provide either imageRemoteUrl or resourceFileName, not both",
                 ));
             }
             (None, None) => {
-                return Err(StateError::Invalid("Provide either imageRemoteUrl or resourceFileName".into()));
+                return Err(field_error(
+                    "imageRemoteUrl",
+                    "Provide either imageRemoteUrl or resourceFileName",
+                ));
             }
             (Some(url), None) => {
-                let parsed = url::Url::parse(url).map_err(|e| {
-                    StateError::Invalid(format!("Image remote url {url:?} is not a URL: {e}"))
-                })?;
+                let parsed = url::Url::parse(url)
+                    .map_err(|e| field_error("imageRemoteUrl", format!("{url:?} is not a URL: {e}")))?;
                 let name = parsed.path_segments().and_then(|mut s| s.next_back()).unwrap_or("").to_string();
-                let lower = name.to_ascii_lowercase();
-                if !(lower.ends_with(".jpg") || lower.ends_with(".jpeg")) {
-                    return Err(StateError::Invalid(format!(
-                        "Image remote url must be a JPG file (got {name:?})"
-                    )));
+                // "The remote URL for the file. Must be a JPG file." (createsupportingresourceinput)
+                if !is_jpg_name(&name) {
+                    return Err(field_error("imageRemoteUrl", format!("must be a JPG file (got {name:?})")));
                 }
                 (Some(url.clone()), Some(name), Some("image/jpeg".to_string()))
             }
             (None, Some(name)) => {
                 if name.trim().is_empty() {
-                    return Err(StateError::Invalid("Resource file name can't be blank".into()));
+                    return Err(field_error("resourceFileName", "can't be blank"));
                 }
-                (None, Some(name.clone()), mime_of(name))
+                // "The name of the JPG to upload to the resource" (createsupportingresourceinput)
+                if !is_jpg_name(name) {
+                    return Err(field_error(
+                        "resourceFileName",
+                        format!("must name a JPG file (got {name:?})"),
+                    ));
+                }
+                (None, Some(name.clone()), Some("image/jpeg".to_string()))
             }
         };
         let products: BTreeSet<i64> = match (&input.product_ids, input.link_to_all_products) {
             (Some(_), true) => {
-                return Err(StateError::Invalid(
-                    "productIds cannot be used in conjunction with linkToAllProducts".into(),
+                return Err(field_error(
+                    "productIds",
+                    "cannot be used in conjunction with linkToAllProducts",
                 ));
             }
             (Some(ids), false) => {
                 for id in ids {
                     if !work.product_ids.contains(id) {
-                        return Err(StateError::Invalid(format!(
-                            "Product {id} does not belong to work {}",
-                            work.id
-                        )));
+                        return Err(field_error(
+                            "productIds",
+                            format!("product {id} does not belong to work {}", work.id),
+                        ));
                     }
                 }
                 ids.iter().copied().collect()
@@ -525,7 +569,7 @@ impl State {
             is_processing: image_remote_url.is_none(),
             image_remote_url,
             filename,
-            mime_type: mime,
+            image_content_type: mime,
             file_size: None,
             product_ids: products,
             caption: input.caption,
@@ -581,7 +625,7 @@ impl State {
             .work_id;
         match url::Url::parse(&link) {
             Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-            _ => return Err(StateError::Invalid(format!("Link {link:?} must be an http(s) URL"))),
+            _ => return Err(field_error("link", format!("{link:?} must be an http(s) URL"))),
         }
         let id = self.next_id();
         let rec = WebLinkRec { id, product_id, link, role, note };
@@ -704,20 +748,9 @@ fn normalise_isbn(s: &str) -> String {
     s.chars().filter(|c| c.is_ascii_alphanumeric()).collect()
 }
 
-fn mime_of(name: &str) -> Option<String> {
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase())?;
-    Some(
-        match ext.as_str() {
-            "jpg" | "jpeg" => "image/jpeg",
-            "png" => "image/png",
-            "tif" | "tiff" => "image/tiff",
-            "pdf" => "application/pdf",
-            "mp4" => "video/mp4",
-            "mp3" => "audio/mpeg",
-            _ => "application/octet-stream",
-        }
-        .to_string(),
-    )
+fn is_jpg_name(name: &str) -> bool {
+    let lower = name.trim().to_ascii_lowercase();
+    lower.ends_with(".jpg") || lower.ends_with(".jpeg")
 }
 
 #[cfg(test)]
@@ -766,10 +799,20 @@ mod tests {
         assert!(st.resources[&a.id].product_ids.is_empty());
         assert_eq!(b.filename.as_deref(), Some("b.JPG"));
         let png = NewResource { image_remote_url: Some("https://img.example/a.png".into()), ..base.clone() };
-        assert!(matches!(st.create_resource(png), Err(StateError::Invalid(m)) if m.contains("JPG")));
+        assert!(
+            matches!(st.create_resource(png), Err(StateError::Field { field: "imageRemoteUrl", message }) if message.contains("JPG"))
+        );
+        let mp3 = NewResource {
+            image_remote_url: None,
+            resource_file_name: Some("sample.mp3".into()),
+            ..base.clone()
+        };
+        assert!(
+            matches!(st.create_resource(mp3), Err(StateError::Field { field: "resourceFileName", message }) if message.contains("JPG"))
+        );
         let foreign = NewResource { product_ids: Some(vec![1]), link_to_all_products: false, ..base.clone() };
         assert!(
-            matches!(st.create_resource(foreign), Err(StateError::Invalid(m)) if m.contains("does not belong"))
+            matches!(st.create_resource(foreign), Err(StateError::Field { message, .. }) if message.contains("does not belong"))
         );
         assert!(matches!(
             st.create_resource(NewResource { work_id: 1, ..base }),

@@ -21,14 +21,15 @@
 mod assets;
 pub mod content;
 mod model;
+mod search;
 mod webhook;
 
 pub use content::{content_sha256, content_stream};
 pub use model::{
-    ASSET_ID_FIELD, DATE_LAST_UPDATED_FIELD, METADATA_MODEL_ID, OP_CHAR_CONTAINS, OP_CHAR_IS,
-    OP_DATE_IS_AFTER, OP_DATE_IS_BEFORE, OP_DATE_IS_ON_OR_AFTER, REQUESTS_FOLDER_ID, ROOT_FOLDER_ID,
-    SimAsset, SimFolder, SimPlaceholder, exception_body, otmm_error_body,
+    APPROVAL_DOMAIN_ID, ASSET_ID_FIELD, ASSET_TYPE_DOMAIN_ID, DATE_LAST_UPDATED_FIELD, METADATA_MODEL_ID,
+    REQUESTS_FOLDER_ID, ROOT_FOLDER_ID, SimAsset, SimFolder, SimPlaceholder, exception_body, otmm_error_body,
 };
+pub use search::SearchIds;
 pub use webhook::{EventActor, OtmmEvent, WebhookDelivery, WebhookTarget};
 
 use crate::catalogue::{Catalogue, otmm_fields};
@@ -40,10 +41,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
 use model::{
-    fmt_date, now_secs, parse_date, read_submitted_fields, render_asset, render_folder, render_metadata,
-    seed_records,
+    fmt_date, now_secs, read_submitted_fields, render_asset, render_folder, render_metadata, seed_records,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -70,6 +69,9 @@ pub struct OtmmSimOptions {
     /// Also emit `asset.metadata_changed` when metadata is edited through the REST API (off by
     /// default, so the connector's own writes do not echo back as events).
     pub emit_on_api_edits: bool,
+    /// The field and operator ids searches accept (others are refused with an exception body),
+    /// and whether the versions resource is served.
+    pub search: SearchIds,
 }
 
 impl Default for OtmmSimOptions {
@@ -81,6 +83,7 @@ impl Default for OtmmSimOptions {
             webhook: None,
             seed: 1,
             emit_on_api_edits: false,
+            search: SearchIds::default(),
         }
     }
 }
@@ -480,15 +483,16 @@ impl Drop for OtmmSimHandle {
 type Sh = State<Arc<Shared>>;
 
 fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let versions_resource = shared.options.search.versions_resource;
+    let router = Router::new()
         .route("/otmmapi/{v}/sessions", post(login).get(current_session).delete(logout))
         .route("/otmmapi/{v}/sessions/oauth2/token", post(oauth_token))
         .route("/otmmapi/{v}/assets", get(get_assets).post(create_asset))
         .route("/otmmapi/{v}/assets/{id}", get(get_asset).patch(patch_asset))
-        .route("/otmmapi/{v}/assets/{id}/versions", get(asset_versions))
         .route("/otmmapi/{v}/assets/{id}/state", put(asset_state))
         .route("/otmmapi/{v}/assets/{id}/contents", get(asset_contents))
-        .route("/otmmapi/{v}/search/text", get(search_get).post(search_post))
+        .route("/otmmapi/{v}/search/text", get(search::search_get).post(search::search_post))
+        .route("/otmmapi/{v}/lookupdomains/{id}", get(lookup_domain))
         .route("/otmmapi/{v}/folders/rootfolders", get(root_folders))
         .route("/otmmapi/{v}/folders/{id}", get(get_folder).post(create_folder).patch(patch_folder))
         .route("/otmmapi/{v}/folders/{id}/children", get(folder_children))
@@ -503,8 +507,39 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/__sim/otmm/folders", get(ctl_folders))
         .route("/__sim/otmm/placeholders", get(ctl_placeholders))
         .route("/__sim/otmm/deliveries", get(ctl_deliveries))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", "no such OTMM resource") })
-        .with_state(shared)
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", "no such OTMM resource") });
+    let router = if versions_resource {
+        router.route("/otmmapi/{v}/assets/{id}/versions", get(asset_versions))
+    } else {
+        router
+    };
+    router.with_state(shared)
+}
+
+/// `GET /lookupdomains/{id}` (pyxecm `get_lookup_domain`): the values of the simulated model's
+/// lookup-domain fields (approval status, asset type).
+async fn lookup_domain(State(sh): Sh, Path((v, id)): Path<(String, String)>, headers: HeaderMap) -> Response {
+    if let Err(r) = guard(&sh, &v, &headers) {
+        return r;
+    }
+    let Some(values) = model::lookup_domain_values(&id) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "LOOKUP_DOMAIN_NOT_FOUND",
+            format!("lookup domain {id} does not exist"),
+        );
+    };
+    let list: Vec<Value> = values
+        .iter()
+        .map(|v| {
+            json!({"display_value": v, "expired_value": false, "active_from": "", "active_to": "",
+            "field_value": {"type": "string", "value": v}})
+        })
+        .collect();
+    Json(json!({"lookup_domain_resource": {"lookup_domain": {
+        "cacheable": true, "datatype": "CHAR", "domainId": id, "domainValues": list
+    }}}))
+    .into_response()
 }
 
 fn error(status: StatusCode, code: &str, message: impl AsRef<str>) -> Response {
@@ -857,296 +892,6 @@ async fn asset_contents(
         h.insert(header::CONTENT_DISPOSITION, cd);
     }
     resp
-}
-
-async fn search_get(
-    State(sh): Sh,
-    Path(v): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    search(&sh, &v, &headers, &q)
-}
-
-async fn search_post(State(sh): Sh, Path(v): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    search(&sh, &v, &headers, &form(&body))
-}
-
-struct Condition {
-    field: String,
-    op: String,
-    value: String,
-}
-
-fn parse_conditions(raw: Option<&String>) -> Result<Vec<Condition>, String> {
-    let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else { return Ok(Vec::new()) };
-    let doc: Value =
-        serde_json::from_str(raw).map_err(|e| format!("search_condition_list is not JSON: {e}"))?;
-    let list = doc
-        .pointer("/search_condition_list/search_condition")
-        .and_then(Value::as_array)
-        .ok_or("expected search_condition_list.search_condition to be a list")?;
-    list.iter()
-        .map(|c| {
-            let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
-            Ok(Condition {
-                field: s("metadata_field_id").ok_or("a condition has no metadata_field_id")?,
-                op: s("relational_operator_id").ok_or("a condition has no relational_operator_id")?,
-                value: match c.get("value") {
-                    Some(Value::String(v)) => v.clone(),
-                    Some(Value::Null) | None => String::new(),
-                    Some(other) => other.to_string(),
-                },
-            })
-        })
-        .collect()
-}
-
-fn field_text<'a>(a: &'a SimAsset, field: &str) -> Option<std::borrow::Cow<'a, str>> {
-    match field {
-        ASSET_ID_FIELD => Some(a.asset_id.as_str().into()),
-        DATE_LAST_UPDATED_FIELD => Some(fmt_date(a.date_last_updated).into()),
-        other => a.field(other).map(Into::into),
-    }
-}
-
-fn matches(a: &SimAsset, c: &Condition) -> Result<bool, String> {
-    let date_of = |a: &SimAsset| -> Option<DateTime<Utc>> {
-        if c.field == DATE_LAST_UPDATED_FIELD {
-            Some(a.date_last_updated)
-        } else {
-            a.field(&c.field).and_then(parse_date)
-        }
-    };
-    let bound = || parse_date(&c.value).ok_or_else(|| format!("condition value {:?} is not a date", c.value));
-    Ok(match c.op.as_str() {
-        OP_DATE_IS_AFTER => {
-            let b = bound()?;
-            date_of(a).is_some_and(|d| d > b)
-        }
-        OP_DATE_IS_ON_OR_AFTER => {
-            let b = bound()?;
-            date_of(a).is_some_and(|d| d >= b)
-        }
-        OP_DATE_IS_BEFORE => {
-            let b = bound()?;
-            date_of(a).is_some_and(|d| d < b)
-        }
-        OP_CHAR_CONTAINS => {
-            field_text(a, &c.field).is_some_and(|t| t.to_lowercase().contains(&c.value.to_lowercase()))
-        }
-        OP_CHAR_IS => field_text(a, &c.field).is_some_and(|t| t == c.value),
-        other => return Err(format!("unsupported relational operator {other:?}")),
-    })
-}
-
-/// The change feed's search (sorted ascending by last update, no keyword) answered from the
-/// feed index: the same hits in the same order as filtering and sorting every asset, but a
-/// page costs the page (plus the hits before `after`), not the repository. Returns (total
-/// hits, the page).
-fn feed_page(st: &mut SimState, conditions: &[Condition], after: u64, limit: u64) -> (usize, Vec<SimAsset>) {
-    // The feed is in (date, id) order; a lower bound on the date is where hits can start.
-    let mut from: Option<(DateTime<Utc>, bool)> = None;
-    let mut only_bounds = true;
-    for c in conditions {
-        let bound = parse_date(&c.value).filter(|_| c.field == DATE_LAST_UPDATED_FIELD);
-        match (c.op.as_str(), bound) {
-            (OP_DATE_IS_ON_OR_AFTER, Some(b)) => from = from.max(Some((b, false))),
-            (OP_DATE_IS_AFTER, Some(b)) => from = from.max(Some((b, true))),
-            _ => only_bounds = false,
-        }
-    }
-    st.assets.build_feed();
-    let feed = st.assets.feed();
-    let start = match from {
-        None => 0,
-        Some((b, strict)) => feed.partition_point(|(d, _)| if strict { *d <= b } else { *d < b }),
-    };
-    let candidates = feed[start..].iter().filter_map(|(_, id)| st.assets.get(id));
-    if only_bounds {
-        // Every condition is the range itself: the hits are exactly the rest of the feed.
-        let page = candidates.skip(after as usize).take(limit as usize).cloned().collect();
-        return (feed.len() - start, page);
-    }
-    let mut total = 0;
-    let mut page = Vec::new();
-    for a in candidates {
-        let mut ok = true;
-        for c in conditions {
-            // The caller checked every operator, and the top of `search` every date value.
-            ok &= matches(a, c).unwrap_or(false);
-        }
-        if ok {
-            if total >= after as usize && page.len() < limit as usize {
-                page.push(a.clone());
-            }
-            total += 1;
-        }
-    }
-    (total, page)
-}
-
-/// `/search/text`: conditions, sort, `after`/`limit` paging over latest, non-deleted versions.
-fn search(sh: &Shared, v: &str, headers: &HeaderMap, q: &HashMap<String, String>) -> Response {
-    if let Err(r) = guard(sh, v, headers) {
-        return r;
-    }
-    let conditions = match parse_conditions(q.get("search_condition_list")) {
-        Ok(c) => c,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_SEARCH", e),
-    };
-    for c in &conditions {
-        if c.op.starts_with("ARTESIA.OPERATOR.DATE") && parse_date(&c.value).is_none() {
-            return error(StatusCode::BAD_REQUEST, "INVALID_SEARCH", format!("{:?} is not a date", c.value));
-        }
-    }
-    let num = |k: &str, d: u64| -> Result<u64, Response> {
-        match q.get(k) {
-            None => Ok(d),
-            Some(s) => s.trim().parse().map_err(|_| {
-                error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", format!("{k} must be a number, got {s:?}"))
-            }),
-        }
-    };
-    let (after, limit) = match (num("after", 0), num("limit", 25)) {
-        (Ok(a), Ok(l)) => (a, l.clamp(1, 200)),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
-    let keyword =
-        q.get("keyword_query").map(|k| k.trim().to_lowercase()).filter(|k| !k.is_empty() && k != "*");
-    let sort = q.get("sort").map(String::as_str).unwrap_or("asc_ARTESIA.FIELD.ASSET ID");
-    let (desc, field) = match sort.split_once('_') {
-        Some(("desc", f)) => (true, f),
-        Some(("asc", f)) => (false, f),
-        _ => (false, sort),
-    };
-    let mut st = sh.lock();
-    let known = [OP_DATE_IS_AFTER, OP_DATE_IS_ON_OR_AFTER, OP_DATE_IS_BEFORE, OP_CHAR_CONTAINS, OP_CHAR_IS];
-    let feed_order = field == DATE_LAST_UPDATED_FIELD && !desc && keyword.is_none();
-    // Folders carry metadata too and OTMM search finds them (a customer build finds its asset
-    // requests this way, API-NOTES). Only searches on metadata fields match them, so the
-    // change feed (by last-updated date) stays assets only. UNCONFIRMED: which containers a
-    // real search configuration returns.
-    let metadata_only = !conditions.is_empty()
-        && conditions.iter().all(|c| c.field != DATE_LAST_UPDATED_FIELD && c.field != ASSET_ID_FIELD);
-    let (total, page): (usize, Vec<Found>) =
-        if feed_order && !metadata_only && conditions.iter().all(|c| known.contains(&c.op.as_str())) {
-            let (total, assets) = feed_page(&mut st, &conditions, after, limit);
-            (total, assets.into_iter().map(Found::Asset).collect())
-        } else {
-            let mut hits = Vec::new();
-            for a in st.assets.values().filter(|a| a.latest_version && !a.deleted) {
-                let mut ok = true;
-                for c in &conditions {
-                    match matches(a, c) {
-                        Ok(m) => ok &= m,
-                        Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_SEARCH", e),
-                    }
-                }
-                if let Some(k) = &keyword {
-                    ok &= a.name.to_lowercase().contains(k)
-                        || a.fields.values().any(|f| f.to_lowercase().contains(k));
-                }
-                if ok {
-                    hits.push(Hit::Asset(a));
-                }
-            }
-            if metadata_only {
-                for f in st.folders.values() {
-                    if conditions.iter().all(|c| folder_matches(f, c)) {
-                        hits.push(Hit::Folder(f));
-                    }
-                }
-            }
-            hits.sort_by(|x, y| {
-                let ord = if field == DATE_LAST_UPDATED_FIELD {
-                    x.date_last_updated().cmp(&y.date_last_updated())
-                } else {
-                    x.text(field).cmp(&y.text(field))
-                };
-                let ord = if desc { ord.reverse() } else { ord };
-                ord.then_with(|| x.id().cmp(y.id()))
-            });
-            let total = hits.len();
-            (total, hits.into_iter().skip(after as usize).take(limit as usize).map(Hit::found).collect())
-        };
-    let ids: Vec<&str> = page.iter().map(Found::id).collect();
-    let mut resource = json!({"search_result": {
-        "asset_id_list": ids,
-        "hit_count": page.len(),
-        "total_hit_count": total,
-        "offset": after,
-    }});
-    if q.get("return_type").map(String::as_str) != Some("ids") {
-        let md = with_metadata(q);
-        resource["asset_list"] = Value::Array(
-            page.iter()
-                .map(|h| match h {
-                    Found::Asset(a) => render_asset(a, md, v),
-                    Found::Folder(f) => render_folder(f, st.child_count(&f.folder_id), md),
-                })
-                .collect(),
-        );
-    }
-    Json(json!({"search_result_resource": resource})).into_response()
-}
-
-/// A search hit: an asset, or a folder (see [`search`]).
-enum Hit<'a> {
-    Asset(&'a SimAsset),
-    Folder(&'a SimFolder),
-}
-
-/// A hit on the page being answered, copied out of the state.
-enum Found {
-    Asset(SimAsset),
-    Folder(SimFolder),
-}
-
-impl Found {
-    fn id(&self) -> &str {
-        match self {
-            Found::Asset(a) => &a.asset_id,
-            Found::Folder(f) => &f.folder_id,
-        }
-    }
-}
-
-impl Hit<'_> {
-    fn found(self) -> Found {
-        match self {
-            Hit::Asset(a) => Found::Asset(a.clone()),
-            Hit::Folder(f) => Found::Folder(f.clone()),
-        }
-    }
-    fn id(&self) -> &str {
-        match self {
-            Hit::Asset(a) => &a.asset_id,
-            Hit::Folder(f) => &f.folder_id,
-        }
-    }
-    fn date_last_updated(&self) -> DateTime<Utc> {
-        match self {
-            Hit::Asset(a) => a.date_last_updated,
-            Hit::Folder(f) => f.created_at,
-        }
-    }
-    fn text(&self, field: &str) -> Option<std::borrow::Cow<'_, str>> {
-        match self {
-            Hit::Asset(a) => field_text(a, field),
-            Hit::Folder(f) => f.fields.get(field).map(|v| v.as_str().into()),
-        }
-    }
-}
-
-/// Text conditions on a folder's metadata (date operators never match a folder).
-fn folder_matches(f: &SimFolder, c: &Condition) -> bool {
-    let text = f.fields.get(&c.field);
-    match c.op.as_str() {
-        OP_CHAR_CONTAINS => text.is_some_and(|t| t.to_lowercase().contains(&c.value.to_lowercase())),
-        OP_CHAR_IS => text.is_some_and(|t| *t == c.value),
-        _ => false,
-    }
 }
 
 async fn root_folders(State(sh): Sh, Path(v): Path<String>, headers: HeaderMap) -> Response {

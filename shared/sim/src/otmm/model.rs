@@ -13,18 +13,27 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// The system field the change feed searches and sorts on (`date_last_updated`). Its id in a
-/// real installation is UNCONFIRMED: clients take it from config.
-pub const DATE_LAST_UPDATED_FIELD: &str = "ARTESIA.FIELD.DATE LAST UPDATED";
-/// The asset id as a search/sort field (OTMM sorts `desc_ARTESIA.FIELD.ASSET ID`).
+/// The system field the change feed searches and sorts on (`date_last_updated`), as the
+/// mapping config's default names it (UNCONFIRMED; see `search::SearchIds`).
+pub const DATE_LAST_UPDATED_FIELD: &str = connector_core::config::otmm_defaults::CHANGE_DATE_FIELD;
+/// The asset id as a search/sort field (public clients sort `desc_ARTESIA.FIELD.ASSET ID`).
 pub const ASSET_ID_FIELD: &str = "ARTESIA.FIELD.ASSET ID";
-/// Relational operators the simulator understands. `CHAR.CONTAINS` is seen in pyxecm; the
-/// date operator ids are UNCONFIRMED (clients keep them configurable).
-pub const OP_CHAR_CONTAINS: &str = "ARTESIA.OPERATOR.CHAR.CONTAINS";
-pub const OP_CHAR_IS: &str = "ARTESIA.OPERATOR.CHAR.IS";
-pub const OP_DATE_IS_AFTER: &str = "ARTESIA.OPERATOR.DATE.IS_AFTER";
-pub const OP_DATE_IS_ON_OR_AFTER: &str = "ARTESIA.OPERATOR.DATE.IS_ON_OR_AFTER";
-pub const OP_DATE_IS_BEFORE: &str = "ARTESIA.OPERATOR.DATE.IS_BEFORE";
+/// Lookup domains of the model's domain fields (`GET /lookupdomains/{id}`).
+pub const APPROVAL_DOMAIN_ID: &str = "CUSTOM.DOMAIN.APPROVAL_STATUS";
+pub const ASSET_TYPE_DOMAIN_ID: &str = "CUSTOM.DOMAIN.ASSET_TYPE";
+
+/// The values of a lookup domain of the simulated model.
+pub(crate) fn lookup_domain_values(id: &str) -> Option<Vec<String>> {
+    match id {
+        APPROVAL_DOMAIN_ID => {
+            Some(["Approved", "In Review", "Rejected"].iter().map(|s| s.to_string()).collect())
+        }
+        ASSET_TYPE_DOMAIN_ID => {
+            Some(crate::catalogue::role_values().iter().map(|(v, _)| v.to_string()).collect())
+        }
+        _ => None,
+    }
+}
 /// The simulator's root folder, parent of the seeded assets.
 pub const ROOT_FOLDER_ID: &str = "f0f0000000000000000000000000000000000001";
 /// A second root folder, "Asset Requests", where the connector raises asset requests (flow 3;

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::catalogue::fixture_now;
+use chrono::{DateTime, Utc};
 
 async fn start() -> (OtmmSimHandle, Catalogue) {
     let cat = Catalogue::generate(6, 3, fixture_now());
@@ -149,10 +150,10 @@ async fn change_feed_search_equals_a_sort_of_every_asset() {
     let search = |since: String, extra: Option<(String, String)>, after: usize, limit: usize| {
         let mut conds = vec![json!({"type": "com.artesia.search.SearchScalarCondition",
             "metadata_field_id": DATE_LAST_UPDATED_FIELD,
-            "relational_operator_id": OP_DATE_IS_ON_OR_AFTER, "value": since})];
+            "relational_operator_id": SearchIds::default().date_on_or_after, "value": since})];
         if let Some((field, value)) = extra {
             conds.push(json!({"type": "com.artesia.search.SearchScalarCondition",
-                "metadata_field_id": field, "relational_operator_id": OP_CHAR_IS, "value": value}));
+                "metadata_field_id": field, "relational_operator_id": SearchIds::default().text_contains, "value": value}));
         }
         let cond = json!({"search_condition_list": {"search_condition": conds}});
         c.get(format!("{}/otmmapi/v6/search/text", sim.base_url()))
@@ -219,5 +220,85 @@ async fn change_feed_search_equals_a_sort_of_every_asset() {
     assert!(check(DateTime::<Utc>::UNIX_EPOCH, None).await > 50);
     assert!(check(middle, front).await > 0);
     assert!(check(now_secs() - chrono::Duration::seconds(5), None).await >= 2);
+    sim.shutdown().await;
+}
+
+/// Searches accept only the ids the installation knows: an unknown field, operator or sort is
+/// an OTMM exception body, never an empty result. Versions are found by the lineage field;
+/// the versions resource can be switched off; lookup domains list their values.
+#[tokio::test]
+async fn unknown_search_ids_are_refused_and_versions_are_found_by_search() {
+    let cat = Catalogue::generate(6, 3, fixture_now());
+    let ids = SearchIds::default();
+    let sim = OtmmSim::start(
+        &cat,
+        OtmmSimOptions {
+            search: SearchIds { versions_resource: false, ..ids.clone() },
+            ..Default::default()
+        },
+    )
+    .await;
+    let (c, session) = login(&sim).await;
+    let search = |conds: Value, sort: Option<String>| {
+        let mut q = vec![(
+            "search_condition_list",
+            json!({"search_condition_list": {"search_condition": conds}}).to_string(),
+        )];
+        if let Some(s) = sort {
+            q.push(("sort", s));
+        }
+        c.get(format!("{}/otmmapi/v6/search/text", sim.base_url()))
+            .header("X-Requested-By", &session)
+            .query(&q)
+            .send()
+    };
+    let cond = |f: &str, op: &str, v: &str| json!({"type": "com.artesia.search.SearchScalarCondition", "metadata_field_id": f, "relational_operator_id": op, "value": v});
+    for (conds, sort, code) in [
+        (json!([cond("CUSTOM.FIELD.NOPE", &ids.text_contains, "x")]), None, "INVALID_SEARCH_FIELD"),
+        (json!([cond(otmm_fields::ISBN, "ARTESIA.OPERATOR.CHAR.IS", "x")]), None, "INVALID_SEARCH_OPERATOR"),
+        (json!([]), Some("asc_ARTESIA.FIELD.NOPE".to_string()), "INVALID_SEARCH_SORT"),
+        (json!([]), Some("upwards".to_string()), "INVALID_SEARCH_SORT"),
+    ] {
+        let r = search(conds, sort).await.unwrap();
+        assert_eq!(r.status(), 400);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["exception_body"]["error_code"], code, "{v}");
+    }
+    // Every version of a lineage by the lineage field; only the latest with IS LATEST VERSION.
+    let seed = cat.assets.iter().find(|a| a.versions.len() > 1 && !a.deleted).unwrap();
+    let lineage = &seed.original_asset_id;
+    let count = |v: Value| v["search_result_resource"]["search_result"]["total_hit_count"].as_u64().unwrap();
+    let all =
+        search(json!([cond(&ids.original_asset_id_field, &ids.text_contains, lineage)]), None).await.unwrap();
+    assert_eq!(count(all.json().await.unwrap()), seed.versions.len() as u64);
+    let latest = search(
+        json!([
+            cond(&ids.original_asset_id_field, &ids.text_contains, lineage),
+            cond(&ids.latest_version_field, &ids.text_contains, "Y")
+        ]),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(count(latest.json().await.unwrap()), 1);
+    let r = c
+        .get(format!("{}/otmmapi/v6/assets/{lineage}/versions", sim.base_url()))
+        .header("X-Requested-By", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.json::<Value>().await.unwrap().get("exception_body").is_some());
+    let v: Value = c
+        .get(format!("{}/otmmapi/v6/lookupdomains/{APPROVAL_DOMAIN_ID}", sim.base_url()))
+        .header("X-Requested-By", &session)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let values = v["lookup_domain_resource"]["lookup_domain"]["domainValues"].as_array().unwrap();
+    assert!(values.iter().any(|d| d["field_value"]["value"] == "Approved"));
     sim.shutdown().await;
 }

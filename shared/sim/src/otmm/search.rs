@@ -1,0 +1,378 @@
+//! `/search/text`: conditions, sort, `after`/`limit` paging, answered as strictly as the ids
+//! the simulated installation knows. An unknown field id, operator or sort is an OTMM-style
+//! error (`exception_body`, HTTP 400), never an empty result: a wrong id in a mapping config
+//! must show up, as it would against a real OTMM (pyxecm's search answer carries
+//! `contains_invalid_conditions`; this simulator refuses outright, the stricter reading).
+
+use super::model::{ASSET_ID_FIELD, MODEL, fmt_date, parse_date, render_asset, render_folder};
+use super::{Sh, Shared, SimAsset, SimFolder, SimState, error, form, guard, with_metadata};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use connector_core::config::otmm_defaults as ids;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// The field and operator ids the simulated installation accepts in searches. The defaults
+/// are the mapping config's defaults (`connector_core::config::otmm_defaults`); a test starts
+/// the simulator with others to see `connector check` name the difference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchIds {
+    /// Text "contains" (pyxecm).
+    pub text_contains: String,
+    /// Exact number match (public request-folder code searches a request id with it).
+    pub number_is: String,
+    /// Dates on or after (UNCONFIRMED id).
+    pub date_on_or_after: String,
+    /// The last-modified date field (UNCONFIRMED id).
+    pub change_date_field: String,
+    /// Lineage and latest-version fields (the public versions search).
+    pub original_asset_id_field: String,
+    pub latest_version_field: String,
+    /// Serve `GET /assets/{id}/versions` (UNCONFIRMED resource); without it versions are
+    /// found only by searching the lineage field.
+    pub versions_resource: bool,
+}
+
+impl Default for SearchIds {
+    fn default() -> Self {
+        SearchIds {
+            text_contains: ids::TEXT_OPERATOR.into(),
+            number_is: "ARTESIA.OPERATOR.NUMBER.IS".into(),
+            date_on_or_after: ids::DATE_ON_OR_AFTER_OPERATOR.into(),
+            change_date_field: ids::CHANGE_DATE_FIELD.into(),
+            original_asset_id_field: ids::ORIGINAL_ASSET_ID_FIELD.into(),
+            latest_version_field: ids::LATEST_VERSION_FIELD.into(),
+            versions_resource: true,
+        }
+    }
+}
+
+impl SearchIds {
+    /// A field OTMM knows: the metadata model's, or a system field.
+    fn known_field(&self, id: &str) -> bool {
+        id == ASSET_ID_FIELD
+            || id == self.change_date_field
+            || id == self.original_asset_id_field
+            || id == self.latest_version_field
+            || MODEL.iter().any(|(_, _, fs)| fs.iter().any(|(f, _, _)| *f == id))
+    }
+    fn known_operator(&self, op: &str) -> bool {
+        op == self.text_contains || op == self.number_is || op == self.date_on_or_after
+    }
+}
+
+pub(super) async fn search_get(
+    State(sh): Sh,
+    Path(v): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    search(&sh, &v, &headers, &q)
+}
+
+pub(super) async fn search_post(
+    State(sh): Sh,
+    Path(v): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    search(&sh, &v, &headers, &form(&body))
+}
+
+pub(super) struct Condition {
+    field: String,
+    op: String,
+    value: String,
+}
+
+fn parse_conditions(raw: Option<&String>) -> Result<Vec<Condition>, String> {
+    let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else { return Ok(Vec::new()) };
+    let doc: Value =
+        serde_json::from_str(raw).map_err(|e| format!("search_condition_list is not JSON: {e}"))?;
+    let list = doc
+        .pointer("/search_condition_list/search_condition")
+        .and_then(Value::as_array)
+        .ok_or("expected search_condition_list.search_condition to be a list")?;
+    list.iter()
+        .map(|c| {
+            let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
+            Ok(Condition {
+                field: s("metadata_field_id").ok_or("a condition has no metadata_field_id")?,
+                op: s("relational_operator_id").ok_or("a condition has no relational_operator_id")?,
+                value: match c.get("value") {
+                    Some(Value::String(v)) => v.clone(),
+                    Some(Value::Null) | None => String::new(),
+                    Some(other) => other.to_string(),
+                },
+            })
+        })
+        .collect()
+}
+
+fn field_text<'a>(ids: &SearchIds, a: &'a SimAsset, field: &str) -> Option<std::borrow::Cow<'a, str>> {
+    if field == ASSET_ID_FIELD {
+        Some(a.asset_id.as_str().into())
+    } else if field == ids.change_date_field {
+        Some(fmt_date(a.date_last_updated).into())
+    } else if field == ids.original_asset_id_field {
+        Some(a.original_asset_id.as_str().into())
+    } else if field == ids.latest_version_field {
+        Some(if a.latest_version { "Y" } else { "N" }.into())
+    } else {
+        a.field(field).map(Into::into)
+    }
+}
+
+/// Whether `a` matches `c` (the caller checked field and operator ids).
+fn matches(ids: &SearchIds, a: &SimAsset, c: &Condition) -> bool {
+    if c.op == ids.date_on_or_after {
+        let date = if c.field == ids.change_date_field {
+            Some(a.date_last_updated)
+        } else {
+            a.field(&c.field).and_then(parse_date)
+        };
+        return parse_date(&c.value).is_some_and(|b| date.is_some_and(|d| d >= b));
+    }
+    let text = field_text(ids, a, &c.field);
+    if c.op == ids.number_is {
+        return text.is_some_and(|t| t.trim() == c.value.trim());
+    }
+    text.is_some_and(|t| t.to_lowercase().contains(&c.value.to_lowercase()))
+}
+
+/// Text conditions on a folder's metadata (date conditions never match a folder).
+fn folder_matches(ids: &SearchIds, f: &SimFolder, c: &Condition) -> bool {
+    let text = f.fields.get(&c.field);
+    if c.op == ids.text_contains {
+        text.is_some_and(|t| t.to_lowercase().contains(&c.value.to_lowercase()))
+    } else if c.op == ids.number_is {
+        text.is_some_and(|t| t.trim() == c.value.trim())
+    } else {
+        false
+    }
+}
+
+/// The change feed's search (sorted ascending by last update, no keyword, latest versions)
+/// answered from the feed index: the same hits in the same order as filtering and sorting every
+/// asset, but a page costs the page (plus the hits before `after`), not the repository.
+/// Returns (total hits, the page).
+fn feed_page(
+    ids: &SearchIds,
+    st: &mut SimState,
+    conditions: &[Condition],
+    after: u64,
+    limit: u64,
+) -> (usize, Vec<SimAsset>) {
+    // The feed is in (date, id) order; a lower bound on the date is where hits can start.
+    let mut from: Option<DateTime<Utc>> = None;
+    let mut only_bounds = true;
+    for c in conditions {
+        match parse_date(&c.value)
+            .filter(|_| c.field == ids.change_date_field && c.op == ids.date_on_or_after)
+        {
+            Some(b) => from = from.max(Some(b)),
+            None => only_bounds = false,
+        }
+    }
+    st.assets.build_feed();
+    let feed = st.assets.feed();
+    let start = match from {
+        None => 0,
+        Some(b) => feed.partition_point(|(d, _)| *d < b),
+    };
+    let candidates = feed[start..].iter().filter_map(|(_, id)| st.assets.get(id));
+    if only_bounds {
+        // Every condition is the range itself: the hits are exactly the rest of the feed.
+        let page = candidates.skip(after as usize).take(limit as usize).cloned().collect();
+        return (feed.len() - start, page);
+    }
+    let mut total = 0;
+    let mut page = Vec::new();
+    for a in candidates {
+        if conditions.iter().all(|c| matches(ids, a, c)) {
+            if total >= after as usize && page.len() < limit as usize {
+                page.push(a.clone());
+            }
+            total += 1;
+        }
+    }
+    (total, page)
+}
+
+/// Refuses what the installation does not know, as OTMM would.
+fn check_ids(ids: &SearchIds, conditions: &[Condition], sort_field: &str) -> Result<(), Response> {
+    let bad = |code: &str, m: String| Err(error(StatusCode::BAD_REQUEST, code, m));
+    for c in conditions {
+        if !ids.known_field(&c.field) {
+            return bad("INVALID_SEARCH_FIELD", format!("unknown metadata field id {:?}", c.field));
+        }
+        if !ids.known_operator(&c.op) {
+            return bad("INVALID_SEARCH_OPERATOR", format!("unknown relational operator id {:?}", c.op));
+        }
+        if c.op == ids.date_on_or_after && parse_date(&c.value).is_none() {
+            return bad("INVALID_SEARCH", format!("{:?} is not a date", c.value));
+        }
+    }
+    if !ids.known_field(sort_field) {
+        return bad("INVALID_SEARCH_SORT", format!("cannot sort on unknown field {sort_field:?}"));
+    }
+    Ok(())
+}
+
+/// `/search/text` over latest, non-deleted versions (all versions of a lineage when the
+/// lineage field is searched, as the public versions search expects).
+fn search(sh: &Shared, v: &str, headers: &HeaderMap, q: &HashMap<String, String>) -> Response {
+    if let Err(r) = guard(sh, v, headers) {
+        return r;
+    }
+    let ids = &sh.options.search;
+    let conditions = match parse_conditions(q.get("search_condition_list")) {
+        Ok(c) => c,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_SEARCH", e),
+    };
+    let num = |k: &str, d: u64| -> Result<u64, Response> {
+        match q.get(k) {
+            None => Ok(d),
+            Some(s) => s.trim().parse().map_err(|_| {
+                error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", format!("{k} must be a number, got {s:?}"))
+            }),
+        }
+    };
+    let (after, limit) = match (num("after", 0), num("limit", 25)) {
+        (Ok(a), Ok(l)) => (a, l.clamp(1, 200)),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let keyword =
+        q.get("keyword_query").map(|k| k.trim().to_lowercase()).filter(|k| !k.is_empty() && k != "*");
+    let default_sort = format!("asc_{ASSET_ID_FIELD}");
+    let sort = q.get("sort").map(String::as_str).unwrap_or(&default_sort);
+    let (desc, field) = match sort.split_once('_') {
+        Some(("desc", f)) => (true, f),
+        Some(("asc", f)) => (false, f),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_SEARCH_SORT",
+                format!("sort {sort:?} is not asc_<field id> or desc_<field id>"),
+            );
+        }
+    };
+    if let Err(r) = check_ids(ids, &conditions, field) {
+        return r;
+    }
+    let mut st = sh.lock();
+    let all_versions = conditions.iter().any(|c| c.field == ids.original_asset_id_field);
+    let feed_order = field == ids.change_date_field && !desc && keyword.is_none() && !all_versions;
+    // Folders carry metadata too and OTMM search finds them (a customer build finds its asset
+    // requests this way, API-NOTES). Only searches on model fields match them, so the change
+    // feed (by last-updated date) stays assets only. UNCONFIRMED: which containers a real
+    // search configuration returns.
+    let metadata_only = !conditions.is_empty()
+        && conditions.iter().all(|c| MODEL.iter().any(|(_, _, fs)| fs.iter().any(|(f, _, _)| *f == c.field)));
+    let (total, page): (usize, Vec<Found>) = if feed_order && !metadata_only {
+        let (total, assets) = feed_page(ids, &mut st, &conditions, after, limit);
+        (total, assets.into_iter().map(Found::Asset).collect())
+    } else {
+        let mut hits = Vec::new();
+        for a in st.assets.values().filter(|a| (all_versions || a.latest_version) && !a.deleted) {
+            let mut ok = conditions.iter().all(|c| matches(ids, a, c));
+            if let Some(k) = &keyword {
+                ok &= a.name.to_lowercase().contains(k)
+                    || a.fields.values().any(|f| f.to_lowercase().contains(k));
+            }
+            if ok {
+                hits.push(Hit::Asset(a));
+            }
+        }
+        if metadata_only {
+            for f in st.folders.values() {
+                if conditions.iter().all(|c| folder_matches(ids, f, c)) {
+                    hits.push(Hit::Folder(f));
+                }
+            }
+        }
+        hits.sort_by(|x, y| {
+            let ord = if field == ids.change_date_field {
+                x.date_last_updated().cmp(&y.date_last_updated())
+            } else {
+                x.text(ids, field).cmp(&y.text(ids, field))
+            };
+            let ord = if desc { ord.reverse() } else { ord };
+            ord.then_with(|| x.id().cmp(y.id()))
+        });
+        let total = hits.len();
+        (total, hits.into_iter().skip(after as usize).take(limit as usize).map(Hit::found).collect())
+    };
+    let ids_list: Vec<&str> = page.iter().map(Found::id).collect();
+    let mut resource = json!({"search_result": {
+        "asset_id_list": ids_list,
+        "hit_count": page.len(),
+        "total_hit_count": total,
+        "offset": after,
+        "contains_invalid_conditions": false,
+    }});
+    if q.get("return_type").map(String::as_str) != Some("ids") {
+        let md = with_metadata(q);
+        resource["asset_list"] = Value::Array(
+            page.iter()
+                .map(|h| match h {
+                    Found::Asset(a) => render_asset(a, md, v),
+                    Found::Folder(f) => render_folder(f, st.child_count(&f.folder_id), md),
+                })
+                .collect(),
+        );
+    }
+    Json(json!({"search_result_resource": resource})).into_response()
+}
+
+/// A search hit: an asset, or a folder (see [`search`]).
+enum Hit<'a> {
+    Asset(&'a SimAsset),
+    Folder(&'a SimFolder),
+}
+
+/// A hit on the page being answered, copied out of the state.
+enum Found {
+    Asset(SimAsset),
+    Folder(SimFolder),
+}
+
+impl Found {
+    fn id(&self) -> &str {
+        match self {
+            Found::Asset(a) => &a.asset_id,
+            Found::Folder(f) => &f.folder_id,
+        }
+    }
+}
+
+impl Hit<'_> {
+    fn found(self) -> Found {
+        match self {
+            Hit::Asset(a) => Found::Asset(a.clone()),
+            Hit::Folder(f) => Found::Folder(f.clone()),
+        }
+    }
+    fn id(&self) -> &str {
+        match self {
+            Hit::Asset(a) => &a.asset_id,
+            Hit::Folder(f) => &f.folder_id,
+        }
+    }
+    fn date_last_updated(&self) -> DateTime<Utc> {
+        match self {
+            Hit::Asset(a) => a.date_last_updated,
+            Hit::Folder(f) => f.created_at,
+        }
+    }
+    fn text(&self, ids: &SearchIds, field: &str) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            Hit::Asset(a) => field_text(ids, a, field),
+            Hit::Folder(f) => f.fields.get(field).map(|v| v.as_str().into()),
+        }
+    }
+}
