@@ -19,8 +19,8 @@ pub use measure::{
     PackageMeasurements, PdfMeasurements, Purpose,
 };
 pub use spec::{
-    AccessibilityProperty, AudioSpec, ColourSpace, DeliverySpec, EpubSpec, EpubcheckUse, ISBN_PLACEHOLDER,
-    ImageFormat, ImageSpec, PRESETS, PrintPdfSpec, Range,
+    AccessibilityProperty, AudioSpec, BleedSides, ColourSpace, DeliverySpec, EpubSpec, EpubcheckUse,
+    ISBN_PLACEHOLDER, ImageFormat, ImageSpec, PRESETS, PrintPdfSpec, Range,
 };
 
 use crate::ids::Isbn13;
@@ -447,8 +447,12 @@ fn pdf(r: &mut Results, s: &PrintPdfSpec, m: &PdfMeasurements) {
         r.check(Check::PdfBleedBox, count(m.pages_without_bleed_box), Limit::AtMost(0.0), Unit::Count, pages);
     }
     if s.min_bleed_mm > 0.0 {
-        let note = m.min_bleed_page.map(|p| format!("narrowest on page {p}"));
-        r.check(Check::PdfBleed, num(m.min_bleed_mm), Limit::AtLeast(s.min_bleed_mm), Unit::Mm, note);
+        let (bleed, page, sides) = match s.bleed_sides {
+            BleedSides::All => (m.min_bleed_mm, m.min_bleed_page, "any side"),
+            BleedSides::Outer => (m.min_outer_bleed_mm, m.min_outer_bleed_page, "top, bottom or fore-edge"),
+        };
+        let note = page.map(|p| format!("narrowest on {sides} of page {p}"));
+        r.check(Check::PdfBleed, num(bleed), Limit::AtLeast(s.min_bleed_mm), Unit::Mm, note);
     }
     // Only where a placement could be read: a PDF without images has nothing to check.
     if s.min_image_ppi > 0.0 && m.images_measured > 0 {

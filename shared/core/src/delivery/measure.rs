@@ -76,10 +76,12 @@ pub struct PdfMeasurements {
     pub fonts_not_embedded_names: Vec<String>,
     pub pages_without_trim_box: u32,
     pub pages_without_bleed_box: u32,
-    /// Narrowest bleed on any side of any page with both boxes, mm.
+    /// Narrowest bleed on any side of any page with both boxes, mm, and its (1-based) page.
     pub min_bleed_mm: Option<f64>,
-    /// 1-based page of that narrowest bleed.
     pub min_bleed_page: Option<u32>,
+    /// The same over the top, bottom and fore-edge only (interiors bleed nowhere else).
+    pub min_outer_bleed_mm: Option<f64>,
+    pub min_outer_bleed_page: Option<u32>,
     /// Lowest effective resolution of a placed image (pixels over the size it is drawn at).
     pub min_image_ppi: Option<f64>,
     pub min_image_ppi_page: Option<u32>,

@@ -176,8 +176,9 @@ pub struct PrintPdfSpec {
     pub fonts_embedded: bool,
     pub trim_box: bool,
     pub bleed_box: bool,
-    /// Bleed on every side of every page (BleedBox beyond TrimBox); 0: not checked.
+    /// Bleed (BleedBox beyond TrimBox) on the [`Self::bleed_sides`] of every page; 0: not checked.
     pub min_bleed_mm: f64,
+    pub bleed_sides: BleedSides,
     pub allow_encryption: bool,
     /// Lowest effective resolution of a placed image; 0: not checked.
     pub min_image_ppi: f64,
@@ -192,10 +193,22 @@ impl Default for PrintPdfSpec {
             trim_box: true,
             bleed_box: true,
             min_bleed_mm: 3.0,
+            bleed_sides: BleedSides::All,
             allow_encryption: false,
             min_image_ppi: 300.0,
         }
     }
+}
+
+/// Where bleed is needed. A cover bleeds on all four sides; a book interior on the top, the
+/// bottom and the fore-edge only (no bleed into the binding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BleedSides {
+    #[default]
+    All,
+    /// Top, bottom and fore-edge: the right edge of odd (recto) pages, the left of even ones.
+    Outer,
 }
 
 /// When to run EPUBCheck (a Java program; the connector runs it when it finds it).

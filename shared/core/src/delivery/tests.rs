@@ -69,6 +69,8 @@ fn good_pdf() -> PdfMeasurements {
         pages_without_bleed_box: 0,
         min_bleed_mm: Some(3.175),
         min_bleed_page: Some(1),
+        min_outer_bleed_mm: Some(3.175),
+        min_outer_bleed_page: Some(1),
         min_image_ppi: Some(312.0),
         min_image_ppi_page: Some(4),
         images_measured: 5,
@@ -247,8 +249,17 @@ fn print_pdf_checks_name_fonts_and_the_narrowest_bleed() {
     let results = evaluate(&spec, &package(vec![file("cover.pdf", 1, Measured::PrintPdf(thin))]));
     assert_eq!(
         result(&results, Check::PdfBleed).reason,
-        "cover.pdf: pdf.bleed is 2 mm; the limit is at least 3 mm (narrowest on page 7)"
+        "cover.pdf: pdf.bleed is 2 mm; the limit is at least 3 mm (narrowest on any side of page 7)"
     );
+    // An interior with no bleed into the binding passes a spec that wants the outer sides only.
+    let interior = PdfMeasurements { min_bleed_mm: Some(0.0), min_bleed_page: Some(1), ..good_pdf() };
+    let p = package(vec![file("interior.pdf", 1, Measured::PrintPdf(interior))]);
+    assert_eq!(failed(&evaluate(&spec, &p)), [Check::PdfBleed]);
+    let outer = DeliverySpec {
+        print_pdf: Some(PrintPdfSpec { bleed_sides: BleedSides::Outer, ..PrintPdfSpec::default() }),
+        ..DeliverySpec::default()
+    };
+    assert!(failed(&evaluate(&outer, &p)).is_empty());
     // PDF/X-4p is a PDF/X-4.
     let p = PdfMeasurements { pdfx_version: Some("PDF/X-4p".into()), ..good_pdf() };
     assert!(failed(&evaluate(&spec, &package(vec![file("i.pdf", 1, Measured::PrintPdf(p))]))).is_empty());
