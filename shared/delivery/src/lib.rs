@@ -56,8 +56,9 @@ impl FileKind {
     }
 }
 
-/// Bounds on what a check may read or hold, and the measuring parameters. The defaults fit a
-/// 256 MB Lambda with the 10 GB ephemeral storage a print PDF spool needs.
+/// Bounds on what a check may read or hold, and the measuring parameters. Memory stays within
+/// a few MB whatever these say; the spool needs disk: in Lambda, `/tmp` (512 MB unless the
+/// function's ephemeral storage is raised, up to 10 GB) must hold the largest PDF, EPUB or TIFF.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Largest PDF, EPUB or TIFF spooled for reading; a larger one fails `readable`.

@@ -49,11 +49,23 @@ pub(crate) fn measure(input: &mut impl Read, options: &Options) -> (PdfMeasureme
         Err(e) => return (PdfMeasurements::default(), Some(format!("could not map the spool file: {e}"))),
     };
     let mut m = PdfMeasurements::default();
-    let problem = read(&map, options, &mut m).err();
+    // Every page of the file a read touches stays resident (with the kernel's fault-around,
+    // up to 64 KiB per object read): hand them back every few pages, so a PDF of thousands
+    // of pages stays as small as one of ten.
+    let release = || {
+        // SAFETY: MADV_DONTNEED on a read-only mapping of a file nobody writes only drops
+        // this process's page-table entries: the next access faults the same bytes back in
+        // from the page cache. No reference into the map is invalidated.
+        let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+    };
+    let problem = read(&map, options, &mut m, &release).err();
     (m, problem)
 }
 
-fn read(data: &[u8], options: &Options, m: &mut PdfMeasurements) -> Result<(), String> {
+/// Pages read between two releases of the map's resident pages.
+const PAGES_PER_RELEASE: u32 = 16;
+
+fn read(data: &[u8], options: &Options, m: &mut PdfMeasurements, release: &dyn Fn()) -> Result<(), String> {
     let head = &data[..data.len().min(1024)];
     let at =
         memchr::memmem::find(head, b"%PDF-").ok_or("not a PDF: no %PDF- header in the first 1,024 bytes")?;
@@ -61,22 +73,23 @@ fn read(data: &[u8], options: &Options, m: &mut PdfMeasurements) -> Result<(), S
         head[at + 5..].iter().take_while(|b| b.is_ascii_digit() || **b == b'.').map(|b| *b as char).collect();
     m.version = Some(version).filter(|v| !v.is_empty());
 
-    // The trailer first without decryption, to tell "encrypted" from "broken".
+    // The trailer first without decryption, to tell "encrypted" from "broken" when pdf-rs
+    // cannot open the file. (This first read resolves nothing, so an xref stream whose length
+    // is an indirect object fails here and is left to the full load.)
     let start = data.locate_start_offset().map_err(|e| format!("not a readable PDF: {e}"))?;
-    let (_, raw_trailer) = data
-        .read_xref_table_and_trailer(start, &NoResolve)
-        .map_err(|e| format!("not a readable PDF: {e}"))?;
-    let encrypted = raw_trailer.get("Encrypt").is_some();
-    m.encrypted = Some(encrypted);
+    let raw_encrypted =
+        data.read_xref_table_and_trailer(start, &NoResolve).ok().map(|(_, t)| t.get("Encrypt").is_some());
     let mut storage = Storage::with_cache(data, ParseOptions::strict(), NoCache, NoCache, NoLog)
         .map_err(|e| format!("not a readable PDF: {e}"))?;
-    let trailer = storage.load_storage_and_trailer().map_err(|e| {
-        if encrypted {
-            format!("encrypted, and not readable without a password: {e}")
-        } else {
-            format!("not a readable PDF: {e}")
+    let trailer = match storage.load_storage_and_trailer() {
+        Ok(t) => t,
+        Err(e) if raw_encrypted == Some(true) => {
+            m.encrypted = Some(true);
+            return Err(format!("encrypted, and not readable without a password: {e}"));
         }
-    })?;
+        Err(e) => return Err(format!("not a readable PDF: {e}")),
+    };
+    m.encrypted = Some(raw_encrypted.unwrap_or(false) || trailer.get("Encrypt").is_some());
     let r = storage.resolver();
     let catalog = dict(trailer.get("Root"), &r).ok_or("no document catalog (trailer /Root)")?;
 
@@ -97,8 +110,15 @@ fn read(data: &[u8], options: &Options, m: &mut PdfMeasurements) -> Result<(), S
             }
         }
     }
-    let mut walker =
-        Walker { r: &r, options, m, fonts_seen: HashSet::new(), images: HashMap::new(), forms_drawn: 0 };
+    let mut walker = Walker {
+        r: &r,
+        options,
+        m,
+        fonts_seen: HashSet::new(),
+        images: HashMap::new(),
+        forms_drawn: 0,
+        release,
+    };
     walker.pages(catalog.get("Pages").ok_or("no page tree (catalog /Pages)")?)
 }
 
@@ -110,6 +130,7 @@ struct Walker<'a, R: Resolve> {
     /// Pixel size of each image XObject, by object.
     images: HashMap<PlainRef, Option<(f64, f64)>>,
     forms_drawn: usize,
+    release: &'a dyn Fn(),
 }
 
 /// What pages inherit from their parents in the page tree.
@@ -144,6 +165,9 @@ impl<R: Resolve> Walker<'_, R> {
             }
             self.m.pages = Some(pages);
             self.page(pages, &d, &inherited);
+            if pages % PAGES_PER_RELEASE == 0 {
+                (self.release)();
+            }
         }
         self.m.pages = Some(pages);
         Ok(())
