@@ -207,8 +207,7 @@ fn write_mp3(path: &Path, bytes: u64) -> u64 {
     b.set_quality(Quality::Good).unwrap();
     b.set_to_write_vbr_tag(false).unwrap();
     let mut enc = b.build().expect("lame init");
-    let mut segment = Vec::new();
-    segment.reserve(mp3lame_encoder::max_required_buffer_size(pcm.len()));
+    let mut segment = Vec::with_capacity(mp3lame_encoder::max_required_buffer_size(pcm.len()));
     enc.encode_to_vec(MonoPcm(&pcm[..]), &mut segment).unwrap();
     segment.reserve(7200);
     enc.flush_to_vec::<FlushGap>(&mut segment).unwrap();

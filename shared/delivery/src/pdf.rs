@@ -165,7 +165,7 @@ impl<R: Resolve> Walker<'_, R> {
             }
             self.m.pages = Some(pages);
             self.page(pages, &d, &inherited);
-            if pages % PAGES_PER_RELEASE == 0 {
+            if pages.is_multiple_of(PAGES_PER_RELEASE) {
                 (self.release)();
             }
         }
@@ -187,7 +187,7 @@ impl<R: Resolve> Walker<'_, R> {
             let (left, bottom, right, top) = (round(left), round(bottom), round(right), round(top));
             let all = left.min(bottom).min(right).min(top);
             // Page 1 is a recto: its fore-edge is on the right.
-            let fore_edge = if number % 2 == 1 { right } else { left };
+            let fore_edge = if number.is_multiple_of(2) { left } else { right };
             let outer = bottom.min(top).min(fore_edge);
             if self.m.min_bleed_mm.is_none_or(|x| all < x) {
                 (self.m.min_bleed_mm, self.m.min_bleed_page) = (Some(all), Some(number));

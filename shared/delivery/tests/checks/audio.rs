@@ -127,8 +127,7 @@ fn a_low_bit_rate_a_wrong_sample_rate_and_vbr_fail() {
     b.set_vbr_mode(mp3lame_encoder::VbrMode::Mtrh).unwrap();
     b.set_vbr_quality(mp3lame_encoder::Quality::Best).unwrap();
     let mut enc = b.build().unwrap();
-    let mut out = Vec::new();
-    out.reserve(mp3lame_encoder::max_required_buffer_size(pcm.len()));
+    let mut out = Vec::with_capacity(mp3lame_encoder::max_required_buffer_size(pcm.len()));
     enc.encode_to_vec(mp3lame_encoder::MonoPcm(&pcm[..]), &mut out).unwrap();
     out.reserve(7200);
     enc.flush_to_vec::<mp3lame_encoder::FlushGap>(&mut out).unwrap();

@@ -116,7 +116,7 @@ fn a_file_that_is_not_a_pdf_or_is_cut_short_fails_readable() {
     let m = measured(FileKind::PrintPdf, "interior.pdf", b"PK\x03\x04 this is a zip, not a PDF");
     assert_eq!(m.problem.as_deref(), Some("not a PDF: no %PDF- header in the first 1,024 bytes"));
     let results = verdict(&DeliverySpec::printer(), vec![m]);
-    assert_eq!(result(&results, Check::PdfReadable).passed, false);
+    assert!(!result(&results, Check::PdfReadable).passed);
 
     let bytes = support::pdf(&PdfSpec::default());
     let m = measured(FileKind::PrintPdf, "interior.pdf", &bytes[..bytes.len() / 2]);
