@@ -188,3 +188,32 @@ pub(crate) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> 
 
 /// Chunk size of the push parsers' reads.
 pub(crate) const CHUNK: usize = 64 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_from_mime_types() {
+        assert_eq!(FileKind::from_mime("image/jpeg"), Some(FileKind::Image));
+        assert_eq!(FileKind::from_mime("Image/TIFF"), Some(FileKind::Image));
+        assert_eq!(FileKind::from_mime("application/pdf"), Some(FileKind::PrintPdf));
+        assert_eq!(FileKind::from_mime("application/epub+zip; charset=binary"), Some(FileKind::Epub));
+        assert_eq!(FileKind::from_mime("audio/mpeg"), Some(FileKind::Audio));
+        assert_eq!(FileKind::from_mime("video/mp4"), None);
+    }
+
+    #[test]
+    fn a_failing_reader_is_a_problem_not_a_panic() {
+        struct Failing;
+        impl Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::Error::other("disk on fire"))
+            }
+        }
+        for kind in [FileKind::Image, FileKind::PrintPdf, FileKind::Epub, FileKind::Audio] {
+            let m = measure(kind, "f", Failing, &Options::default());
+            assert!(m.problem.as_deref().is_some_and(|p| p.contains("disk on fire")), "{kind:?}: {:?}", m.problem);
+        }
+    }
+}
