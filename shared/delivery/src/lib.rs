@@ -213,7 +213,11 @@ mod tests {
         }
         for kind in [FileKind::Image, FileKind::PrintPdf, FileKind::Epub, FileKind::Audio] {
             let m = measure(kind, "f", Failing, &Options::default());
-            assert!(m.problem.as_deref().is_some_and(|p| p.contains("disk on fire")), "{kind:?}: {:?}", m.problem);
+            assert!(
+                m.problem.as_deref().is_some_and(|p| p.contains("disk on fire")),
+                "{kind:?}: {:?}",
+                m.problem
+            );
         }
     }
 }
