@@ -10,12 +10,13 @@ use chrono::Utc;
 use connector_app::dlq::{self, DeadLetter};
 use connector_app::processor::{Disposition, process};
 use connector_core::event::{EventId, FlowMessage, InboundEvent, OtmmEvent, OtmmEventType};
-use connector_core::{Actor, AssetId, AuditRecord, Outcome};
+use connector_core::{Actor, AssetId, AuditRecord, Isbn13, Outcome};
 use connector_sim::catalogue::otmm_fields;
 use connector_sim::faults::Fault;
 use connector_store::{Document, Documents, Page, PageRequest, StoreError, Stores};
 use connector_tests::e2e::{Backend, Harness, MAX_RECEIVES};
 use std::sync::Arc;
+use std::time::Duration;
 
 fn otmm_message(asset_id: &str, version: u32, event_id: &str) -> String {
     let event = InboundEvent::Otmm(OtmmEvent {
@@ -52,7 +53,12 @@ async fn named_record(stores: &Stores, asset: &str, d: &DeadLetter) -> AuditReco
 /// version's own id (the lookup by the event's asset id found nothing before).
 async fn a_permanent_failure_filed_under_the_lineage_is_found(backend: Backend) {
     let h = Harness::start(backend, "dlq_lineage", 8).await;
-    let asset = h.catalogue.assets.iter().find(|a| a.versions.len() >= 2 && !a.deleted).expect("an asset with history");
+    let asset = h
+        .catalogue
+        .assets
+        .iter()
+        .find(|a| a.versions.len() >= 2 && !a.deleted)
+        .expect("an asset with history");
     let v2 = &asset.versions[1];
     h.sims.otmm.set_webhooks_enabled(false);
     h.sims.otmm.approve(&asset.original_asset_id, 2, "dlq.test").unwrap();
@@ -106,7 +112,10 @@ async fn transient_failures_dead_letter_after_the_last_receive(backend: Backend)
     assert_eq!((report.retried, report.dead_lettered), (u64::from(MAX_RECEIVES) - 1, 1), "{report:?}");
     let d = the_only_dead_letter(&h.app.stores).await;
     assert_eq!((d.receive_count, d.exhausted_retries), (MAX_RECEIVES, Some(true)), "{d:?}");
-    assert!(d.cause.as_deref().unwrap().starts_with(&format!("gave up after {MAX_RECEIVES} receives")), "{d:?}");
+    assert!(
+        d.cause.as_deref().unwrap().starts_with(&format!("gave up after {MAX_RECEIVES} receives")),
+        "{d:?}"
+    );
     let record = named_record(&h.app.stores, &v.asset_id, &d).await;
     assert_eq!(record.action, "message.dead_lettered");
     assert_eq!(record.data["dead_letter"]["receive_count"], MAX_RECEIVES);
@@ -134,7 +143,12 @@ impl Documents for Unwritable {
         self.0.get_doc(kind, id).await
     }
     async fn put_doc(&self, _: &Document, _: Option<u64>, _: &[AuditRecord]) -> Result<Document, StoreError> {
-        Err(StoreError::Backend { backend: "test", operation: "put_doc", message: "refused".into(), transient: true })
+        Err(StoreError::Backend {
+            backend: "test",
+            operation: "put_doc",
+            message: "refused".into(),
+            transient: true,
+        })
     }
     async fn list_docs(&self, kind: &str, page: PageRequest) -> Result<Page<Document>, StoreError> {
         self.0.list_docs(kind, page).await
@@ -147,7 +161,7 @@ async fn a_dead_letter_whose_record_cannot_be_written_is_retried(backend: Backen
     let mut app = h.app.clone();
     app.stores.documents = Arc::new(Unwritable(h.app.stores.documents.clone()));
     h.app.stores.queue.send("{unreadable").await.unwrap();
-    let message = app.stores.queue.receive(1, std::time::Duration::from_secs(30)).await.unwrap().remove(0);
+    let message = app.stores.queue.receive(1, Duration::from_secs(30)).await.unwrap().remove(0);
     match process(&app, &message).await {
         Disposition::Retry { reason, .. } => assert!(reason.contains("could not be written"), "{reason}"),
         other => panic!("expected a retry, got {other:?}"),
@@ -156,6 +170,76 @@ async fn a_dead_letter_whose_record_cannot_be_written_is_retried(backend: Backen
     match process(&h.app, &message).await {
         Disposition::DeadLetter { cause } => assert!(cause.contains("cannot be read"), "{cause}"),
         other => panic!("expected a dead letter, got {other:?}"),
+    }
+}
+
+/// A version to approve that links cleanly: a front cover with a valid ISBN and plain rights.
+fn linkable(h: &Harness) -> (&connector_sim::catalogue::SeedAsset, Isbn13) {
+    h.catalogue
+        .assets
+        .iter()
+        .filter(|a| a.asset_type == "Front Cover" && a.territory == "WORLD" && a.expiration_date.is_none())
+        .find_map(|a| Isbn13::parse(&a.isbn).ok().filter(|i| i.as_str() == a.isbn).map(|i| (a, i)))
+        .expect("a linkable front cover")
+}
+
+/// A worker died holding the create's claim (or the slot's lease): the message comes back when
+/// the claim lapses, not in 100 ms, so a dead holder costs it one receive, not all of them.
+async fn a_claim_or_lease_held_by_a_dead_worker_is_waited_out(backend: Backend) {
+    let h = Harness::start(backend, "dead_holder", 8).await;
+    h.sims.otmm.set_webhooks_enabled(false);
+    let (asset, isbn) = linkable(&h);
+    let v = &asset.versions[0];
+    h.sims.otmm.approve(&asset.original_asset_id, 1, "dlq.test").unwrap();
+    let id = AssetId::parse(&v.asset_id).unwrap();
+    // The create the plan makes, and its key (what the dead worker claimed).
+    let facts = h.app.dam.asset(&id).await.unwrap();
+    let title = h.app.pms.title_by_isbn(&isbn).await.unwrap().expect("a title");
+    let plan = connector_core::plan::plan_asset(
+        &facts,
+        connector_core::plan::TitleLookup::Found(&title),
+        None,
+        &h.app.config,
+        Utc::now(),
+    );
+    let create = plan
+        .commands
+        .iter()
+        .find(|c| matches!(c, connector_core::plan::Command::CreateResource { .. }))
+        .expect("a create");
+    let held = connector_store::IdempotencyTtl { in_progress: Duration::from_secs(60), ..Default::default() };
+    let claim =
+        h.app.stores.idempotency.claim(&create.idempotency_key(), None, Utc::now(), held).await.unwrap();
+    assert_eq!(claim, connector_store::Claim::Acquired);
+    h.app.stores.queue.send(&otmm_message(&v.asset_id, 1, "dead-holder")).await.unwrap();
+    let message = h.app.stores.queue.receive(1, Duration::from_secs(30)).await.unwrap().remove(0);
+    match process(&h.app, &message).await {
+        Disposition::Retry { after, reason } => {
+            assert!(reason.contains("another worker is applying"), "{reason}");
+            assert!(after >= Duration::from_secs(55), "retried after {after:?}, before the claim lapses");
+        }
+        other => panic!("expected a retry, got {other:?}"),
+    }
+    // The slot's lease, likewise (after the in-step wait for it).
+    let mut app = h.app.clone();
+    app.settings.slot_wait = Duration::from_millis(100);
+    let role = h.app.config.role_for(&asset.asset_type).expect("a role");
+    let key = connector_core::LinkKey::for_asset(
+        isbn.clone(),
+        role,
+        &AssetId::parse(&asset.original_asset_id).unwrap(),
+    );
+    let lease = format!("lease:{}:{}:{}", key.isbn, key.role, key.slot);
+    assert_eq!(
+        h.app.stores.idempotency.claim(&lease, None, Utc::now(), held).await.unwrap(),
+        connector_store::Claim::Acquired
+    );
+    match process(&app, &message).await {
+        Disposition::Retry { after, reason } => {
+            assert!(reason.contains("another worker is updating"), "{reason}");
+            assert!(after >= Duration::from_secs(55), "retried after {after:?}, before the lease lapses");
+        }
+        other => panic!("expected a retry, got {other:?}"),
     }
 }
 
@@ -171,7 +255,8 @@ async fn fifty_concurrent_duplicates_are_all_accepted_once(backend: Backend) {
     let client = reqwest::Client::new();
     let post = || {
         let ts = Utc::now().timestamp();
-        let sig = connector_core::signature::sign(connector::SIM_WEBHOOK_SECRET.as_bytes(), ts, body.as_bytes());
+        let sig =
+            connector_core::signature::sign(connector::SIM_WEBHOOK_SECRET.as_bytes(), ts, body.as_bytes());
         client
             .post(format!("{}/webhooks/otmm", h.intake_url))
             .header("content-type", "application/json")
@@ -200,5 +285,6 @@ connector_tests::on_both_backends!(
     transient_failures_dead_letter_after_the_last_receive,
     an_unreadable_message_is_explained,
     a_dead_letter_whose_record_cannot_be_written_is_retried,
+    a_claim_or_lease_held_by_a_dead_worker_is_waited_out,
     fifty_concurrent_duplicates_are_all_accepted_once,
 );

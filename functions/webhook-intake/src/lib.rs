@@ -508,6 +508,9 @@ mod unit {
             .unwrap_err();
         assert!(err.contains("WEBHOOK_SECRET_CONSONANCE") && err.contains("at least 16"), "{err}");
         assert!(Secrets::from_lookup(|_| None).unwrap_err().contains("WEBHOOK_SECRET_OTMM"));
+        // One byte short of the minimum is refused; the minimum is accepted.
+        assert!(Secret::new(vec![b'x'; Secret::MIN_LEN - 1]).is_err());
+        assert!(Secret::new(vec![b'x'; Secret::MIN_LEN]).is_ok());
         assert_eq!(format!("{:?}", Secret::new(vec![b'x'; 20]).unwrap()), "Secret(<20 bytes>)");
     }
 
@@ -520,6 +523,11 @@ mod unit {
         req.headers.insert(CORRELATION_HEADER.into(), "bad value\n".into());
         assert_eq!(correlation_id(&req), "apigw-1");
         req.request_id = None;
+        assert_eq!(correlation_id(&req).len(), 26);
+        // At most 128 characters are taken from the sender.
+        req.headers.insert(CORRELATION_HEADER.into(), "c".repeat(128));
+        assert_eq!(correlation_id(&req), "c".repeat(128));
+        req.headers.insert(CORRELATION_HEADER.into(), "c".repeat(129));
         assert_eq!(correlation_id(&req).len(), 26);
     }
 }

@@ -271,6 +271,24 @@ async fn oversize_body_is_413_by_length_and_by_declared_length() {
 }
 
 #[tokio::test]
+async fn a_body_of_exactly_the_limit_is_accepted_and_one_byte_more_is_not() {
+    let h = harness();
+    let mut body = otmm_body("evt-max");
+    body["padding"] = json!("");
+    let base = serde_json::to_vec(&body).unwrap().len();
+    body["padding"] = json!("x".repeat(MAX_BODY_BYTES - base));
+    let exact = serde_json::to_vec(&body).unwrap();
+    assert_eq!(exact.len(), MAX_BODY_BYTES);
+    let resp = h.post(request("otmm", &exact, OTMM_SECRET, now().timestamp())).await;
+    assert_eq!(resp.status, 202, "{resp:?}");
+    body["event_id"] = json!("evt-mbx");
+    body["padding"] = json!("x".repeat(MAX_BODY_BYTES - base + 1));
+    let over = serde_json::to_vec(&body).unwrap();
+    assert_eq!(over.len(), MAX_BODY_BYTES + 1);
+    assert_eq!(h.post(request("otmm", &over, OTMM_SECRET, now().timestamp())).await.status, 413);
+}
+
+#[tokio::test]
 async fn duplicate_delivery_is_202_with_the_same_event_id_and_enqueues_nothing() {
     let h = harness();
     let body = otmm_body("evt-dup");

@@ -206,7 +206,16 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Serve { listen, state_dir, sim_titles, timing, state, exit_when_stdin_closes } => {
             serve(ServeOptions { listen, state_dir, sim_titles, timing, state, exit_when_stdin_closes }).await
         }
-        Command::Sim { titles, seed, now, chaos_rate, chaos_seed, stall_ms, latency_ms, exit_when_stdin_closes } => {
+        Command::Sim {
+            titles,
+            seed,
+            now,
+            chaos_rate,
+            chaos_seed,
+            stall_ms,
+            latency_ms,
+            exit_when_stdin_closes,
+        } => {
             let options = connector::sim_process::SimOptions {
                 titles,
                 seed,
@@ -343,7 +352,11 @@ struct ServeOptions {
 }
 
 /// The state ports `serve` runs on.
-async fn serve_stores(state: StateBackend, state_dir: &std::path::Path, max_receives: u32) -> Result<connector_store::Stores, String> {
+async fn serve_stores(
+    state: StateBackend,
+    state_dir: &std::path::Path,
+    max_receives: u32,
+) -> Result<connector_store::Stores, String> {
     match state {
         StateBackend::Embedded => open_state(state_dir, max_receives).map_err(|e| e.to_string()),
         #[cfg(feature = "aws")]
@@ -352,7 +365,10 @@ async fn serve_stores(state: StateBackend, state_dir: &std::path::Path, max_rece
             Ok(connector_store::aws::aws_stores(&cfg).await)
         }
         #[cfg(not(feature = "aws"))]
-        StateBackend::Aws => Err("--state aws needs a build with the `aws` feature (cargo build -p connector --features aws)".into()),
+        StateBackend::Aws => {
+            Err("--state aws needs a build with the `aws` feature (cargo build -p connector --features aws)"
+                .into())
+        }
     }
 }
 

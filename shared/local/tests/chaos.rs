@@ -57,7 +57,9 @@ fn connector() -> Command {
 fn log_file(name: &str) -> Stdio {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-output");
     let _ = std::fs::create_dir_all(&dir);
-    std::fs::File::create(dir.join(format!("chaos-{name}.log"))).map(Stdio::from).unwrap_or_else(|_| Stdio::null())
+    std::fs::File::create(dir.join(format!("chaos-{name}.log")))
+        .map(Stdio::from)
+        .unwrap_or_else(|_| Stdio::null())
 }
 
 /// `connector sim` in its own process: the simulators and their chaos proxies.
@@ -120,7 +122,10 @@ async fn state(backend: Backend, name: &str) -> State {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 /// `connector serve` against the simulators' proxies, on `state`.
@@ -241,7 +246,12 @@ async fn chaos_rate(client: &reqwest::Client, sims: &SimInfo, rate: f64) {
 
 /// `GET /dlq` of the worker: the dead letters and the queue depth.
 async fn dlq(port: u16) -> Value {
-    reqwest::get(format!("http://127.0.0.1:{port}/dlq?limit=1000")).await.expect("GET /dlq").json().await.expect("dlq")
+    reqwest::get(format!("http://127.0.0.1:{port}/dlq?limit=1000"))
+        .await
+        .expect("GET /dlq")
+        .json()
+        .await
+        .expect("dlq")
 }
 
 /// Waits until nothing is visible or in flight twice in a row, a second apart.
@@ -285,7 +295,11 @@ async fn converged(sims: &SimInfo, catalogue: &Catalogue, stores: &Stores, dlq: 
     let mut resources = BTreeMap::new();
     let mut captions = BTreeMap::new();
     for work in &catalogue.works {
-        let live = get(format!("{}/__sim/consonance/works/{}/supporting-resources", sims.consonance_sim, work.work_id)).await;
+        let live = get(format!(
+            "{}/__sim/consonance/works/{}/supporting-resources",
+            sims.consonance_sim, work.work_id
+        ))
+        .await;
         let mut set = BTreeSet::new();
         for r in live.as_array().into_iter().flatten() {
             captions.insert(r["id"].to_string(), r["caption"].to_string());
@@ -325,7 +339,9 @@ async fn converged(sims: &SimInfo, catalogue: &Catalogue, stores: &Stores, dlq: 
         .as_array()
         .into_iter()
         .flatten()
-        .map(|d| (d["event_id"].as_str().unwrap_or("?").to_string(), d["cause"].as_str().unwrap_or("").to_string()))
+        .map(|d| {
+            (d["event_id"].as_str().unwrap_or("?").to_string(), d["cause"].as_str().unwrap_or("").to_string())
+        })
         .collect();
     Converged { links, resources, otmm_fields, dead_letters }
 }
@@ -372,7 +388,14 @@ async fn run(backend: Backend, name: &str, titles: usize, now: DateTime<Utc>, ch
             .expect("hold");
         let started = Instant::now();
         loop {
-            let stats: Value = client.get(format!("{}/__chaos", sims.consonance)).send().await.unwrap().json().await.unwrap();
+            let stats: Value = client
+                .get(format!("{}/__chaos", sims.consonance))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             if stats["holding"].as_u64() > Some(0) {
                 break;
             }
@@ -393,11 +416,16 @@ async fn run(backend: Backend, name: &str, titles: usize, now: DateTime<Utc>, ch
     }
     deliver_all(port, third, &mut accepted).await;
     let dlq = drained(port, Duration::from_secs(420)).await;
-    let stats: Vec<Value> = futures::future::join_all([&sims.otmm, &sims.consonance].map(|p| {
-        let client = client.clone();
-        async move { client.get(format!("{p}/__chaos")).send().await.unwrap().json::<Value>().await.unwrap() }
-    }))
-    .await;
+    let stats: Vec<Value> =
+        futures::future::join_all(
+            [&sims.otmm, &sims.consonance].map(|p| {
+                let client = client.clone();
+                async move {
+                    client.get(format!("{p}/__chaos")).send().await.unwrap().json::<Value>().await.unwrap()
+                }
+            }),
+        )
+        .await;
     chaos_rate(&client, &sims, 0.0).await;
     drop(worker);
     let creates_log: Value = client
@@ -416,7 +444,10 @@ async fn run(backend: Backend, name: &str, titles: usize, now: DateTime<Utc>, ch
         creates,
         accepted,
         distinct,
-        injected: stats.iter().map(|s| s["injected"].as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum())).sum(),
+        injected: stats
+            .iter()
+            .map(|s| s["injected"].as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum()))
+            .sum(),
         requests: stats.iter().filter_map(|s| s["requests"].as_u64()).sum(),
         kills,
     }
@@ -429,7 +460,10 @@ fn assert_invariants(label: &str, r: &Run) {
     assert!(r.creates.1.is_empty(), "{label}: supporting resources created twice: {:?}", r.creates.1);
     for d in r.dlq["items"].as_array().into_iter().flatten() {
         // Every dead letter explained, and none from a transient fault.
-        assert!(d["cause"].as_str().is_some_and(|c| !c.is_empty()), "{label}: dead letter without a cause: {d}");
+        assert!(
+            d["cause"].as_str().is_some_and(|c| !c.is_empty()),
+            "{label}: dead letter without a cause: {d}"
+        );
         assert!(d["cause_audit_id"].is_string(), "{label}: dead letter without an audit id: {d}");
         assert_eq!(d["exhausted_retries"], false, "{label}: dead letter from a transient fault: {d}");
     }
@@ -465,7 +499,11 @@ async fn chaos_equals_a_fault_free_run(backend: Backend, name: &str, titles: usi
         differ("links", &c.links, &f.links),
     ]
     .concat();
-    assert!(differences.is_empty(), "the chaos run converged elsewhere than the fault-free run:\n{}", differences.join("\n"));
+    assert!(
+        differences.is_empty(),
+        "the chaos run converged elsewhere than the fault-free run:\n{}",
+        differences.join("\n")
+    );
 }
 
 /// Creates in the log, and the markers (`[otmm:...]` in the caption) created while a resource

@@ -264,12 +264,16 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
         Some(ChaosFault::Throttled) => {
             return page(StatusCode::TOO_MANY_REQUESTS, "slow down", Some(o.retry_after_secs));
         }
-        Some(ChaosFault::ServerError) => return page(StatusCode::INTERNAL_SERVER_ERROR, "internal error", None),
+        Some(ChaosFault::ServerError) => {
+            return page(StatusCode::INTERNAL_SERVER_ERROR, "internal error", None);
+        }
         Some(ChaosFault::BadGatewayPage) => return page(StatusCode::BAD_GATEWAY, HTML_502, None),
         Some(ChaosFault::Unavailable) => {
             return page(StatusCode::SERVICE_UNAVAILABLE, "unavailable", Some(o.retry_after_secs));
         }
-        Some(ChaosFault::GatewayTimeout) => return page(StatusCode::GATEWAY_TIMEOUT, "gateway timeout", None),
+        Some(ChaosFault::GatewayTimeout) => {
+            return page(StatusCode::GATEWAY_TIMEOUT, "gateway timeout", None);
+        }
         Some(ChaosFault::StallBeforeApply) => {
             tokio::time::sleep(o.stall).await;
             return page(StatusCode::GATEWAY_TIMEOUT, "gateway timeout", None);
@@ -287,7 +291,8 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
         if hit { inner.hold.take().map(|h| Duration::from_millis(h.hold_ms)) } else { None }
     };
     let url = format!("{}{path}", o.upstream.trim_end_matches('/'));
-    let upstream = p.client.request(parts.method, url).headers(end_to_end(&parts.headers)).body(body).send().await;
+    let upstream =
+        p.client.request(parts.method, url).headers(end_to_end(&parts.headers)).body(body).send().await;
     let upstream = match upstream {
         Ok(r) => r,
         Err(e) => return (StatusCode::BAD_GATEWAY, format!("upstream: {e}")).into_response(),
@@ -332,12 +337,13 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
             let pause = o.stall;
             let half = bytes.len() / 2;
             let pieces = vec![bytes.slice(..half), bytes.slice(half..)];
-            let stream = futures::stream::iter(pieces.into_iter().enumerate()).then(move |(i, piece)| async move {
-                if i > 0 {
-                    tokio::time::sleep(pause).await;
-                }
-                Ok::<Bytes, std::io::Error>(piece)
-            });
+            let stream =
+                futures::stream::iter(pieces.into_iter().enumerate()).then(move |(i, piece)| async move {
+                    if i > 0 {
+                        tokio::time::sleep(pause).await;
+                    }
+                    Ok::<Bytes, std::io::Error>(piece)
+                });
             answer(Body::from_stream(stream))
         }
         Some(ChaosFault::ResetMidBody) => {
@@ -363,7 +369,8 @@ mod tests {
 
     #[tokio::test]
     async fn every_kind_is_drawn_and_a_zero_rate_passes_everything_through() {
-        let upstream = axum::Router::new().route("/x", get(|| async { Json(serde_json::json!({"ok": true})) }));
+        let upstream =
+            axum::Router::new().route("/x", get(|| async { Json(serde_json::json!({"ok": true})) }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, upstream).await });
@@ -389,7 +396,10 @@ mod tests {
         let mut failed = 0;
         for _ in 0..130 {
             let ok = match client.get(&url).send().await {
-                Ok(r) => r.status().is_success() && r.json::<serde_json::Value>().await.is_ok_and(|v| v["ok"] == true),
+                Ok(r) => {
+                    r.status().is_success()
+                        && r.json::<serde_json::Value>().await.is_ok_and(|v| v["ok"] == true)
+                }
                 Err(_) => false,
             };
             failed += u32::from(!ok);

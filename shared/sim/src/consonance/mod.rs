@@ -40,7 +40,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use state::{ContractRec, CreateLog, ProductRec, ResourceRec, StateError, WebLinkRec, WorkRec, WorkSnapshot};
+pub use state::{
+    ContractRec, CreateLog, ProductRec, ResourceRec, StateError, WebLinkRec, WorkRec, WorkSnapshot,
+};
 use state::{ProductFilter, Shared, State};
 
 #[derive(Debug, Clone)]
