@@ -152,6 +152,12 @@ impl TimingArgs {
     }
 }
 
+/// Settings for the local worker's queue ([`connector_app::sizing::QueueTiming::LOCAL`]).
+fn local_settings(env: &impl Fn(&str) -> Option<String>) -> Result<connector_app::Settings, String> {
+    connector_app::wiring::settings_for(env, connector_app::sizing::QueueTiming::LOCAL)
+        .map_err(|e| e.to_string())
+}
+
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 enum StateBackend {
     Embedded,
@@ -229,9 +235,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Reconcile { state_dir, full } => {
             // Against the configured systems only: the simulators live in `serve` and `demo`.
-            let stores = open_state(&state_dir, 5).map_err(|e| e.to_string())?;
             let env = |k: &str| std::env::var(k).ok();
-            let app = app_from_env(stores, &env, None, None).map_err(|e| e.to_string())?;
+            let settings = local_settings(&env)?;
+            let stores = open_state(&state_dir, settings.max_receives).map_err(|e| e.to_string())?;
+            let app = app_from_env(stores, &env, None, Some(settings)).map_err(|e| e.to_string())?;
             let mode = if full { Mode::Full } else { Mode::Incremental };
             let summary = reconciler::run(&app, &reconciler::Options { mode, ..Default::default() }, &|| {
                 std::time::Duration::MAX
@@ -249,9 +256,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Package { state_dir, isbn, release } => {
-            let stores = open_state(&state_dir, 5).map_err(|e| e.to_string())?;
             let env = |k: &str| std::env::var(k).ok();
-            let app = app_from_env(stores, &env, None, None).map_err(|e| e.to_string())?;
+            let settings = local_settings(&env)?;
+            let stores = open_state(&state_dir, settings.max_receives).map_err(|e| e.to_string())?;
+            let app = app_from_env(stores, &env, None, Some(settings)).map_err(|e| e.to_string())?;
             let correlation = format!("cli-package-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"));
             let outcomes = match &isbn {
                 Some(i) => {
@@ -293,14 +301,20 @@ async fn run(cli: Cli) -> Result<(), String> {
                         (None, Some(asset)) => format!("asset {asset}"),
                         _ => "-".to_string(),
                     };
+                    let gave_up = match m.exhausted_retries {
+                        Some(true) => " (gave up on transient failures)",
+                        Some(false) => " (permanent)",
+                        None => "",
+                    };
                     println!(
-                        "{}  received {}x  {} {}  {}\n    cause: {}",
+                        "{}  received {}x{gave_up}  {} {}  {}\n    cause: {}\n    audit: {}",
                         m.message_id,
                         m.receive_count,
                         m.event_type.as_deref().unwrap_or("unreadable"),
                         m.event_id.as_deref().unwrap_or(""),
                         about,
-                        m.cause.as_deref().unwrap_or("(no audit record names it)")
+                        m.cause.as_deref().unwrap_or("(no audit record names it)"),
+                        m.cause_audit_id.as_deref().unwrap_or("-"),
                     );
                 }
                 println!("replay with --id <message id> (repeatable) or --all");

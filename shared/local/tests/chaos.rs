@@ -512,7 +512,9 @@ async fn chaos_equals_a_fault_free_run(backend: Backend, name: &str, titles: usi
 fn duplicates(log: &Value) -> (usize, Vec<String>) {
     let time = |v: Option<&Value>| v.and_then(Value::as_str).and_then(|t| t.parse::<DateTime<Utc>>().ok());
     let deleted = |id: &Value| time(log["deleted"].get(id.to_string()));
-    let mut live_since: BTreeMap<String, Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>> = BTreeMap::new();
+    // marker -> (created, deleted) of each resource made with it.
+    type Lifetimes = Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>;
+    let mut live_since: BTreeMap<String, Lifetimes> = BTreeMap::new();
     let mut twice = Vec::new();
     let creates = log["creates"].as_array().cloned().unwrap_or_default();
     for c in &creates {
