@@ -72,6 +72,70 @@ pub async fn record(
     Ok(())
 }
 
+/// A message about to be dead-lettered, and why.
+pub struct Parking<'a> {
+    pub message: &'a QueueMessage,
+    pub flow: Option<&'a FlowMessage>,
+    pub cause: &'a str,
+    pub exhausted_retries: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// Writes why a message is dead-lettered, in one transaction: its [`DeadLetterRecord`] and
+/// `audit`, of which the first dead-lettered record is the one the DLQ shows (a
+/// `message.dead_lettered` record naming the cause is added when there is none). That record's
+/// `data.dead_letter` gets the key, message id, event id and receive count.
+pub async fn park(stores: &Stores, p: Parking<'_>, mut audit: Vec<AuditRecord>) -> Result<(), StoreError> {
+    let explained = match audit.iter().position(|r| r.outcome == Outcome::DeadLettered) {
+        Some(i) => i,
+        None => {
+            let (isbn, asset) = match p.flow.map(|f| &f.event) {
+                Some(InboundEvent::Otmm(e)) => (None, Some((e.asset_id.clone(), e.version))),
+                Some(InboundEvent::Consonance(e)) => (e.isbn.clone(), None),
+                None => (None, None),
+            };
+            audit.push(AuditRecord {
+                id: new_audit_id(p.at),
+                at: p.at,
+                flow: Flow::Intake,
+                action: "message.dead_lettered".into(),
+                outcome: Outcome::DeadLettered,
+                isbn,
+                asset_id: asset.as_ref().map(|(a, _)| a.clone()),
+                asset_version: asset.map(|(_, v)| v),
+                actor: None,
+                correlation_id: p
+                    .flow
+                    .map_or_else(|| p.message.message_id.clone(), |f| f.correlation_id.clone()),
+                detail: p.cause.to_string(),
+                data: serde_json::Value::Null,
+            });
+            audit.len() - 1
+        }
+    };
+    let entry = DeadLetterRecord {
+        key: dead_letter_key(&p.message.body),
+        message_id: p.message.message_id.clone(),
+        event_id: p.flow.map(|f| f.event_id.to_string()),
+        cause: p.cause.to_string(),
+        audit_id: audit[explained].id.to_string(),
+        receive_count: p.message.receive_count,
+        exhausted_retries: p.exhausted_retries,
+        at: p.at,
+    };
+    let stamp = serde_json::json!({
+        "key": entry.key, "message_id": entry.message_id, "event_id": entry.event_id,
+        "receive_count": entry.receive_count, "exhausted_retries": entry.exhausted_retries,
+    });
+    match &mut audit[explained].data {
+        serde_json::Value::Object(map) => {
+            map.insert("dead_letter".into(), stamp);
+        }
+        other => *other = serde_json::json!({ "dead_letter": stamp, "data": other.take() }),
+    }
+    record(stores, &entry, &audit).await
+}
+
 /// The record of a dead letter, if the processor wrote one.
 pub async fn record_of(stores: &Stores, body: &str) -> Result<Option<DeadLetterRecord>, StoreError> {
     let key = dead_letter_key(body);

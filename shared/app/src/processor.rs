@@ -153,64 +153,19 @@ pub async fn process(app: &App, message: &QueueMessage) -> Disposition {
     .await
 }
 
-/// Writes why `message` is dead-lettered (the dead letter's record and its audit records, in
-/// one transaction), then answers [`Disposition::DeadLetter`]. The record `GET /dlq` shows is
-/// the first dead-lettered one in `records`, or a `message.dead_lettered` record made here. If
-/// the write fails the message is retried rather than parked without its cause.
+/// Records why `message` is dead-lettered ([`crate::dlq::park`]: the dead letter's record and
+/// its audit records in one transaction), then answers [`Disposition::DeadLetter`]. If the write
+/// fails the message is retried rather than parked without its cause.
 async fn dead_letter(
     app: &App,
     message: &QueueMessage,
     flow: Option<&FlowMessage>,
     cause: String,
-    mut records: Vec<AuditRecord>,
+    records: Vec<AuditRecord>,
     exhausted_retries: bool,
 ) -> Disposition {
-    let explained = match records.iter().position(|r| r.outcome == Outcome::DeadLettered) {
-        Some(i) => i,
-        None => {
-            let (isbn, asset) = match flow.map(|f| &f.event) {
-                Some(InboundEvent::Otmm(e)) => (None, Some((&e.asset_id, e.version))),
-                Some(InboundEvent::Consonance(e)) => (e.isbn.clone(), None),
-                None => (None, None),
-            };
-            let correlation_id =
-                flow.map_or_else(|| message.message_id.clone(), |f| f.correlation_id.clone());
-            records.push(AuditRecord {
-                correlation_id,
-                ..record(
-                    app,
-                    Flow::Intake,
-                    "message.dead_lettered",
-                    Outcome::DeadLettered,
-                    &cause,
-                    isbn,
-                    asset,
-                )
-            });
-            records.len() - 1
-        }
-    };
-    let entry = crate::dlq::DeadLetterRecord {
-        key: crate::dlq::dead_letter_key(&message.body),
-        message_id: message.message_id.clone(),
-        event_id: flow.map(|f| f.event_id.to_string()),
-        cause: cause.clone(),
-        audit_id: records[explained].id.to_string(),
-        receive_count: message.receive_count,
-        exhausted_retries,
-        at: app.now(),
-    };
-    let stamp = serde_json::json!({
-        "key": entry.key, "message_id": entry.message_id, "event_id": entry.event_id,
-        "receive_count": entry.receive_count, "exhausted_retries": exhausted_retries,
-    });
-    match &mut records[explained].data {
-        serde_json::Value::Object(map) => {
-            map.insert("dead_letter".into(), stamp);
-        }
-        other => *other = serde_json::json!({ "dead_letter": stamp, "data": other.take() }),
-    }
-    match crate::dlq::record(&app.stores, &entry, &records).await {
+    let parked = crate::dlq::Parking { message, flow, cause: &cause, exhausted_retries, at: app.now() };
+    match crate::dlq::park(&app.stores, parked, records).await {
         Ok(()) => Disposition::DeadLetter { cause },
         Err(e) => {
             warn!(message_id = %message.message_id, error = %e, %cause, "could not record the dead letter; retrying instead");
