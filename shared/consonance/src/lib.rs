@@ -188,7 +188,7 @@ pub fn map_status(
     retry_after: Option<Duration>,
     body: &[u8],
 ) -> ConsonanceError {
-    let graphql = serde_json::from_slice::<Envelope>(body)
+    let graphql = envelope_of(body)
         .ok()
         .and_then(|e| e.errors)
         .map(|es| es.into_iter().map(|e| e.message).collect::<Vec<_>>().join("; "));
@@ -204,6 +204,14 @@ pub fn map_status(
     }
 }
 
+/// The body as a GraphQL envelope, only if it is valid JSON throughout: parsing straight into
+/// [`Envelope`] skips the fields it ignores without checking them, so a body garbled in transit
+/// (invalid UTF-8 in an unknown field) would pass as an answer (found by fuzzing; the input is
+/// kept in `fuzz/regressions/consonance_answer/`).
+fn envelope_of(body: &[u8]) -> Result<Envelope, serde_json::Error> {
+    serde_json::from_slice::<Value>(body).and_then(serde_json::from_value)
+}
+
 /// One whole GraphQL answer (status and body as read): its `data`, or what the answer means.
 /// A body that is not a GraphQL envelope (cut short, an HTML page, JSON with neither `data` nor
 /// `errors`) is [`ConsonanceError::Unreadable`]; GraphQL `errors` are Consonance's verdict.
@@ -216,7 +224,7 @@ pub fn decode_answer(
     if !(200..300).contains(&status) {
         return Err(map_status(operation, status, retry_after, body));
     }
-    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| ConsonanceError::Unreadable {
+    let envelope: Envelope = envelope_of(body).map_err(|e| ConsonanceError::Unreadable {
         operation,
         status: None,
         message: format!("response is not GraphQL JSON ({e}); body starts {:?}", snippet(body)),
@@ -748,6 +756,17 @@ mod tests {
             path: Some(vec![json!("createSupportingResource"), json!(0)]),
             extensions: code.map(|c| json!({"code": c})),
         }
+    }
+
+    #[test]
+    fn a_body_garbled_inside_an_ignored_field_is_unreadable_not_a_verdict() {
+        let mut body = br#"{"data":null,"errors":[{"pessage":"Unk"#.to_vec();
+        body.extend_from_slice(&[0xFE, 0xFF]);
+        body.extend_from_slice(br#"nown"}]}"#);
+        let e = decode_answer("op", 200, None, &body).unwrap_err();
+        assert!(matches!(e, ConsonanceError::Unreadable { .. }) && e.is_transient(), "{e:?}");
+        let e = map_status("op", 404, None, &body);
+        assert!(matches!(e, ConsonanceError::Unreadable { .. }), "{e:?}");
     }
 
     #[test]
