@@ -60,4 +60,5 @@ cases!(
     queue_dead_letter_now,
     staging_put_get_checksums_and_list,
     staging_stream_multipart,
+    staging_source_failures_are_transient,
 );

@@ -451,27 +451,33 @@ async fn creates_are_not_blindly_retried_and_create_once_never_duplicates() {
     assert_eq!(graphql_posts(&e.sim), 2);
 }
 
+/// A body cut short or replaced by a proxy's HTML page is not Consonance speaking: transient
+/// (connector_http::fault), asked again inside the call, and still transient when it persists.
 #[tokio::test]
-async fn truncated_or_invalid_json_is_a_protocol_error_naming_the_operation() {
+async fn truncated_or_invalid_json_is_unreadable_transient_and_asked_again() {
     let e = env(3, 100).await;
     let id = WorkId(e.catalogue.works[0].work_id);
+    let attempts = policy().max_attempts;
     e.sim.faults().set(Some("POST"), "/graphql", Fault { truncate_body: true, ..Default::default() });
+    e.sim.faults().clear_log();
     let err = e.client.work(id).await.unwrap_err();
-    assert!(matches!(&err, ConsonanceError::Protocol { operation: "work", .. }), "{err}");
+    assert!(matches!(&err, ConsonanceError::Unreadable { operation: "work", .. }), "{err}");
     assert!(err.to_string().contains("Consonance work"), "{err}");
-    assert!(err.write_outcome_unknown() && !err.is_transient());
+    assert!(err.write_outcome_unknown() && err.is_transient());
+    assert_eq!(graphql_posts(&e.sim), attempts as usize, "asked again up to max_attempts");
 
     e.sim.faults().set(Some("POST"), "/graphql", Fault { invalid_json: true, ..Default::default() });
     let err = e.client.all_works_changed_since(fixture_now().date_naive()).await.unwrap_err();
     assert!(
-        matches!(&err, ConsonanceError::Protocol { operation: "works_changed_since", message } if message.contains("<html>")),
+        matches!(&err, ConsonanceError::Unreadable { operation: "works_changed_since", message, .. } if message.contains("<html>")),
         "{err}"
     );
+    assert!(err.is_transient());
 
     e.sim.faults().set(Some("GET"), "/api/v4", Fault { truncate_body: true, ..Default::default() });
     assert!(matches!(
         e.client.rest_products(1).await,
-        Err(ConsonanceError::Protocol { operation: "rest_products", .. })
+        Err(ConsonanceError::Unreadable { operation: "rest_products", .. })
     ));
 
     e.sim.faults().clear();

@@ -357,8 +357,10 @@ async fn not_found_is_typed_and_not_retried() {
     assert!(matches!(err, OtmmError::NotFound { operation: "folder_children", .. }), "{err:?}");
 }
 
+/// A body cut short or replaced by a proxy's HTML page is not OTMM speaking: transient
+/// (connector_http::fault), asked again inside the call, and still transient when it persists.
 #[tokio::test]
-async fn truncated_or_invalid_json_is_a_protocol_error() {
+async fn truncated_or_invalid_json_is_unreadable_transient_and_asked_again() {
     let cat = catalogue();
     let sim = sim_with(&cat, None).await;
     let otmm = session_client(&sim);
@@ -366,19 +368,21 @@ async fn truncated_or_invalid_json_is_a_protocol_error() {
     let path = format!("/otmmapi/v6/assets/{asset}");
 
     sim.faults().set(Some("GET"), &path, Fault { truncate_body: true, ..Default::default() });
+    let before = log(&sim, &path).len();
     let err = otmm.get_asset(&id(&asset)).await.unwrap_err();
-    assert!(matches!(err, OtmmError::Protocol { operation: "get_asset", .. }), "{err:?}");
-    assert!(err.to_string().contains("invalid JSON"), "{err}");
+    assert!(matches!(err, OtmmError::Unreadable { operation: "get_asset", .. }), "{err:?}");
+    assert!(err.to_string().contains("invalid JSON") && err.is_transient(), "{err}");
+    assert_eq!(log(&sim, &path).len() - before, HttpPolicy::default().max_attempts as usize);
 
     sim.faults().set(Some("GET"), &path, Fault { invalid_json: true, ..Default::default() });
     let err = otmm.get_asset(&id(&asset)).await.unwrap_err();
-    assert!(matches!(err, OtmmError::Protocol { operation: "get_asset", .. }), "{err:?}");
+    assert!(matches!(err, OtmmError::Unreadable { operation: "get_asset", .. }), "{err:?}");
     assert!(err.to_string().contains("<html>"), "{err}");
 
     sim.faults().set(None, "/otmmapi/v6/search/text", Fault { truncate_body: true, ..Default::default() });
     let err = otmm.search(&[], None, 0, 10).await.unwrap_err();
-    assert!(matches!(err, OtmmError::Protocol { operation: "search", .. }), "{err:?}");
-    assert!(!err.is_transient());
+    assert!(matches!(err, OtmmError::Unreadable { operation: "search", .. }), "{err:?}");
+    assert!(err.is_transient());
 }
 
 #[tokio::test]

@@ -27,6 +27,11 @@ const UNSET_ON_PURPOSE: &[(&str, &str)] = &[
     ("OTMM_MAX_CONCURRENCY", "the default suffices; the rate limit is the parameter"),
     ("CONSONANCE_MAX_CONCURRENCY", "the default suffices; the rate limit is the parameter"),
     ("PROCESSOR_CONCURRENCY", "the default suffices for a batch of at most 10"),
+    ("OTMM_REQUEST_TIMEOUT_MS", "the default (30 s) suits the real systems; the chaos test shortens it"),
+    (
+        "CONSONANCE_REQUEST_TIMEOUT_MS",
+        "the default (30 s) suits the real systems; the chaos test shortens it",
+    ),
 ];
 
 fn template() -> Value {

@@ -22,6 +22,11 @@ use std::time::Duration;
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// The `Retry-After` given with 503 answers.
 pub const RETRY_AFTER_SECS: u64 = 5;
+/// How long a duplicate delivery waits for the delivery that claimed its event first (that one
+/// needs a queue send and one write: milliseconds) before answering.
+pub const DUPLICATE_WAIT: Duration = Duration::from_secs(3);
+/// First pause between two looks at the first delivery's claim (doubling, at most 200 ms).
+const DUPLICATE_POLL: Duration = Duration::from_millis(20);
 /// Header a sender may set to carry its own correlation id into the flow.
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
@@ -107,12 +112,22 @@ pub struct IntakeDeps {
     /// Claim lifetimes: `in_progress` bounds how long a crashed request blocks a retry;
     /// `completed` is how long a delivered event id is remembered.
     pub ttl: IdempotencyTtl,
+    /// How long a duplicate waits for the delivery that claimed its event first
+    /// ([`DUPLICATE_WAIT`]).
+    pub duplicate_wait: Duration,
 }
 
 impl IntakeDeps {
     /// The intake's defaults: the system clock, claims held 30 s, event ids remembered 7 days.
     pub fn new(idempotency: Arc<dyn Idempotency>, queue: Arc<dyn Queue>, secrets: Secrets) -> Self {
-        IntakeDeps { idempotency, queue, secrets, now: Arc::new(Utc::now), ttl: default_ttl() }
+        IntakeDeps {
+            idempotency,
+            queue,
+            secrets,
+            now: Arc::new(Utc::now),
+            ttl: default_ttl(),
+            duplicate_wait: DUPLICATE_WAIT,
+        }
     }
 }
 
@@ -262,7 +277,7 @@ pub async fn handle(deps: &IntakeDeps, req: IntakeRequest) -> IntakeResponse {
     let response = match handle_inner(deps, &req).await {
         Ok(r) | Err(r) => r,
     };
-    if response.status >= 400 && response.status != 409 {
+    if response.status >= 400 && response.body.get("error").and_then(Value::as_str) != Some("in_progress") {
         let text = |key: &str| response.body.get(key).and_then(|v| v.as_str()).unwrap_or("").to_string();
         let (error, field, message) = (text("error"), text("field"), text("message"));
         tracing::warn!(
@@ -329,44 +344,56 @@ async fn accept(
     let log = |outcome: &str, detail: &str| {
         tracing::info!(%event_id, %source, event_type, %correlation_id, outcome, detail, "webhook decision");
     };
-    match deps.idempotency.claim(&key, Some(&event.payload_hash()), now, deps.ttl).await {
-        Ok(Claim::Acquired) => {}
-        Ok(Claim::Completed { data }) => {
-            let original = data.unwrap_or_else(|| event_id.clone());
-            log("duplicate", "already accepted; nothing enqueued");
-            return IntakeResponse::new(202, json!({ "event_id": original, "status": "duplicate" }));
-        }
-        Ok(Claim::InProgress { until }) => {
-            let secs = (until - now).num_seconds().clamp(1, 3600);
-            log("in_progress", "another delivery of this event is being accepted");
-            return IntakeResponse::new(
-                409,
-                json!({
-                    "error": "in_progress",
-                    "event_id": event_id,
-                    "message": format!("event {event_id} is being accepted by another request; retry after {secs} s"),
-                    "retry_after_secs": secs,
-                }),
-            )
-            .with_header("retry-after", secs.to_string());
-        }
-        Err(StoreError::PayloadMismatch { .. }) => {
-            log("conflict", "same event_id, different body");
-            return IntakeResponse::new(
-                409,
-                json!({
-                    "error": "event_id_conflict",
-                    "event_id": event_id,
-                    "message": format!(
-                        "event_id {event_id} was already received from {source} with a different body; \
-                         a new event needs a new event_id"
-                    ),
-                }),
-            );
-        }
-        Err(e) => {
-            tracing::error!(%event_id, %source, %correlation_id, error = %e, outcome = "store_unavailable", "claim failed");
-            return unavailable("store_unavailable", "the idempotency store is unavailable; retry later");
+    // A duplicate in flight waits for the first delivery's outcome: accepted (202 with the
+    // original id), or given back after a failure (then this one enqueues it).
+    let hash = event.payload_hash();
+    let started = std::time::Instant::now();
+    let mut pause = DUPLICATE_POLL;
+    loop {
+        match deps.idempotency.claim(&key, Some(&hash), (deps.now)(), deps.ttl).await {
+            Ok(Claim::Acquired) => break,
+            Ok(Claim::Completed { data }) => {
+                let original = data.unwrap_or_else(|| event_id.clone());
+                log("duplicate", "already accepted; nothing enqueued");
+                return IntakeResponse::new(202, json!({ "event_id": original, "status": "duplicate" }));
+            }
+            Ok(Claim::InProgress { .. }) if started.elapsed() < deps.duplicate_wait => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            Ok(Claim::InProgress { .. }) => {
+                // The first delivery is stuck (or died holding the claim): nothing is accepted
+                // yet, so this one is not either. Its claim lapses after `ttl.in_progress`.
+                log("in_progress", "another delivery of this event is still being accepted");
+                return IntakeResponse::new(
+                    503,
+                    json!({
+                        "error": "in_progress",
+                        "event_id": event_id,
+                        "message": format!("event {event_id} is still being accepted by another delivery; retry later"),
+                        "retry_after_secs": 1,
+                    }),
+                )
+                .with_header("retry-after", "1");
+            }
+            Err(StoreError::PayloadMismatch { .. }) => {
+                log("conflict", "same event_id, different body");
+                return IntakeResponse::new(
+                    409,
+                    json!({
+                        "error": "event_id_conflict",
+                        "event_id": event_id,
+                        "message": format!(
+                            "event_id {event_id} was already received from {source} with a different body; \
+                             a new event needs a new event_id"
+                        ),
+                    }),
+                );
+            }
+            Err(e) => {
+                tracing::error!(%event_id, %source, %correlation_id, error = %e, outcome = "store_unavailable", "claim failed");
+                return unavailable("store_unavailable", "the idempotency store is unavailable; retry later");
+            }
         }
     }
 
@@ -374,7 +401,7 @@ async fn accept(
     match deps.queue.send(&message.to_json()).await {
         Ok(message_id) => {
             if let Err(e) = deps.idempotency.complete(&key, Some(&event_id), now, deps.ttl).await {
-                // Enqueued: the event is not lost. Until the claim expires a retry gets 409
+                // Enqueued: the event is not lost. Until the claim expires a retry gets 503
                 // in_progress; after that a retry is enqueued again and the flow's own
                 // idempotency absorbs the repeat.
                 tracing::error!(%event_id, %source, %correlation_id, error = %e, "enqueued but could not complete the claim");
@@ -481,6 +508,9 @@ mod unit {
             .unwrap_err();
         assert!(err.contains("WEBHOOK_SECRET_CONSONANCE") && err.contains("at least 16"), "{err}");
         assert!(Secrets::from_lookup(|_| None).unwrap_err().contains("WEBHOOK_SECRET_OTMM"));
+        // One byte short of the minimum is refused; the minimum is accepted.
+        assert!(Secret::new(vec![b'x'; Secret::MIN_LEN - 1]).is_err());
+        assert!(Secret::new(vec![b'x'; Secret::MIN_LEN]).is_ok());
         assert_eq!(format!("{:?}", Secret::new(vec![b'x'; 20]).unwrap()), "Secret(<20 bytes>)");
     }
 
@@ -493,6 +523,11 @@ mod unit {
         req.headers.insert(CORRELATION_HEADER.into(), "bad value\n".into());
         assert_eq!(correlation_id(&req), "apigw-1");
         req.request_id = None;
+        assert_eq!(correlation_id(&req).len(), 26);
+        // At most 128 characters are taken from the sender.
+        req.headers.insert(CORRELATION_HEADER.into(), "c".repeat(128));
+        assert_eq!(correlation_id(&req), "c".repeat(128));
+        req.headers.insert(CORRELATION_HEADER.into(), "c".repeat(129));
         assert_eq!(correlation_id(&req).len(), 26);
     }
 }

@@ -42,6 +42,7 @@ fn harness_at(at: DateTime<Utc>) -> Harness {
         secrets: secrets(),
         now: Arc::new(move || at),
         ttl: default_ttl(),
+        duplicate_wait: webhook_intake::DUPLICATE_WAIT,
     };
     Harness { _dir: dir, stores, deps }
 }
@@ -270,6 +271,24 @@ async fn oversize_body_is_413_by_length_and_by_declared_length() {
 }
 
 #[tokio::test]
+async fn a_body_of_exactly_the_limit_is_accepted_and_one_byte_more_is_not() {
+    let h = harness();
+    let mut body = otmm_body("evt-max");
+    body["padding"] = json!("");
+    let base = serde_json::to_vec(&body).unwrap().len();
+    body["padding"] = json!("x".repeat(MAX_BODY_BYTES - base));
+    let exact = serde_json::to_vec(&body).unwrap();
+    assert_eq!(exact.len(), MAX_BODY_BYTES);
+    let resp = h.post(request("otmm", &exact, OTMM_SECRET, now().timestamp())).await;
+    assert_eq!(resp.status, 202, "{resp:?}");
+    body["event_id"] = json!("evt-mbx");
+    body["padding"] = json!("x".repeat(MAX_BODY_BYTES - base + 1));
+    let over = serde_json::to_vec(&body).unwrap();
+    assert_eq!(over.len(), MAX_BODY_BYTES + 1);
+    assert_eq!(h.post(request("otmm", &over, OTMM_SECRET, now().timestamp())).await.status, 413);
+}
+
+#[tokio::test]
 async fn duplicate_delivery_is_202_with_the_same_event_id_and_enqueues_nothing() {
     let h = harness();
     let body = otmm_body("evt-dup");
@@ -308,12 +327,9 @@ async fn same_event_id_with_a_different_body_is_409() {
     assert_eq!(h.queued().await, 1);
 }
 
-#[tokio::test]
-async fn a_delivery_in_progress_elsewhere_is_409_with_a_retry_hint() {
-    let h = harness();
-    let body = otmm_body("evt-busy");
-    // Another request holds the claim (it has not sent or completed yet).
-    let event = parse_event(Source::Otmm, &serde_json::to_vec(&body).unwrap()).unwrap();
+/// Another request holding the claim of `body`'s event (it has not sent or completed yet).
+async fn claim_elsewhere(h: &Harness, body: &Value) -> InboundEvent {
+    let event = parse_event(Source::Otmm, &serde_json::to_vec(body).unwrap()).unwrap();
     let claim = h
         .stores
         .idempotency
@@ -321,12 +337,79 @@ async fn a_delivery_in_progress_elsewhere_is_409_with_a_retry_hint() {
         .await
         .unwrap();
     assert_eq!(claim, Claim::Acquired);
+    event
+}
+
+#[tokio::test]
+async fn a_duplicate_in_flight_waits_for_the_first_delivery_and_answers_202_with_its_id() {
+    let h = harness();
+    let body = otmm_body("evt-busy");
+    let event = claim_elsewhere(&h, &body).await;
+    // The first delivery completes 100 ms later, under the id it accepted the event as.
+    let idempotency = h.stores.idempotency.clone();
+    let key = event.dedupe_key();
+    let first = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        idempotency.complete(&key, Some("evt-busy-original"), now(), default_ttl()).await.unwrap();
+    });
     let resp = h.post(signed_otmm(&body)).await;
-    assert_eq!(resp.status, 409);
+    first.await.unwrap();
+    assert_eq!(resp.status, 202, "{resp:?}");
+    assert_eq!(resp.body, json!({"event_id": "evt-busy-original", "status": "duplicate"}));
+    assert_eq!(h.queued().await, 0, "the first delivery enqueues it, not the duplicate");
+}
+
+#[tokio::test]
+async fn a_duplicate_takes_over_when_the_first_delivery_gives_the_claim_back() {
+    let h = harness();
+    let body = otmm_body("evt-given-back");
+    let event = claim_elsewhere(&h, &body).await;
+    // The first delivery's enqueue failed: it releases the claim (and answers 503).
+    let idempotency = h.stores.idempotency.clone();
+    let key = event.dedupe_key();
+    let first = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        idempotency.release(&key).await.unwrap();
+    });
+    let resp = h.post(signed_otmm(&body)).await;
+    first.await.unwrap();
+    assert_eq!(resp.status, 202, "{resp:?}");
+    assert_eq!(resp.body, json!({"event_id": "evt-given-back", "status": "accepted"}));
+    assert_eq!(h.queued().await, 1);
+}
+
+#[tokio::test]
+async fn a_duplicate_of_a_stuck_delivery_is_503_not_409_and_not_accepted() {
+    let mut h = harness();
+    h.deps.duplicate_wait = Duration::from_millis(200);
+    let body = otmm_body("evt-stuck");
+    claim_elsewhere(&h, &body).await;
+    let started = std::time::Instant::now();
+    let resp = h.post(signed_otmm(&body)).await;
+    assert!(started.elapsed() >= Duration::from_millis(200), "it waits for the first delivery");
+    assert_eq!(resp.status, 503, "{resp:?}");
     assert_eq!(resp.body["error"], "in_progress");
-    assert_eq!(resp.body["retry_after_secs"], 30);
-    assert!(resp.headers.contains(&("retry-after", "30".to_string())));
+    assert_eq!(resp.body["retry_after_secs"], 1);
+    assert!(resp.headers.contains(&("retry-after", "1".to_string())));
     assert_eq!(h.queued().await, 0);
+}
+
+#[tokio::test]
+async fn fifty_concurrent_deliveries_of_one_event_all_answer_202_with_one_enqueue() {
+    let h = harness();
+    let body = otmm_body("evt-fifty");
+    let answers = futures::future::join_all((0..50).map(|_| h.post(signed_otmm(&body)))).await;
+    for a in &answers {
+        assert_eq!(a.status, 202, "{a:?}");
+        assert_eq!(a.body["event_id"], "evt-fifty", "{a:?}");
+    }
+    let accepted = answers.iter().filter(|a| a.body["status"] == "accepted").count();
+    assert_eq!(accepted, 1, "{answers:?}");
+    assert_eq!(h.queued().await, 1);
+    // The same id with another body is still a conflict.
+    let mut other = body.clone();
+    other["version"] = json!(9);
+    assert_eq!(h.post(signed_otmm(&other)).await.status, 409);
 }
 
 #[tokio::test]
@@ -475,7 +558,7 @@ mod never_panics {
             if let Some(ct) = ct { req.headers.insert("content-type".into(), ct); }
             if let Some(ts) = ts { req.headers.insert("x-signature-timestamp".into(), ts); }
             let resp = rt.block_on(h.post(req));
-            prop_assert!([202u16, 400, 401, 404, 405, 409, 413, 415].contains(&resp.status), "{resp:?}");
+            prop_assert!([202u16, 400, 401, 404, 405, 413, 415].contains(&resp.status), "{resp:?}");
             prop_assert!(resp.body["error"].is_string() || resp.status == 202);
         }
     }

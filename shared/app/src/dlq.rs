@@ -2,13 +2,148 @@
 //! audit record that says why it was parked, and re-driving chosen ones (or all) back to the
 //! flow queue, audited. Used by the HTTP API (`GET /dlq`, `POST /dlq/replay`) and by the local
 //! CLI (`connector replay`).
+//!
+//! How a dead letter finds its cause: before the processor moves a message it writes a
+//! [`DeadLetterRecord`] (document kind [`DEAD_LETTER_KIND`]) together with the audit records
+//! naming the cause, in one transaction. The record's id is [`dead_letter_key`], computed from
+//! the message body alone, so it is found whatever the queue does to the message (SQS gives a
+//! message moved to the DLQ a new id and counts its receives there afresh) and whichever title or
+//! asset the audit records are filed under.
 
 use chrono::{DateTime, Utc};
 use connector_core::event::{FlowMessage, InboundEvent};
 use connector_core::{AssetId, AuditRecord, Flow, Isbn13, Outcome};
-use connector_store::{PageRequest, QueueMessage, StoreError, Stores, new_audit_id};
+use connector_store::{Document, PageRequest, QueueMessage, StoreError, Stores, new_audit_id};
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 use std::collections::BTreeSet;
+
+/// Document kind of [`DeadLetterRecord`]s.
+pub const DEAD_LETTER_KIND: &str = "dead_letter";
+
+/// Why one message was dead-lettered, written by the processor in the same transaction as the
+/// audit record it names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetterRecord {
+    /// [`dead_letter_key`] of the message body: the document id.
+    pub key: String,
+    /// The message's id on the flow queue when it was dead-lettered.
+    pub message_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    pub cause: String,
+    /// The audit record that names the cause.
+    pub audit_id: String,
+    /// Receives of the message when it was dead-lettered (this one included).
+    pub receive_count: u32,
+    /// True when it gave up after the queue's receives ran out on transient failures; false
+    /// when a permanent failure parked it at once.
+    pub exhausted_retries: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// The key a dead letter's record is filed under, from the body alone: `event:<source>:<event
+/// id>` for a readable flow message, else `body:<SHA-256 of the body>`.
+pub fn dead_letter_key(body: &str) -> String {
+    match FlowMessage::from_json(body) {
+        Ok(f) => format!("event:{}:{}", f.source, f.event_id),
+        Err(_) => format!("body:{}", hex::encode(sha2::Sha256::digest(body.as_bytes()))),
+    }
+}
+
+/// Writes `entry` and `audit` in one transaction (replacing an earlier record of the same key:
+/// the same event dead-lettered again after a replay).
+pub async fn record(
+    stores: &Stores,
+    entry: &DeadLetterRecord,
+    audit: &[AuditRecord],
+) -> Result<(), StoreError> {
+    let existing = stores.documents.get_doc(DEAD_LETTER_KIND, &entry.key).await?;
+    let body = serde_json::to_value(entry)
+        .map_err(|e| StoreError::Corrupt { key: entry.key.clone(), message: e.to_string() })?;
+    let doc = Document {
+        kind: DEAD_LETTER_KIND.into(),
+        id: entry.key.clone(),
+        body,
+        updated_at: entry.at,
+        revision: 0,
+    };
+    stores.documents.put_doc(&doc, existing.map(|d| d.revision), audit).await?;
+    Ok(())
+}
+
+/// A message about to be dead-lettered, and why.
+pub struct Parking<'a> {
+    pub message: &'a QueueMessage,
+    pub flow: Option<&'a FlowMessage>,
+    pub cause: &'a str,
+    pub exhausted_retries: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// Writes why a message is dead-lettered, in one transaction: its [`DeadLetterRecord`] and
+/// `audit`, of which the first dead-lettered record is the one the DLQ shows (a
+/// `message.dead_lettered` record naming the cause is added when there is none). That record's
+/// `data.dead_letter` gets the key, message id, event id and receive count.
+pub async fn park(stores: &Stores, p: Parking<'_>, mut audit: Vec<AuditRecord>) -> Result<(), StoreError> {
+    let explained = match audit.iter().position(|r| r.outcome == Outcome::DeadLettered) {
+        Some(i) => i,
+        None => {
+            let (isbn, asset) = match p.flow.map(|f| &f.event) {
+                Some(InboundEvent::Otmm(e)) => (None, Some((e.asset_id.clone(), e.version))),
+                Some(InboundEvent::Consonance(e)) => (e.isbn.clone(), None),
+                None => (None, None),
+            };
+            audit.push(AuditRecord {
+                id: new_audit_id(p.at),
+                at: p.at,
+                flow: Flow::Intake,
+                action: "message.dead_lettered".into(),
+                outcome: Outcome::DeadLettered,
+                isbn,
+                asset_id: asset.as_ref().map(|(a, _)| a.clone()),
+                asset_version: asset.map(|(_, v)| v),
+                actor: None,
+                correlation_id: p
+                    .flow
+                    .map_or_else(|| p.message.message_id.clone(), |f| f.correlation_id.clone()),
+                detail: p.cause.to_string(),
+                data: serde_json::Value::Null,
+            });
+            audit.len() - 1
+        }
+    };
+    let entry = DeadLetterRecord {
+        key: dead_letter_key(&p.message.body),
+        message_id: p.message.message_id.clone(),
+        event_id: p.flow.map(|f| f.event_id.to_string()),
+        cause: p.cause.to_string(),
+        audit_id: audit[explained].id.to_string(),
+        receive_count: p.message.receive_count,
+        exhausted_retries: p.exhausted_retries,
+        at: p.at,
+    };
+    let stamp = serde_json::json!({
+        "key": entry.key, "message_id": entry.message_id, "event_id": entry.event_id,
+        "receive_count": entry.receive_count, "exhausted_retries": entry.exhausted_retries,
+    });
+    match &mut audit[explained].data {
+        serde_json::Value::Object(map) => {
+            map.insert("dead_letter".into(), stamp);
+        }
+        other => *other = serde_json::json!({ "dead_letter": stamp, "data": other.take() }),
+    }
+    record(stores, &entry, &audit).await
+}
+
+/// The record of a dead letter, if the processor wrote one.
+pub async fn record_of(stores: &Stores, body: &str) -> Result<Option<DeadLetterRecord>, StoreError> {
+    let key = dead_letter_key(body);
+    let Some(doc) = stores.documents.get_doc(DEAD_LETTER_KIND, &key).await? else { return Ok(None) };
+    serde_json::from_value(doc.body)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt { key, message: e.to_string() })
+}
 
 /// Most dead letters listed or considered at once.
 pub const MAX_LISTED: usize = 1000;
@@ -19,6 +154,8 @@ const CAUSE_SCAN: usize = 50;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
     pub message_id: String,
+    /// Receives on the flow queue when it was dead-lettered (from its record; the dead-letter
+    /// queue's own count when there is none).
     pub receive_count: u32,
     pub sent_at: DateTime<Utc>,
     /// From the flow message, when it can be read.
@@ -34,13 +171,18 @@ pub struct DeadLetter {
     pub isbn: Option<Isbn13>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asset_id: Option<AssetId>,
-    /// Why it was parked: the newest audit record of its flow (dead-lettered ones first), or
-    /// why the message cannot be read. `None` when no record names it.
+    /// Why it was parked: its [`DeadLetterRecord`]; for messages parked without one, the newest
+    /// audit record of its flow (dead-lettered ones first), why the message cannot be read, or
+    /// that the queue moved it after its receives ran out with no outcome recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
     /// The audit record the cause comes from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause_audit_id: Option<String>,
+    /// True when it gave up after its receives ran out on transient failures, false when a
+    /// permanent failure parked it at once; absent when no record says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exhausted_retries: Option<bool>,
     /// The first 500 characters of the body.
     pub body_excerpt: String,
 }
@@ -85,13 +227,21 @@ async fn describe(stores: &Stores, m: &QueueMessage) -> Result<DeadLetter, Store
         asset_id: None,
         cause: None,
         cause_audit_id: None,
+        exhausted_retries: None,
         body_excerpt: m.body.chars().take(500).collect(),
     };
+    let recorded = record_of(stores, &m.body).await?;
+    if let Some(r) = &recorded {
+        d.cause = Some(r.cause.clone());
+        d.cause_audit_id = Some(r.audit_id.clone());
+        d.receive_count = r.receive_count;
+        d.exhausted_retries = Some(r.exhausted_retries);
+    }
     let flow = match FlowMessage::from_json(&m.body) {
         Ok(f) => f,
         Err(e) => {
             // The processor audits these under no title; say the same thing again here.
-            d.cause = Some(format!("message {} cannot be read: {e}", m.message_id));
+            d.cause.get_or_insert_with(|| format!("message {} cannot be read: {e}", m.message_id));
             return Ok(d);
         }
     };
@@ -103,6 +253,10 @@ async fn describe(stores: &Stores, m: &QueueMessage) -> Result<DeadLetter, Store
         InboundEvent::Otmm(e) => d.asset_id = Some(e.asset_id.clone()),
         InboundEvent::Consonance(e) => d.isbn = e.isbn.clone(),
     }
+    if recorded.is_some() {
+        return Ok(d);
+    }
+    // Parked before dead-letter records existed, or by the queue itself: look in the trail.
     let page = PageRequest { limit: CAUSE_SCAN, cursor: None };
     let records = match (&d.asset_id, &d.isbn) {
         (Some(asset), _) => stores.audit.by_asset(asset, page).await?.items,
@@ -112,9 +266,15 @@ async fn describe(stores: &Stores, m: &QueueMessage) -> Result<DeadLetter, Store
     if let Some(r) = cause_of(&records, &flow.correlation_id) {
         d.cause = Some(r.detail.clone());
         d.cause_audit_id = Some(r.id.to_string());
+    } else {
+        d.cause = Some(NO_RECORD_CAUSE.to_string());
     }
     Ok(d)
 }
+
+/// The cause shown for a dead letter nobody recorded: the queue's redrive policy moved it.
+pub const NO_RECORD_CAUSE: &str = "the queue moved it after its receives ran out with no outcome recorded \
+(the worker stopped, timed out, or could not write the dead letter's record each time); see the processor's log";
 
 /// The record that explains a dead letter: among `records` (newest first) of its correlation
 /// id, the newest dead-lettered one, else the newest of any outcome (a retry names its reason).

@@ -16,6 +16,7 @@ pub mod readiness;
 pub mod reconciler;
 pub mod requests;
 pub mod rights;
+pub mod sizing;
 pub mod systems;
 pub mod web_links;
 pub mod wiring;
@@ -27,26 +28,35 @@ use std::sync::Arc;
 use std::time::Duration;
 use systems::{Dam, Pms};
 
-/// Knobs shared by the handlers.
+/// Knobs shared by the handlers. The timing fields are sized together from the queue's
+/// numbers by [`Settings::sized`] (see [`sizing`]); `Default` is the Lambda deployment's.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// The queue's `maxReceiveCount`: on the last attempt a transient failure is audited as
     /// dead-lettered, since the queue will move the message to the DLQ next.
     pub max_receives: u32,
+    /// `in_progress`: how long a side effect's claim blocks others ([`sizing::Sizing::claim_ttl`]).
     pub idempotency_ttl: IdempotencyTtl,
     /// Messages of one batch processed at once. Equal to the batch size (the event source
     /// mapping's `BatchSize`), so a batch costs one round of external latency, not two.
     pub concurrency: usize,
-    /// Wait before retrying a transient failure that gave no `Retry-After`.
+    /// First wait before retrying a transient failure that gave no `Retry-After`; receive `n`
+    /// waits `min(visibility, retry_delay * 2^(n-1))`.
     pub retry_delay: Duration,
     /// Poll interval while another worker holds the same role slot (the holder finishes
-    /// within one flow step).
+    /// within one flow step), and the shortest wait before a retry after contention.
     pub contention_delay: Duration,
     /// How long a step waits for a held slot before giving the message back to the queue.
     /// Waiting here rather than on the queue keeps contention from using up receives.
     pub slot_wait: Duration,
     /// How long a slot lease blocks others if its holder dies mid-step.
     pub lease: Duration,
+    /// The flow queue's visibility timeout: the local worker receives with it, and no retry
+    /// waits longer.
+    pub visibility: Duration,
+    /// The processor's deadline for one message, inside the step timeout: a message that takes
+    /// longer is given back (retried) rather than killed with the whole batch.
+    pub message_deadline: Duration,
     /// Where people reach the connector's pages (`PUBLIC_BASE_URL`): the readiness web link
     /// written to Consonance is `<this>/titles/<isbn>/readiness`. `None`: no link is written.
     pub public_base_url: Option<String>,
@@ -54,19 +64,36 @@ pub struct Settings {
     pub packages_on_link: bool,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            max_receives: 5,
-            idempotency_ttl: IdempotencyTtl::default(),
+impl Settings {
+    /// Settings whose claims, leases, waits and deadline are derived from the queue's timing,
+    /// or the sizing rule the timing breaks.
+    pub fn sized(timing: sizing::QueueTiming) -> Result<Settings, sizing::SizingError> {
+        let s = timing.sizing()?;
+        Ok(Settings {
+            max_receives: timing.max_receives,
+            idempotency_ttl: IdempotencyTtl { in_progress: s.claim_ttl, ..IdempotencyTtl::default() },
             concurrency: 10,
-            retry_delay: Duration::from_secs(30),
+            retry_delay: timing.base_retry,
             contention_delay: Duration::from_millis(100),
-            slot_wait: Duration::from_secs(10),
-            lease: Duration::from_secs(60),
+            slot_wait: s.slot_wait,
+            lease: s.lease_ttl,
+            visibility: timing.visibility,
+            message_deadline: s.message_deadline,
             public_base_url: None,
             packages_on_link: true,
-        }
+        })
+    }
+
+    /// The wait before the next receive after a transient failure on receive `receive` that
+    /// gave no `Retry-After`.
+    pub fn retry_wait(&self, receive: u32) -> Duration {
+        sizing::retry_wait(self.retry_delay, self.visibility, receive)
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::sized(sizing::QueueTiming::LAMBDA).expect("the Lambda timing follows the sizing rule")
     }
 }
 

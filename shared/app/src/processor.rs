@@ -31,8 +31,22 @@ pub enum Disposition {
 /// Why a step failed.
 #[derive(Debug, Clone)]
 enum Failure {
-    Transient { reason: String, retry_after: Option<Duration> },
-    Permanent { cause: String },
+    Transient {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// `records`: audit records that explain it (e.g. `asset.not_found`), written together with
+    /// the dead letter's record; empty, the processor writes a `message.dead_lettered` one.
+    Permanent {
+        cause: String,
+        records: Vec<AuditRecord>,
+    },
+}
+
+impl Failure {
+    fn permanent(cause: impl Into<String>) -> Self {
+        Failure::Permanent { cause: cause.into(), records: Vec::new() }
+    }
 }
 
 impl From<SystemError> for Failure {
@@ -41,7 +55,7 @@ impl From<SystemError> for Failure {
             SystemError::Transient { retry_after, .. } => {
                 Failure::Transient { reason: e.to_string(), retry_after }
             }
-            other => Failure::Permanent { cause: other.to_string() },
+            other => Failure::permanent(other.to_string()),
         }
     }
 }
@@ -51,7 +65,7 @@ impl From<crate::readiness::ReadinessError> for Failure {
         if e.is_transient() {
             Failure::Transient { reason: e.to_string(), retry_after: None }
         } else {
-            Failure::Permanent { cause: e.to_string() }
+            Failure::permanent(e.to_string())
         }
     }
 }
@@ -62,7 +76,7 @@ impl From<StoreError> for Failure {
         if e.is_transient() || e.is_conflict() {
             Failure::Transient { reason: e.to_string(), retry_after: None }
         } else {
-            Failure::Permanent { cause: e.to_string() }
+            Failure::permanent(e.to_string())
         }
     }
 }
@@ -75,21 +89,20 @@ pub async fn process_batch(app: &App, messages: &[QueueMessage]) -> Vec<Disposit
         .await
 }
 
-/// Processes one message. Never panics; every outcome is audited.
+/// Processes one message. Never panics; every outcome is audited, and every dead letter has
+/// its cause recorded (audit record and the dead letter's record, in one write) before it is
+/// moved: if that write fails, the message is retried instead.
 pub async fn process(app: &App, message: &QueueMessage) -> Disposition {
     let flow_message = match FlowMessage::from_json(&message.body) {
         Ok(m) => m,
         Err(e) => {
             let cause = format!("message {} cannot be read: {e}", message.message_id);
-            let record =
-                record(app, Flow::Intake, "message.unreadable", Outcome::DeadLettered, &cause, None, None);
-            let _ = app
-                .stores
-                .audit
-                .append(&[AuditRecord { correlation_id: message.message_id.clone(), ..record }])
-                .await;
             warn!(message_id = %message.message_id, %cause, "dead-lettering unreadable message");
-            return Disposition::DeadLetter { cause };
+            let rec = AuditRecord {
+                correlation_id: message.message_id.clone(),
+                ..record(app, Flow::Intake, "message.unreadable", Outcome::DeadLettered, &cause, None, None)
+            };
+            return dead_letter(app, message, None, cause, vec![rec], false).await;
         }
     };
     let span = tracing::info_span!(
@@ -101,34 +114,35 @@ pub async fn process(app: &App, message: &QueueMessage) -> Disposition {
         receive = message.receive_count,
     );
     async {
-        let result = match &flow_message.event {
-            InboundEvent::Otmm(e) => process_otmm(app, &flow_message, e).await,
-            InboundEvent::Consonance(e) => process_consonance(app, &flow_message, e).await,
+        let step = async {
+            match &flow_message.event {
+                InboundEvent::Otmm(e) => process_otmm(app, &flow_message, e).await,
+                InboundEvent::Consonance(e) => process_consonance(app, &flow_message, e).await,
+            }
         };
+        // A step that runs past its deadline is given back like a crash: the claims it held
+        // lapse before the retry (crate::sizing, rule 2).
+        let deadline = app.settings.message_deadline;
+        let result = tokio::time::timeout(deadline, step).await.unwrap_or_else(|_| {
+            Err(Failure::Transient {
+                reason: format!("the step ran past its {} s deadline", deadline.as_secs_f64()),
+                retry_after: Some(app.settings.idempotency_ttl.in_progress.max(app.settings.lease)),
+            })
+        });
         let disposition = match result {
             Ok(()) => Disposition::Done,
-            Err(Failure::Permanent { cause }) => Disposition::DeadLetter { cause },
+            Err(Failure::Permanent { cause, records }) => {
+                dead_letter(app, message, Some(&flow_message), cause, records, false).await
+            }
             Err(Failure::Transient { reason, retry_after }) => {
                 if message.receive_count >= app.settings.max_receives {
-                    // The queue moves it to the DLQ on its next receive: say so while we know why.
-                    let cause = format!("gave up after {} attempts: {reason}", message.receive_count);
-                    let rec = record(
-                        app,
-                        Flow::Intake,
-                        "message.dead_lettered",
-                        Outcome::DeadLettered,
-                        &cause,
-                        None,
-                        None,
-                    );
-                    let _ = app
-                        .stores
-                        .audit
-                        .append(&[AuditRecord { correlation_id: flow_message.correlation_id.clone(), ..rec }])
-                        .await;
-                    Disposition::DeadLetter { cause }
+                    // The queue would move it to the DLQ on its next receive: do it now, while we
+                    // know why.
+                    let cause = format!("gave up after {} receives: {reason}", message.receive_count);
+                    dead_letter(app, message, Some(&flow_message), cause, Vec::new(), true).await
                 } else {
-                    Disposition::Retry { after: retry_after.unwrap_or(app.settings.retry_delay), reason }
+                    let after = retry_after.unwrap_or_else(|| app.settings.retry_wait(message.receive_count));
+                    Disposition::Retry { after, reason }
                 }
             }
         };
@@ -137,6 +151,30 @@ pub async fn process(app: &App, message: &QueueMessage) -> Disposition {
     }
     .instrument(span)
     .await
+}
+
+/// Records why `message` is dead-lettered ([`crate::dlq::park`]: the dead letter's record and
+/// its audit records in one transaction), then answers [`Disposition::DeadLetter`]. If the write
+/// fails the message is retried rather than parked without its cause.
+async fn dead_letter(
+    app: &App,
+    message: &QueueMessage,
+    flow: Option<&FlowMessage>,
+    cause: String,
+    records: Vec<AuditRecord>,
+    exhausted_retries: bool,
+) -> Disposition {
+    let parked = crate::dlq::Parking { message, flow, cause: &cause, exhausted_retries, at: app.now() };
+    match crate::dlq::park(&app.stores, parked, records).await {
+        Ok(()) => Disposition::DeadLetter { cause },
+        Err(e) => {
+            warn!(message_id = %message.message_id, error = %e, %cause, "could not record the dead letter; retrying instead");
+            Disposition::Retry {
+                after: app.settings.retry_wait(message.receive_count),
+                reason: format!("the dead letter's record could not be written ({e}); cause: {cause}"),
+            }
+        }
+    }
 }
 
 fn record(
@@ -220,8 +258,7 @@ async fn process_otmm(app: &App, message: &FlowMessage, event: &OtmmEvent) -> Re
                     Some((&event.asset_id, event.version)),
                 )
             };
-            app.stores.audit.append(&[rec]).await?;
-            return Err(Failure::Permanent { cause });
+            return Err(Failure::Permanent { cause, records: vec![rec] });
         }
         Err(e) => return Err(e.into()),
     };
@@ -302,8 +339,7 @@ async fn package_result<T>(
                     None,
                 )
             };
-            app.stores.audit.append(&[rec]).await?;
-            Err(Failure::Permanent { cause })
+            Err(Failure::Permanent { cause, records: vec![rec] })
         }
     }
 }
@@ -320,13 +356,22 @@ async fn acquire_slot(app: &App, key: &LinkKey) -> Result<String, Failure> {
     let started = std::time::Instant::now();
     loop {
         // A lease is never completed, only released: anything but Acquired means it is held.
-        if app.stores.idempotency.claim(&lease, None, app.now(), ttl).await? == Claim::Acquired {
-            return Ok(lease);
-        }
+        let until = match app.stores.idempotency.claim(&lease, None, app.now(), ttl).await? {
+            Claim::Acquired => return Ok(lease),
+            Claim::InProgress { until } => until,
+            Claim::Completed { .. } => {
+                app.now() + chrono::Duration::from_std(app.settings.lease).unwrap_or_default()
+            }
+        };
         if started.elapsed() >= app.settings.slot_wait {
+            // Back when the holder's lease lapses (it may have died): one receive, not five.
             return Err(Failure::Transient {
                 reason: format!("another worker is updating {} {} of {}", key.role, key.slot, key.isbn),
-                retry_after: Some(app.settings.contention_delay),
+                retry_after: Some(crate::sizing::wait_for_lapse(
+                    until,
+                    app.now(),
+                    app.settings.contention_delay,
+                )),
             });
         }
         tokio::time::sleep(app.settings.contention_delay).await;
@@ -393,6 +438,9 @@ async fn apply(
     }
     let records =
         records_for(app, &plan.notes, plan.isbn.as_ref(), facts, &event.actor, &message.correlation_id);
+    // A permanent verdict without a link: its records (`title.not_found`) are written with the
+    // dead letter's record, in the same transaction.
+    let park_records = plan.link.is_none() && matches!(plan.verdict, Verdict::Permanent { .. });
     let mut linked = None;
     match plan.link {
         Some(mut link) => {
@@ -429,6 +477,7 @@ async fn apply(
                 Err(e) => return Err(e.into()),
             }
         }
+        None if park_records => {}
         None => {
             if !records.is_empty() {
                 app.stores.audit.append(&records).await?;
@@ -441,7 +490,9 @@ async fn apply(
     }
     match plan.verdict {
         Verdict::Done => Ok(()),
-        Verdict::Permanent { cause } => Err(Failure::Permanent { cause }),
+        Verdict::Permanent { cause } => {
+            Err(Failure::Permanent { cause, records: if park_records { records } else { Vec::new() } })
+        }
     }
 }
 
@@ -460,11 +511,15 @@ async fn run_command(
             return Ok(data);
         }
         Claim::InProgress { until } => {
-            // The holder usually finishes soon; if it died, its claim lapses at `until`.
-            let lapse = (until - app.now()).to_std().unwrap_or_default();
+            // If the holder died, its claim lapses at `until`: come back then, not sooner, or a
+            // dead worker's claim uses up this message's receives (crate::sizing, rule 3).
             return Err(Failure::Transient {
                 reason: format!("another worker is applying {key}"),
-                retry_after: Some(lapse.min(app.settings.contention_delay)),
+                retry_after: Some(crate::sizing::wait_for_lapse(
+                    until,
+                    app.now(),
+                    app.settings.contention_delay,
+                )),
             });
         }
         Claim::Acquired => {}

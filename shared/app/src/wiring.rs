@@ -11,11 +11,13 @@
 //! | `CONSONANCE_BASE_URL`, `CONSONANCE_API_KEY` | the tenant and its API key |
 //! | `OTMM_RATE_LIMIT`, `CONSONANCE_RATE_LIMIT` | requests per second to each system (0: unlimited; default 20) |
 //! | `OTMM_MAX_CONCURRENCY`, `CONSONANCE_MAX_CONCURRENCY` | requests in flight to each system (default 8) |
+//! | `OTMM_REQUEST_TIMEOUT_MS`, `CONSONANCE_REQUEST_TIMEOUT_MS` | time allowed per attempt until the answer's headers, and between two reads of its body (default 30000) |
 //! | `MAX_RECEIVE_COUNT` | the flow queue's `maxReceiveCount` (default 5) |
 //! | `PROCESSOR_CONCURRENCY` | messages of a batch processed at once (default 10, the batch size) |
 //! | `PUBLIC_BASE_URL` | where the connector's pages are served (the API/board); the readiness web link in Consonance points there. Unset: no link |
 
 use crate::adapters::{ConsonancePms, OtmmDam};
+use crate::sizing::QueueTiming;
 use crate::systems::{Dam, Pms};
 use crate::{App, Settings, system_clock};
 use connector_core::config::{ConfigError, MappingConfig};
@@ -73,25 +75,33 @@ fn number<T: std::str::FromStr>(
     }
 }
 
+/// The Lambda deployment's settings ([`QueueTiming::LAMBDA`]) with the variables applied.
 pub fn settings(lookup: &impl Fn(&str) -> Option<String>) -> Result<Settings, WiringError> {
-    let defaults = Settings::default();
-    Ok(Settings {
-        max_receives: number(lookup, "MAX_RECEIVE_COUNT", defaults.max_receives)?,
-        concurrency: number(lookup, "PROCESSOR_CONCURRENCY", defaults.concurrency)?,
-        ..defaults
-    })
+    settings_for(lookup, QueueTiming::LAMBDA)
+}
+
+/// Settings sized for `timing` (its receives from `MAX_RECEIVE_COUNT` when set); a timing that
+/// breaks the sizing rule ([`crate::sizing`]) is refused, naming the variable.
+pub fn settings_for(
+    lookup: &impl Fn(&str) -> Option<String>,
+    timing: QueueTiming,
+) -> Result<Settings, WiringError> {
+    let max_receives = number(lookup, "MAX_RECEIVE_COUNT", timing.max_receives)?;
+    let sized = Settings::sized(QueueTiming { max_receives, ..timing })
+        .map_err(|e| WiringError::Invalid { name: "MAX_RECEIVE_COUNT", message: e.to_string() })?;
+    Ok(Settings { concurrency: number(lookup, "PROCESSOR_CONCURRENCY", sized.concurrency)?, ..sized })
 }
 
 /// A system's HTTP policy: defaults, with rate and concurrency limits from the environment.
 fn policy(
     lookup: &impl Fn(&str) -> Option<String>,
-    rate: &'static str,
-    concurrency: &'static str,
+    [rate, concurrency, timeout]: [&'static str; 3],
 ) -> Result<connector_http::HttpPolicy, WiringError> {
     let defaults = connector_http::HttpPolicy::default();
     Ok(connector_http::HttpPolicy {
         requests_per_second: number(lookup, rate, defaults.requests_per_second)?,
         max_concurrency: number(lookup, concurrency, defaults.max_concurrency)?,
+        request_timeout_ms: number(lookup, timeout, defaults.request_timeout_ms)?,
         ..defaults
     })
 }
@@ -109,7 +119,7 @@ pub fn otmm_config(lookup: &impl Fn(&str) -> Option<String>) -> Result<OtmmConfi
     if let Some(v) = lookup("OTMM_API_VERSION") {
         config.api_version = v;
     }
-    config.policy = policy(lookup, "OTMM_RATE_LIMIT", "OTMM_MAX_CONCURRENCY")?;
+    config.policy = policy(lookup, ["OTMM_RATE_LIMIT", "OTMM_MAX_CONCURRENCY", "OTMM_REQUEST_TIMEOUT_MS"])?;
     Ok(config)
 }
 
@@ -117,7 +127,10 @@ pub fn consonance_config(lookup: &impl Fn(&str) -> Option<String>) -> Result<Con
     Ok(ConsonanceConfig {
         base_url: need(lookup, "CONSONANCE_BASE_URL", "the Consonance tenant to link titles in")?,
         api_key: need(lookup, "CONSONANCE_API_KEY", "the Consonance API key")?,
-        policy: policy(lookup, "CONSONANCE_RATE_LIMIT", "CONSONANCE_MAX_CONCURRENCY")?,
+        policy: policy(
+            lookup,
+            ["CONSONANCE_RATE_LIMIT", "CONSONANCE_MAX_CONCURRENCY", "CONSONANCE_REQUEST_TIMEOUT_MS"],
+        )?,
     })
 }
 
@@ -201,6 +214,13 @@ mod tests {
         assert!(err.to_string().contains("CONSONANCE_BASE_URL"), "{err}");
         let err = settings(&env(&[("MAX_RECEIVE_COUNT", "five")])).unwrap_err();
         assert!(err.to_string().contains("MAX_RECEIVE_COUNT") && err.to_string().contains("five"), "{err}");
+        // A count the sizing rule refuses is named too.
+        let err = settings(&env(&[("MAX_RECEIVE_COUNT", "1")])).unwrap_err();
+        assert!(
+            err.to_string().contains("MAX_RECEIVE_COUNT") && err.to_string().contains("too small"),
+            "{err}"
+        );
+        assert_eq!(settings(&env(&[("MAX_RECEIVE_COUNT", "8")])).unwrap().max_receives, 8);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Errors of the Consonance client. Every variant names the operation it came from.
 
-use connector_http::HttpError;
+use connector_http::{Classify, FaultKind, HttpError};
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,21 +24,38 @@ pub enum ConsonanceError {
     /// The tenant's schema does not offer what the call needs (e.g. no `Work.contract`).
     #[error("Consonance {operation}: not supported by this tenant: {what}")]
     Unsupported { operation: &'static str, what: String },
-    /// The answer could not be understood: not JSON, truncated, or not the expected shape.
+    /// A GraphQL answer whose `data` is not the shape the API promises (a missing field,
+    /// another type): a contract mismatch, not fixed by asking again.
     #[error("Consonance {operation}: unexpected response: {message}")]
     Protocol { operation: &'static str, message: String },
+    /// The answer did not arrive whole or is not Consonance's: truncated or invalid JSON, an
+    /// HTML page from a proxy, JSON that is no GraphQL envelope, an error status without
+    /// Consonance's error body, a connection dropped mid-body. Transient.
+    #[error("Consonance {operation}: unreadable response{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
+    Unreadable { operation: &'static str, status: Option<u16>, message: String },
     /// No response at all (timeout, connection refused).
     #[error(transparent)]
     Http(#[from] HttpError),
 }
 
 impl ConsonanceError {
-    /// May succeed if tried again later: 429/5xx, timeouts and connection failures.
+    /// May succeed if tried again later: 429/5xx, timeouts, broken connections and answers that
+    /// are not Consonance's (decided by [`connector_http::fault`]).
     pub fn is_transient(&self) -> bool {
+        self.fault_kind().is_transient()
+    }
+
+    /// What the failure means, for [`connector_http::fault`].
+    pub fn fault_kind(&self) -> FaultKind {
         match self {
-            ConsonanceError::Transient { .. } => true,
-            ConsonanceError::Http(e) => e.is_transient(),
-            _ => false,
+            ConsonanceError::Unauthorized { .. }
+            | ConsonanceError::NotFound { .. }
+            | ConsonanceError::Validation { .. }
+            | ConsonanceError::Rejected { .. } => FaultKind::Refused,
+            ConsonanceError::Transient { status, .. } => FaultKind::Status(*status),
+            ConsonanceError::Protocol { .. } => FaultKind::ContractMismatch,
+            ConsonanceError::Unreadable { .. } => FaultKind::Unreadable,
+            ConsonanceError::Http(e) => e.fault_kind(),
         }
     }
 
@@ -56,7 +73,8 @@ impl ConsonanceError {
             | ConsonanceError::Transient { operation, .. }
             | ConsonanceError::Rejected { operation, .. }
             | ConsonanceError::Unsupported { operation, .. }
-            | ConsonanceError::Protocol { operation, .. } => operation,
+            | ConsonanceError::Protocol { operation, .. }
+            | ConsonanceError::Unreadable { operation, .. } => operation,
             ConsonanceError::Http(e) => e.operation(),
         }
     }
@@ -67,5 +85,14 @@ impl ConsonanceError {
             ConsonanceError::Transient { retry_after, .. } => *retry_after,
             _ => None,
         }
+    }
+}
+
+impl Classify for ConsonanceError {
+    fn fault_kind(&self) -> FaultKind {
+        ConsonanceError::fault_kind(self)
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        ConsonanceError::retry_after(self)
     }
 }

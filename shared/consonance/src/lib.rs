@@ -34,7 +34,7 @@ pub use types::*;
 
 use chrono::NaiveDate;
 use connector_core::{Isbn13, ProductId, WorkId};
-use connector_http::{CallMetrics, HttpError, HttpPolicy, ResilientClient, Retry};
+use connector_http::{CallMetrics, FaultKind, HttpError, HttpPolicy, ResilientClient, Retry};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -203,24 +203,67 @@ fn retry_after_of(resp: &reqwest::Response) -> Option<Duration> {
     connector_http::parse_retry_after(v, std::time::SystemTime::now())
 }
 
-/// Maps a non-2xx status to an error; `body` gives the message where there is one.
-fn map_status(
+/// Maps a non-2xx status to an error; `body` gives the message where there is one. Only
+/// Consonance's own error body (GraphQL `errors`, or REST's `error`) makes a verdict of a status
+/// that is not transient: the same 400 or 404 as an HTML page comes from something in front of
+/// Consonance ([`connector_http::fault::answer_fault`]).
+pub fn map_status(
     operation: &'static str,
     status: u16,
     retry_after: Option<Duration>,
     body: &[u8],
 ) -> ConsonanceError {
-    let message = serde_json::from_slice::<Envelope>(body)
+    let graphql = envelope_of(body)
         .ok()
         .and_then(|e| e.errors)
-        .map(|es| es.into_iter().map(|e| e.message).collect::<Vec<_>>().join("; "))
-        .filter(|m| !m.is_empty())
-        .or_else(|| serde_json::from_slice::<Value>(body).ok()?.get("error")?.as_str().map(str::to_string))
-        .unwrap_or_else(|| snippet(body));
-    match status {
-        401 | 403 => ConsonanceError::Unauthorized { operation, message },
-        429 | 500..=599 => ConsonanceError::Transient { operation, status, retry_after },
+        .map(|es| es.into_iter().map(|e| e.message).collect::<Vec<_>>().join("; "));
+    let rest = || serde_json::from_slice::<Value>(body).ok()?.get("error")?.as_str().map(str::to_string);
+    let own = graphql.or_else(rest);
+    let shaped = own.is_some();
+    let message = own.filter(|m| !m.is_empty()).unwrap_or_else(|| snippet(body));
+    match connector_http::fault::answer_fault(status, shaped) {
+        FaultKind::Status(_) => ConsonanceError::Transient { operation, status, retry_after },
+        FaultKind::Unreadable => ConsonanceError::Unreadable { operation, status: Some(status), message },
+        _ if matches!(status, 401 | 403) => ConsonanceError::Unauthorized { operation, message },
         _ => ConsonanceError::Rejected { operation, status, message },
+    }
+}
+
+/// The body as a GraphQL envelope, only if it is valid JSON throughout: parsing straight into
+/// [`Envelope`] skips the fields it ignores without checking them, so a body garbled in transit
+/// (invalid UTF-8 in an unknown field) would pass as an answer (found by fuzzing; the input is
+/// kept in `fuzz/regressions/consonance_answer/`).
+fn envelope_of(body: &[u8]) -> Result<Envelope, serde_json::Error> {
+    serde_json::from_slice::<Value>(body).and_then(serde_json::from_value)
+}
+
+/// One whole GraphQL answer (status and body as read): its `data`, or what the answer means.
+/// A body that is not a GraphQL envelope (cut short, an HTML page, JSON with neither `data` nor
+/// `errors`) is [`ConsonanceError::Unreadable`]; GraphQL `errors` are Consonance's verdict.
+pub fn decode_answer(
+    operation: &'static str,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> Result<Value, ConsonanceError> {
+    if !(200..300).contains(&status) {
+        return Err(map_status(operation, status, retry_after, body));
+    }
+    let envelope: Envelope = envelope_of(body).map_err(|e| ConsonanceError::Unreadable {
+        operation,
+        status: None,
+        message: format!("response is not GraphQL JSON ({e}); body starts {:?}", snippet(body)),
+    })?;
+    if let Some(errors) = envelope.errors.filter(|e| !e.is_empty()) {
+        return Err(map_graphql_errors(operation, &errors));
+    }
+    match envelope.data {
+        Some(Value::Object(map)) => Ok(Value::Object(map)),
+        _ => Err(ConsonanceError::Unreadable {
+            operation,
+            status: None,
+            message: format!("response has neither data nor errors; body starts {:?}", snippet(body)),
+        }),
     }
 }
 
@@ -233,6 +276,21 @@ fn decode<T: DeserializeOwned>(
         operation,
         message: format!("{what} at {}: {}", e.path(), e.inner()),
     })
+}
+
+/// The field `name` of a GraphQL answer's `data` (from [`decode_answer`]), decoded into the
+/// client's type; `None` when it is null. A missing field or another shape is
+/// [`ConsonanceError::Protocol`] naming the JSON path (a contract mismatch).
+pub fn decode_field<T: DeserializeOwned>(
+    operation: &'static str,
+    data: &mut Value,
+    name: &str,
+) -> Result<Option<T>, ConsonanceError> {
+    match data.get_mut(name).map(Value::take) {
+        None => Err(ConsonanceError::Protocol { operation, message: format!("data has no field {name:?}") }),
+        Some(Value::Null) => Ok(None),
+        Some(v) => decode(operation, name, v).map(Some),
+    }
 }
 
 /// Normalises an ONIX website role to the GraphQL enum spelling: `2`, `02`, `_02` → `_02`.
@@ -285,14 +343,16 @@ impl ConsonanceClient {
                 operation,
                 after_ms: self.http.policy().request_timeout_ms,
             })),
-            Err(e) => Err(ConsonanceError::Protocol {
+            Err(e) => Err(ConsonanceError::Unreadable {
                 operation,
+                status: None,
                 message: format!("response body could not be read: {e}"),
             }),
         }
     }
 
-    /// Sends one GraphQL document and returns its `data`, or the mapped error.
+    /// Sends one GraphQL document and returns its `data`, or the mapped error. An idempotent
+    /// request whose answer is unreadable is asked again ([`ResilientClient::reread`]).
     async fn graphql(
         &self,
         operation: &'static str,
@@ -301,30 +361,20 @@ impl ConsonanceClient {
         retry: Retry,
     ) -> Result<Value, ConsonanceError> {
         let body = json!({ "query": query, "variables": variables });
-        let resp = self
-            .http
-            .send(operation, retry, |c| c.post(&self.graphql_url).bearer_auth(&self.api_key).json(&body))
-            .await?;
-        let status = resp.status().as_u16();
-        let retry_after = retry_after_of(&resp);
-        let bytes = self.read_body(operation, resp).await?;
-        if !(200..300).contains(&status) {
-            return Err(map_status(operation, status, retry_after, &bytes));
-        }
-        let envelope: Envelope = serde_json::from_slice(&bytes).map_err(|e| ConsonanceError::Protocol {
-            operation,
-            message: format!("response is not GraphQL JSON ({e}); body starts {:?}", snippet(&bytes)),
-        })?;
-        if let Some(errors) = envelope.errors.filter(|e| !e.is_empty()) {
-            return Err(map_graphql_errors(operation, &errors));
-        }
-        match envelope.data {
-            Some(Value::Object(map)) => Ok(Value::Object(map)),
-            _ => Err(ConsonanceError::Protocol {
-                operation,
-                message: "response has neither data nor errors".into(),
-            }),
-        }
+        self.http
+            .reread(operation, retry, || async {
+                let resp = self
+                    .http
+                    .send(operation, retry, |c| {
+                        c.post(&self.graphql_url).bearer_auth(&self.api_key).json(&body)
+                    })
+                    .await?;
+                let status = resp.status().as_u16();
+                let retry_after = retry_after_of(&resp);
+                let bytes = self.read_body(operation, resp).await?;
+                decode_answer(operation, status, retry_after, &bytes)
+            })
+            .await
     }
 
     /// The field `name` of `data`, decoded; `None` when it is null.
@@ -333,13 +383,7 @@ impl ConsonanceClient {
         data: &mut Value,
         name: &str,
     ) -> Result<Option<T>, ConsonanceError> {
-        match data.get_mut(name).map(Value::take) {
-            None => {
-                Err(ConsonanceError::Protocol { operation, message: format!("data has no field {name:?}") })
-            }
-            Some(Value::Null) => Ok(None),
-            Some(v) => decode(operation, name, v).map(Some),
-        }
+        decode_field(operation, data, name)
     }
 
     // ----------------------------------------------------------------------------------------
@@ -838,8 +882,9 @@ impl ConsonanceClient {
         if !(200..300).contains(&status) {
             return Err(map_status(OP, status, retry_after, &bytes));
         }
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| ConsonanceError::Protocol {
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| ConsonanceError::Unreadable {
             operation: OP,
+            status: None,
             message: format!("response is not JSON ({e}); body starts {:?}", snippet(&bytes)),
         })?;
         decode(OP, "products page", value)
@@ -935,6 +980,17 @@ mod tests {
     }
 
     #[test]
+    fn a_body_garbled_inside_an_ignored_field_is_unreadable_not_a_verdict() {
+        let mut body = br#"{"data":null,"errors":[{"pessage":"Unk"#.to_vec();
+        body.extend_from_slice(&[0xFE, 0xFF]);
+        body.extend_from_slice(br#"nown"}]}"#);
+        let e = decode_answer("op", 200, None, &body).unwrap_err();
+        assert!(matches!(e, ConsonanceError::Unreadable { .. }) && e.is_transient(), "{e:?}");
+        let e = map_status("op", 404, None, &body);
+        assert!(matches!(e, ConsonanceError::Unreadable { .. }), "{e:?}");
+    }
+
+    #[test]
     fn graphql_errors_map_by_code_then_message() {
         assert!(matches!(
             map_graphql_errors("op", &[err("Work 5 not found", None)]),
@@ -956,8 +1012,15 @@ mod tests {
         assert!(e.is_transient() && e.write_outcome_unknown());
         assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
         assert!(matches!(map_status("work", 401, None, b"{}"), ConsonanceError::Unauthorized { .. }));
-        assert!(matches!(map_status("work", 400, None, b"<html>bad</html>"),
-            ConsonanceError::Rejected { status: 400, message, .. } if message.contains("<html>")));
+        assert!(matches!(map_status("work", 400, None, br#"{"errors":[{"message":"bad id"}]}"#),
+            ConsonanceError::Rejected { status: 400, message, .. } if message == "bad id"));
+        // The same 400 as an HTML page is not Consonance's verdict: something in front of it.
+        let page = map_status("work", 400, None, b"<html>bad</html>");
+        assert!(
+            matches!(&page, ConsonanceError::Unreadable { status: Some(400), message, .. } if message.contains("<html>"))
+        );
+        assert!(page.is_transient());
+        assert!(matches!(map_status("work", 403, None, b"<html>"), ConsonanceError::Unauthorized { .. }));
     }
 
     #[test]

@@ -105,4 +105,37 @@ mod tests {
             Err(SignatureError::BadTimestamp(_))
         ));
     }
+
+    #[test]
+    fn the_window_holds_both_ways_to_the_second() {
+        let ts = NOW.to_string();
+        let sig = sign(b"s3cret", NOW, b"body");
+        // Exactly the tolerance, late or early: accepted.
+        assert_eq!(verify(b"s3cret", Some(&sig), Some(&ts), b"body", NOW + TOLERANCE_SECS), Ok(()));
+        assert_eq!(verify(b"s3cret", Some(&sig), Some(&ts), b"body", NOW - TOLERANCE_SECS), Ok(()));
+        // A second more in the past is stale; so is a timestamp a second more in the *future*
+        // (a sender's clock ahead, or a request forged to stay valid longer).
+        assert_eq!(
+            verify(b"s3cret", Some(&sig), Some(&ts), b"body", NOW - TOLERANCE_SECS - 1),
+            Err(SignatureError::Stale { skew_secs: -TOLERANCE_SECS - 1 })
+        );
+        assert_eq!(
+            verify(b"s3cret", Some(&sig), Some(&ts), b"body", NOW + TOLERANCE_SECS + 1),
+            Err(SignatureError::Stale { skew_secs: TOLERANCE_SECS + 1 })
+        );
+    }
+
+    #[test]
+    fn a_tag_of_the_wrong_length_is_malformed_not_a_mismatch() {
+        let ts = NOW.to_string();
+        let full = sign(b"s3cret", NOW, b"body");
+        let short = &full[..full.len() - 2];
+        assert_eq!(verify(b"s3cret", Some(short), Some(&ts), b"body", NOW), Err(SignatureError::BadFormat));
+        let long = format!("{full}00");
+        assert_eq!(verify(b"s3cret", Some(&long), Some(&ts), b"body", NOW), Err(SignatureError::BadFormat));
+        assert_eq!(
+            verify(b"s3cret", Some("sha256=zz"), Some(&ts), b"body", NOW),
+            Err(SignatureError::BadFormat)
+        );
+    }
 }

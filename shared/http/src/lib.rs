@@ -12,8 +12,13 @@
 //! # Ok(()) }
 //! ```
 //!
-//! What is retried (only with [`Retry::Idempotent`]): statuses 429, 502, 503 and 504, timeouts
-//! and connect errors, up to [`HttpPolicy::max_attempts`] attempts in all. The wait before a
+//! What a failure *means* (transient or not) is decided in one place, [`fault`]; both clients
+//! classify their errors there.
+//!
+//! What is retried inside a call (only with [`Retry::Idempotent`]): statuses 429, 502, 503 and
+//! 504, timeouts, connect errors and connections broken before the answer, up to
+//! [`HttpPolicy::max_attempts`] attempts in all; [`ResilientClient::reread`] adds answers whose
+//! body did not arrive whole or readable. The wait before a
 //! retry is exponential backoff with full jitter, or the server's `Retry-After` (seconds or an
 //! HTTP date) when it sends one, capped by [`HttpPolicy::max_retry_after_ms`]. Other 4xx/5xx
 //! statuses are never retried: they are answers, and the caller decides what they mean.
@@ -25,13 +30,14 @@
 //! towards the request timeout.
 
 mod bucket;
+pub mod fault;
 mod metrics;
 
+pub use fault::{Classify, FaultKind};
 pub use metrics::{CallMetrics, OperationMetrics};
 
 use bucket::TokenBucket;
 use metrics::Recorder;
-use reqwest::StatusCode;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -94,21 +100,33 @@ pub enum HttpError {
     Timeout { system: &'static str, operation: &'static str, after_ms: u64 },
     #[error("{system} {operation}: cannot connect: {message}")]
     Connect { system: &'static str, operation: &'static str, message: String },
+    /// Connected, but the connection broke (reset, closed) before the answer's headers arrived.
+    #[error("{system} {operation}: connection broke before the answer: {message}")]
+    Interrupted { system: &'static str, operation: &'static str, message: String },
     #[error("{system} {operation}: request failed: {message}")]
     Other { system: &'static str, operation: &'static str, message: String },
 }
 
 impl HttpError {
-    /// Timeouts and connect errors may succeed later; other failures (a request that cannot be
-    /// built, a redirect loop) will not.
+    /// Timeouts, connect errors and broken connections may succeed later; other failures (a
+    /// request that cannot be built, a redirect loop) will not. See [`fault`].
     pub fn is_transient(&self) -> bool {
-        matches!(self, HttpError::Timeout { .. } | HttpError::Connect { .. })
+        self.fault_kind().is_transient()
+    }
+
+    pub fn fault_kind(&self) -> FaultKind {
+        match self {
+            HttpError::Timeout { .. } => FaultKind::Timeout,
+            HttpError::Connect { .. } | HttpError::Interrupted { .. } => FaultKind::Connection,
+            HttpError::Other { .. } => FaultKind::Local,
+        }
     }
 
     pub fn system(&self) -> &'static str {
         match self {
             HttpError::Timeout { system, .. }
             | HttpError::Connect { system, .. }
+            | HttpError::Interrupted { system, .. }
             | HttpError::Other { system, .. } => system,
         }
     }
@@ -117,6 +135,7 @@ impl HttpError {
         match self {
             HttpError::Timeout { operation, .. }
             | HttpError::Connect { operation, .. }
+            | HttpError::Interrupted { operation, .. }
             | HttpError::Other { operation, .. } => operation,
         }
     }
@@ -151,6 +170,12 @@ struct Inner {
 #[derive(Clone)]
 pub struct ResilientClient {
     inner: Arc<Inner>,
+}
+
+impl Classify for HttpError {
+    fn fault_kind(&self) -> FaultKind {
+        HttpError::fault_kind(self)
+    }
 }
 
 impl std::fmt::Debug for ResilientClient {
@@ -267,7 +292,9 @@ impl ResilientClient {
             };
             inner.recorder.attempt(operation, status.map(|s| s.as_u16()));
             let reason = match (&outcome, status) {
-                (_, Some(s)) if is_retryable_status(s) => Some(format!("status {}", s.as_u16())),
+                (_, Some(s)) if fault::status_is_retried_in_call(s.as_u16()) => {
+                    Some(format!("status {}", s.as_u16()))
+                }
                 (Outcome::Failed(e), _) if e.is_transient() => Some(e.to_string()),
                 _ => None,
             };
@@ -283,13 +310,10 @@ impl ResilientClient {
                     Outcome::Failed(e) => Err(e),
                 };
             };
-            let wait = match retry_after
+            let retry_after = retry_after
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, SystemTime::now()))
-            {
-                Some(ra) => ra.min(Duration::from_millis(inner.policy.max_retry_after_ms)),
-                None => backoff(&inner.policy, attempt),
-            };
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            let wait = self.wait_before_retry(retry_after, attempt);
             tracing::debug!(
                 system = inner.system,
                 operation,
@@ -301,6 +325,61 @@ impl ResilientClient {
             // Drop the failed response (and its connection's body) before waiting.
             drop(outcome);
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The policy's wait before retry `attempt` (1-based): `Retry-After` when given (capped by
+    /// `max_retry_after_ms`), else exponential backoff with full jitter.
+    pub fn wait_before_retry(&self, retry_after: Option<Duration>, attempt: u32) -> Duration {
+        let p = &self.inner.policy;
+        fault::retry_wait(
+            retry_after,
+            attempt,
+            p.base_backoff_ms,
+            p.max_backoff_ms,
+            Duration::from_millis(p.max_retry_after_ms),
+        )
+    }
+
+    /// Runs `call` (one whole exchange: send, read the body, decode it) again while it fails
+    /// with [`FaultKind::Unreadable`] (the answer did not arrive whole or is not the system's:
+    /// truncated, an HTML page from a proxy, a connection dropped mid-body), for idempotent
+    /// requests, up to `max_attempts` in all with the policy's backoff. Status, timeout and
+    /// connect retries already happen inside each [`send`](Self::send); any other error returns
+    /// at once, and the last unreadable one is returned as is for the caller to classify.
+    pub async fn reread<T, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        retry: Retry,
+        mut call: F,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+        E: Classify + std::fmt::Display,
+    {
+        let max_attempts = match retry {
+            Retry::Idempotent => self.inner.policy.max_attempts.max(1),
+            Retry::Never => 1,
+        };
+        let mut attempt = 1;
+        loop {
+            match call().await {
+                Err(e) if e.fault_kind() == FaultKind::Unreadable && attempt < max_attempts => {
+                    let wait = self.wait_before_retry(None, attempt);
+                    tracing::debug!(
+                        system = self.inner.system,
+                        operation,
+                        attempt,
+                        reason = %e,
+                        wait_ms = wait.as_millis() as u64,
+                        "unreadable answer; asking again"
+                    );
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
         }
     }
 
@@ -345,10 +424,6 @@ impl ResilientClient {
     }
 }
 
-fn is_retryable_status(s: StatusCode) -> bool {
-    matches!(s.as_u16(), 429 | 502 | 503 | 504)
-}
-
 fn classify(system: &'static str, operation: &'static str, timeout_ms: u64, e: &reqwest::Error) -> HttpError {
     // The full source chain: reqwest's own message is often just "error sending request".
     let mut message = e.to_string();
@@ -362,17 +437,13 @@ fn classify(system: &'static str, operation: &'static str, timeout_ms: u64, e: &
         HttpError::Timeout { system, operation, after_ms: timeout_ms }
     } else if e.is_connect() {
         HttpError::Connect { system, operation, message }
-    } else {
+    } else if e.is_builder() || e.is_redirect() {
+        // The request itself is wrong (a bad URL, a redirect loop): it will fail again.
         HttpError::Other { system, operation, message }
+    } else {
+        // Sent, or being sent, and the connection broke (reset, closed by a proxy).
+        HttpError::Interrupted { system, operation, message }
     }
-}
-
-/// Full jitter: uniform in `0..=min(max_backoff, base * 2^(attempt-1))`.
-fn backoff(policy: &HttpPolicy, attempt: u32) -> Duration {
-    let exp = attempt.saturating_sub(1).min(32);
-    let ceiling = policy.base_backoff_ms.saturating_mul(1u64 << exp).min(policy.max_backoff_ms);
-    let ms = if ceiling == 0 { 0 } else { rand::random_range(0..=ceiling) };
-    Duration::from_millis(ms)
 }
 
 #[cfg(test)]

@@ -264,7 +264,8 @@ fn backoff_is_bounded_full_jitter() {
     for attempt in 1..40 {
         let ceiling = (100u64 << (attempt - 1).min(32)).min(1_000);
         for _ in 0..20 {
-            assert!(backoff(&p, attempt) <= Duration::from_millis(ceiling));
+            let wait = fault::retry_wait(None, attempt, p.base_backoff_ms, p.max_backoff_ms, Duration::MAX);
+            assert!(wait <= Duration::from_millis(ceiling));
         }
     }
 }
@@ -275,4 +276,96 @@ fn policy_deserializes_with_defaults() {
     assert_eq!(p.max_attempts, 2);
     assert_eq!(p.requests_per_second, 5.5);
     assert_eq!(p.burst, HttpPolicy::default().burst);
+}
+
+/// A server that reads the request and then closes the connection without answering (a proxy
+/// dropping it), counting the connections.
+async fn resetting_server() -> (String, Arc<AtomicUsize>) {
+    use tokio::io::AsyncReadExt as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            seen.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 1024];
+            let _ = socket.read(&mut buf).await;
+            drop(socket);
+        }
+    });
+    (format!("http://{addr}"), count)
+}
+
+#[tokio::test]
+async fn a_connection_reset_before_the_answer_is_transient_and_retried() {
+    let (base, connections) = resetting_server().await;
+    let http = ResilientClient::new("otmm", HttpPolicy { max_attempts: 3, ..fast_policy() }).unwrap();
+    let url = format!("{base}/x");
+    let err = http.send("get_x", Retry::Idempotent, |c| c.get(&url)).await.unwrap_err();
+    assert!(matches!(err, HttpError::Interrupted { system: "otmm", operation: "get_x", .. }), "{err:?}");
+    assert!(err.is_transient() && err.fault_kind() == FaultKind::Connection);
+    assert_eq!(connections.load(Ordering::SeqCst), 3);
+    // Not idempotent: one attempt, still transient (the caller decides what to do).
+    let err = http.send("create_x", Retry::Never, |c| c.post(&url)).await.unwrap_err();
+    assert!(err.is_transient());
+    assert_eq!(connections.load(Ordering::SeqCst), 4);
+}
+
+#[derive(Debug)]
+struct Garbled;
+
+impl std::fmt::Display for Garbled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("garbled")
+    }
+}
+
+impl Classify for Garbled {
+    fn fault_kind(&self) -> FaultKind {
+        FaultKind::Unreadable
+    }
+}
+
+#[tokio::test]
+async fn reread_asks_again_only_for_unreadable_answers_of_idempotent_calls() {
+    let http = ResilientClient::new("t", HttpPolicy { max_attempts: 4, ..fast_policy() }).unwrap();
+    let calls = AtomicUsize::new(0);
+    // Two garbled answers, then a good one.
+    let got = http
+        .reread("op", Retry::Idempotent, || async {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            if n < 2 { Err(Garbled) } else { Ok(n) }
+        })
+        .await;
+    assert_eq!(got.unwrap(), 2);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    // Always garbled: max_attempts calls, then the last error.
+    calls.store(0, Ordering::SeqCst);
+    let got: Result<(), Garbled> = http
+        .reread("op", Retry::Idempotent, || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(Garbled)
+        })
+        .await;
+    assert!(got.is_err());
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    // Not idempotent: once.
+    calls.store(0, Ordering::SeqCst);
+    let _ = http
+        .reread("op", Retry::Never, || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<(), _>(Garbled)
+        })
+        .await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // Another kind of failure: at once.
+    calls.store(0, Ordering::SeqCst);
+    let _ = http
+        .reread("op", Retry::Idempotent, || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<(), _>(HttpError::Other { system: "t", operation: "op", message: "bad url".into() })
+        })
+        .await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
 }

@@ -4,6 +4,7 @@
 
 pub mod demo;
 pub mod http;
+pub mod sim_process;
 pub mod worker;
 
 use connector_core::event::Source;

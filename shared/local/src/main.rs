@@ -57,6 +57,40 @@ enum Command {
         /// Catalogue size for the simulators (when they are used).
         #[arg(long, default_value_t = 50)]
         sim_titles: usize,
+        #[command(flatten)]
+        timing: TimingArgs,
+        /// Where state lives: `embedded` (SQLite and a folder in --state-dir) or `aws` (the
+        /// tables, queues and bucket named by STATE_TABLE, FLOW_QUEUE_URL, ...; needs a build
+        /// with the `aws` feature).
+        #[arg(long, default_value = "embedded", env = "CONNECTOR_STATE")]
+        state: StateBackend,
+        /// Stop when stdin closes (a parent process that dies takes the connector along).
+        #[arg(long)]
+        exit_when_stdin_closes: bool,
+    },
+    /// Run both simulators on their own, each behind a chaos proxy, and print their URLs and
+    /// the environment for `serve` as one JSON line (state survives a connector restart).
+    Sim {
+        #[arg(long, default_value_t = 50)]
+        titles: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// The catalogue's "now" (RFC 3339): the same value gives the same catalogue.
+        #[arg(long)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+        /// Share of requests the proxies fault (each proxy: `PUT /__chaos {"rate": r}`).
+        #[arg(long, default_value_t = 0.0)]
+        chaos_rate: f64,
+        #[arg(long, default_value_t = 1)]
+        chaos_seed: u64,
+        /// Stalled answers last this long (longer than the connector's request timeout).
+        #[arg(long, default_value_t = 2_000)]
+        stall_ms: u64,
+        /// Late answers are this late (shorter than the request timeout).
+        #[arg(long, default_value_t = 200)]
+        latency_ms: u64,
+        #[arg(long)]
+        exit_when_stdin_closes: bool,
     },
     /// Pull what changed in OTMM and Consonance since the last run, compare with the mapping,
     /// enqueue repairs and process them. `--full` walks everything and checks every link.
@@ -99,6 +133,44 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+}
+
+/// The flow queue's timing for the local worker (see `connector_app::sizing`): claims, leases
+/// and retry waits are derived from it, and a timing that breaks the rule is refused.
+#[derive(clap::Args, Debug, Clone)]
+struct TimingArgs {
+    /// Seconds a received message stays hidden (the local queue's visibility timeout).
+    #[arg(long, default_value_t = connector_app::sizing::QueueTiming::LOCAL.visibility.as_secs(), env = "CONNECTOR_VISIBILITY_SECS")]
+    visibility_secs: u64,
+    /// The longest the worker spends on one message, in seconds.
+    #[arg(long, default_value_t = connector_app::sizing::QueueTiming::LOCAL.step_timeout.as_secs(), env = "CONNECTOR_STEP_TIMEOUT_SECS")]
+    step_timeout_secs: u64,
+    /// First wait before retrying a transient failure without Retry-After, in milliseconds.
+    #[arg(long, default_value_t = connector_app::sizing::QueueTiming::LOCAL.base_retry.as_millis() as u64, env = "CONNECTOR_RETRY_BASE_MS")]
+    retry_base_ms: u64,
+}
+
+impl TimingArgs {
+    fn timing(&self) -> connector_app::sizing::QueueTiming {
+        connector_app::sizing::QueueTiming {
+            visibility: std::time::Duration::from_secs(self.visibility_secs),
+            step_timeout: std::time::Duration::from_secs(self.step_timeout_secs),
+            max_receives: connector_app::sizing::QueueTiming::LOCAL.max_receives,
+            base_retry: std::time::Duration::from_millis(self.retry_base_ms),
+        }
+    }
+}
+
+/// Settings for the local worker's queue ([`connector_app::sizing::QueueTiming::LOCAL`]).
+fn local_settings(env: &impl Fn(&str) -> Option<String>) -> Result<connector_app::Settings, String> {
+    connector_app::wiring::settings_for(env, connector_app::sizing::QueueTiming::LOCAL)
+        .map_err(|e| e.to_string())
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum StateBackend {
+    Embedded,
+    Aws,
 }
 
 fn init_logs() {
@@ -146,13 +218,37 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Serve { listen, state_dir, sim_titles } => serve(listen, state_dir, sim_titles).await,
+        Command::Serve { listen, state_dir, sim_titles, timing, state, exit_when_stdin_closes } => {
+            serve(ServeOptions { listen, state_dir, sim_titles, timing, state, exit_when_stdin_closes }).await
+        }
         Command::Check { json } => check(json).await,
+        Command::Sim {
+            titles,
+            seed,
+            now,
+            chaos_rate,
+            chaos_seed,
+            stall_ms,
+            latency_ms,
+            exit_when_stdin_closes,
+        } => {
+            let options = connector::sim_process::SimOptions {
+                titles,
+                seed,
+                now: now.unwrap_or_else(chrono::Utc::now),
+                chaos_rate,
+                chaos_seed,
+                stall: std::time::Duration::from_millis(stall_ms),
+                latency: std::time::Duration::from_millis(latency_ms),
+            };
+            connector::sim_process::run(options, exit_when_stdin_closes).await
+        }
         Command::Reconcile { state_dir, full } => {
             // Against the configured systems only: the simulators live in `serve` and `demo`.
-            let stores = open_state(&state_dir, 5).map_err(|e| e.to_string())?;
             let env = |k: &str| std::env::var(k).ok();
-            let app = app_from_env(stores, &env, None, None).map_err(|e| e.to_string())?;
+            let settings = local_settings(&env)?;
+            let stores = open_state(&state_dir, settings.max_receives).map_err(|e| e.to_string())?;
+            let app = app_from_env(stores, &env, None, Some(settings)).map_err(|e| e.to_string())?;
             let mode = if full { Mode::Full } else { Mode::Incremental };
             let summary = reconciler::run(&app, &reconciler::Options { mode, ..Default::default() }, &|| {
                 std::time::Duration::MAX
@@ -170,9 +266,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Package { state_dir, isbn, release } => {
-            let stores = open_state(&state_dir, 5).map_err(|e| e.to_string())?;
             let env = |k: &str| std::env::var(k).ok();
-            let app = app_from_env(stores, &env, None, None).map_err(|e| e.to_string())?;
+            let settings = local_settings(&env)?;
+            let stores = open_state(&state_dir, settings.max_receives).map_err(|e| e.to_string())?;
+            let app = app_from_env(stores, &env, None, Some(settings)).map_err(|e| e.to_string())?;
             let correlation = format!("cli-package-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"));
             let outcomes = match &isbn {
                 Some(i) => {
@@ -214,14 +311,20 @@ async fn run(cli: Cli) -> Result<(), String> {
                         (None, Some(asset)) => format!("asset {asset}"),
                         _ => "-".to_string(),
                     };
+                    let gave_up = match m.exhausted_retries {
+                        Some(true) => " (gave up on transient failures)",
+                        Some(false) => " (permanent)",
+                        None => "",
+                    };
                     println!(
-                        "{}  received {}x  {} {}  {}\n    cause: {}",
+                        "{}  received {}x{gave_up}  {} {}  {}\n    cause: {}\n    audit: {}",
                         m.message_id,
                         m.receive_count,
                         m.event_type.as_deref().unwrap_or("unreadable"),
                         m.event_id.as_deref().unwrap_or(""),
                         about,
-                        m.cause.as_deref().unwrap_or("(no audit record names it)")
+                        m.cause.as_deref().unwrap_or("(no audit record names it)"),
+                        m.cause_audit_id.as_deref().unwrap_or("-"),
                     );
                 }
                 println!("replay with --id <message id> (repeatable) or --all");
@@ -292,8 +395,41 @@ async fn check(json: bool) -> Result<(), String> {
     if failed > 0 { Err(format!("{failed} checks failed")) } else { Ok(()) }
 }
 
-async fn serve(listen: String, state_dir: PathBuf, sim_titles: usize) -> Result<(), String> {
-    let stores = open_state(&state_dir, 5).map_err(|e| e.to_string())?;
+struct ServeOptions {
+    listen: String,
+    state_dir: PathBuf,
+    sim_titles: usize,
+    timing: TimingArgs,
+    state: StateBackend,
+    exit_when_stdin_closes: bool,
+}
+
+/// The state ports `serve` runs on.
+async fn serve_stores(
+    state: StateBackend,
+    state_dir: &std::path::Path,
+    max_receives: u32,
+) -> Result<connector_store::Stores, String> {
+    match state {
+        StateBackend::Embedded => open_state(state_dir, max_receives).map_err(|e| e.to_string()),
+        #[cfg(feature = "aws")]
+        StateBackend::Aws => {
+            let cfg = connector_store::aws::AwsConfig::from_env().map_err(|e| e.to_string())?;
+            Ok(connector_store::aws::aws_stores(&cfg).await)
+        }
+        #[cfg(not(feature = "aws"))]
+        StateBackend::Aws => {
+            Err("--state aws needs a build with the `aws` feature (cargo build -p connector --features aws)"
+                .into())
+        }
+    }
+}
+
+async fn serve(options: ServeOptions) -> Result<(), String> {
+    let ServeOptions { listen, state_dir, sim_titles, timing, state, exit_when_stdin_closes } = options;
+    let env = |k: &str| std::env::var(k).ok();
+    let settings = connector_app::wiring::settings_for(&env, timing.timing()).map_err(|e| e.to_string())?;
+    let stores = serve_stores(state, &state_dir, settings.max_receives).await?;
     let real = std::env::var("OTMM_BASE_URL").is_ok() && std::env::var("CONSONANCE_BASE_URL").is_ok();
     let secret = std::env::var("WEBHOOK_SECRET_OTMM").ok();
     let consonance_secret = std::env::var("WEBHOOK_SECRET_CONSONANCE").ok();
@@ -301,8 +437,7 @@ async fn serve(listen: String, state_dir: PathBuf, sim_titles: usize) -> Result<
         listen.parse().map_err(|e| format!("--listen {listen:?}: {e}"))?;
     let (app, sims) = if real {
         let secret = secret.ok_or("WEBHOOK_SECRET_OTMM must be set to receive OTMM webhooks")?;
-        let env = |k: &str| std::env::var(k).ok();
-        let app = app_from_env(stores.clone(), &env, None, None).map_err(|e| e.to_string())?;
+        let app = app_from_env(stores.clone(), &env, None, Some(settings)).map_err(|e| e.to_string())?;
         let deps = intake_deps(&stores, &secret, consonance_secret.as_deref())?;
         let api = Arc::new(api::ApiDeps::for_app(app.clone()));
         let routes = http::router(Arc::new(deps)).merge(http::api_router(api));
@@ -319,7 +454,7 @@ async fn serve(listen: String, state_dir: PathBuf, sim_titles: usize) -> Result<
         let catalogue = Catalogue::generate(sim_titles, 7, chrono::Utc::now());
         let sims = Simulators::start(&catalogue, Some(format!("http://{addr}/webhooks/otmm")), &secret).await;
         let env: BTreeMap<String, String> = sims.env().into_iter().collect();
-        let app = app_from_env(stores.clone(), &|k: &str| env.get(k).cloned(), None, None)
+        let app = app_from_env(stores.clone(), &|k: &str| env.get(k).cloned(), None, Some(settings))
             .map_err(|e| e.to_string())?;
         let api = Arc::new(api::ApiDeps::for_app(app.clone()));
         http::serve(listener, http::router(Arc::new(deps)).merge(http::api_router(api)));
@@ -333,6 +468,7 @@ async fn serve(listen: String, state_dir: PathBuf, sim_titles: usize) -> Result<
     tokio::select! {
         _ = worker::run(app) => {}
         _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
+        _ = connector::sim_process::stdin_closed(exit_when_stdin_closes) => eprintln!("stdin closed; stopping"),
     }
     if let Some(s) = sims {
         s.otmm.shutdown().await;

@@ -5,8 +5,9 @@ use connector_app::App;
 use connector_app::processor::{Disposition, process_batch};
 use std::time::{Duration, Instant};
 
-/// How long a received message stays invisible while it is processed.
-pub const VISIBILITY: Duration = Duration::from_secs(120);
+/// How long a received message stays invisible while it is processed, unless the settings say
+/// otherwise ([`connector_app::sizing::QueueTiming::LOCAL`]: three steps of 60 s).
+pub const VISIBILITY: Duration = connector_app::sizing::QueueTiming::LOCAL.visibility;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DrainReport {
@@ -28,7 +29,7 @@ impl std::ops::AddAssign for DrainReport {
 /// Receives and processes one batch; returns what happened (zero messages when idle).
 pub async fn step(app: &App, batch: usize) -> Result<DrainReport, connector_store::StoreError> {
     let queue = &app.stores.queue;
-    let messages = queue.receive(batch, VISIBILITY).await?;
+    let messages = queue.receive(batch, app.settings.visibility).await?;
     let mut report = DrainReport { messages: messages.len() as u64, ..Default::default() };
     for (message, disposition) in messages.iter().zip(process_batch(app, &messages).await) {
         match disposition {

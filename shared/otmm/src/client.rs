@@ -2,6 +2,7 @@
 //! operations the connector uses. Endpoints and bodies follow `/work/shared/API-NOTES.md`
 //! (OTMM section); the source of each shape is cited where it is used.
 
+use crate::decode::decode_json;
 use crate::error::{OtmmError, from_status};
 use crate::model::{JobStatus, LookupValue, OtmmAsset, SearchPage, at, parse_asset};
 use bytes::Bytes;
@@ -454,17 +455,35 @@ impl OtmmClient {
                     after_ms: self.inner.config.policy.request_timeout_ms,
                 })
             } else {
-                OtmmError::protocol(operation, format!("the body could not be read: {e}"))
+                OtmmError::unreadable(operation, format!("the body could not be read: {e}"))
             }
         })
     }
 
     async fn json(&self, operation: &'static str, resp: reqwest::Response) -> Result<Value, OtmmError> {
         let body = self.body(operation, resp).await?;
-        serde_json::from_slice(&body).map_err(|e| {
-            let start: String = String::from_utf8_lossy(&body[..body.len().min(60)]).into();
-            OtmmError::protocol(operation, format!("invalid JSON ({e}); body starts {start:?}"))
-        })
+        decode_json(operation, &body)
+    }
+
+    /// [`call`](Self::call) then the JSON body, asked again (idempotent requests only) while
+    /// the answer is unreadable: cut short, not JSON, a proxy's page.
+    async fn call_json<F>(
+        &self,
+        operation: &'static str,
+        what: &str,
+        retry: Retry,
+        build: F,
+    ) -> Result<Value, OtmmError>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync,
+    {
+        self.inner
+            .http
+            .reread(operation, retry, || async {
+                let resp = self.call(operation, what, retry, &build).await?;
+                self.json(operation, resp).await
+            })
+            .await
     }
 
     /// For unauthenticated calls (login): status check, then JSON.
@@ -504,8 +523,8 @@ impl OtmmClient {
         const OP: &str = "get_asset";
         let url = self.url(&["assets", id.as_str()]);
         let dlr = r#"{"data_load_request":{"load_metadata":true,"load_asset_content_info":true}}"#;
-        let resp = self
-            .call(OP, &format!("asset {id}"), Retry::Idempotent, |c| {
+        let v = self
+            .call_json(OP, &format!("asset {id}"), Retry::Idempotent, |c| {
                 c.get(url.clone()).query(&[
                     ("load_type", "full"),
                     ("level_of_detail", "full"),
@@ -513,7 +532,6 @@ impl OtmmClient {
                 ])
             })
             .await?;
-        let v = self.json(OP, resp).await?;
         parse_asset(OP, at(OP, &v, "asset_resource.asset")?, "asset_resource.asset")
     }
 
@@ -535,8 +553,8 @@ impl OtmmClient {
         }}})
         .to_string();
         let url = self.url(&["assets"]);
-        let resp = self
-            .call(OP, "assets", Retry::Idempotent, |c| {
+        let v = self
+            .call_json(OP, "assets", Retry::Idempotent, |c| {
                 c.get(url.clone()).query(&[
                     ("load_type", "full"),
                     ("level_of_detail", "full"),
@@ -544,7 +562,6 @@ impl OtmmClient {
                 ])
             })
             .await?;
-        let v = self.json(OP, resp).await?;
         at(OP, &v, "assets_resource")?;
         Self::asset_list(OP, &v, "assets_resource.asset_list")
     }
@@ -558,12 +575,11 @@ impl OtmmClient {
     ) -> Result<Vec<OtmmAsset>, OtmmError> {
         const OP: &str = "asset_versions";
         let url = self.templated(path_template, id.as_str());
-        let resp = self
-            .call(OP, &format!("asset {id}"), Retry::Idempotent, |c| {
+        let v = self
+            .call_json(OP, &format!("asset {id}"), Retry::Idempotent, |c| {
                 c.get(url.clone()).query(&[("load_type", "full"), ("level_of_detail", "full")])
             })
             .await?;
-        let v = self.json(OP, resp).await?;
         at(OP, &v, "assets_resource")?;
         let mut list = Self::asset_list(OP, &v, "assets_resource.asset_list")?;
         list.sort_by_key(|a| a.version);
@@ -663,9 +679,10 @@ impl OtmmClient {
                     operation: OP,
                     after_ms: timeout_ms,
                 })),
-                Err(e) => {
-                    Err(OtmmError::protocol(OP, format!("content stream broke after {received} bytes: {e}")))
-                }
+                Err(e) => Err(OtmmError::unreadable(
+                    OP,
+                    format!("content stream broke after {received} bytes: {e}"),
+                )),
             })
             .boxed();
         Ok((length, stream))
@@ -714,14 +731,13 @@ impl OtmmClient {
         }
         let body = form_text(pairs);
         let url = self.url(&["search", "text"]);
-        let resp = self
-            .call(OP, "search", Retry::Idempotent, |c| {
+        let v = self
+            .call_json(OP, "search", Retry::Idempotent, |c| {
                 c.post(url.clone())
                     .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                     .body(body.clone())
             })
             .await?;
-        let v = self.json(OP, resp).await?;
         let result = at(OP, &v, "search_result_resource.search_result")?;
         if result.get("contains_invalid_conditions").and_then(Value::as_bool) == Some(true) {
             let list: Vec<String> = conditions
@@ -821,8 +837,8 @@ impl OtmmClient {
         const OP: &str = "folder_children";
         let url = self.url(&["folders", folder_id, "children"]);
         let (after_s, limit_s) = (after.to_string(), limit.max(1).to_string());
-        let resp = self
-            .call(OP, &format!("folder {folder_id}"), Retry::Idempotent, |c| {
+        let v = self
+            .call_json(OP, &format!("folder {folder_id}"), Retry::Idempotent, |c| {
                 c.get(url.clone()).query(&[
                     ("after", after_s.as_str()),
                     ("limit", limit_s.as_str()),
@@ -831,7 +847,6 @@ impl OtmmClient {
                 ])
             })
             .await?;
-        let v = self.json(OP, resp).await?;
         at(OP, &v, "folder_children")?;
         Self::asset_list(OP, &v, "folder_children.asset_list")
     }
@@ -860,14 +875,13 @@ impl OtmmClient {
         }
         let body = json!({"folder_resource": {"folder": folder}}).to_string();
         let url = self.url(&["folders", parent_id]);
-        let resp = self
-            .call(OP, &format!("parent folder {parent_id}"), Retry::Never, |c| {
+        let v = self
+            .call_json(OP, &format!("parent folder {parent_id}"), Retry::Never, |c| {
                 c.post(url.clone())
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body.clone())
             })
             .await?;
-        let v = self.json(OP, resp).await?;
         parse_asset(OP, at(OP, &v, "folder_resource.folder")?, "folder_resource.folder")
     }
 
@@ -909,8 +923,8 @@ impl OtmmClient {
         .to_string();
         let url = self.url(&["assets"]);
         let parent = parent_folder_id.to_string();
-        let resp = self
-            .call(OP, &format!("parent folder {parent_folder_id}"), Retry::Never, |c| {
+        let v = self
+            .call_json(OP, &format!("parent folder {parent_folder_id}"), Retry::Never, |c| {
                 let form = reqwest::multipart::Form::new()
                     .text("asset_representation", representation.clone())
                     .text("parent_folder_id", parent.clone())
@@ -918,7 +932,6 @@ impl OtmmClient {
                 c.post(url.clone()).multipart(form)
             })
             .await?;
-        let v = self.json(OP, resp).await?;
         match at(OP, &v, "job_handle.job_id")? {
             Value::String(s) if !s.is_empty() => Ok(s.clone()),
             Value::Number(n) => Ok(n.to_string()),
@@ -935,10 +948,9 @@ impl OtmmClient {
     pub async fn lookup_domain(&self, domain_id: &str) -> Result<Vec<LookupValue>, OtmmError> {
         const OP: &str = "lookup_domain";
         let url = self.url(&["lookupdomains", domain_id]);
-        let resp = self
-            .call(OP, &format!("lookup domain {domain_id}"), Retry::Idempotent, |c| c.get(url.clone()))
+        let v = self
+            .call_json(OP, &format!("lookup domain {domain_id}"), Retry::Idempotent, |c| c.get(url.clone()))
             .await?;
-        let v = self.json(OP, resp).await?;
         let values = at(OP, &v, "lookup_domain_resource.lookup_domain.domainValues")?;
         let list = values.as_array().ok_or_else(|| {
             OtmmError::protocol(
@@ -962,8 +974,8 @@ impl OtmmClient {
     pub async fn job_status(&self, job_id: &str) -> Result<JobStatus, OtmmError> {
         const OP: &str = "job_status";
         let url = self.templated(&self.inner.config.options.job_path, job_id);
-        let resp = self.call(OP, &format!("job {job_id}"), Retry::Idempotent, |c| c.get(url.clone())).await?;
-        let v = self.json(OP, resp).await?;
+        let v =
+            self.call_json(OP, &format!("job {job_id}"), Retry::Idempotent, |c| c.get(url.clone())).await?;
         let job = at(OP, &v, "job_resource.job")?;
         Ok(JobStatus {
             job_id: job

@@ -20,10 +20,12 @@
 //! Every failure is an [`OtmmError`] naming the operation.
 
 mod client;
+mod decode;
 mod error;
 mod model;
 
 pub use client::{ChangeFeed, ContentStream, OtmmAuth, OtmmClient, OtmmConfig, OtmmOptions, SearchCondition};
 pub use connector_http::{CallMetrics, HttpPolicy, OperationMetrics};
-pub use error::OtmmError;
+pub use decode::{decode_asset_answer, decode_json};
+pub use error::{OtmmError, from_status};
 pub use model::{FieldValue, JobStatus, LookupValue, OtmmAsset, ScalarValue, SearchPage};

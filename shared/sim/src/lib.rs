@@ -2,9 +2,10 @@
 //!
 //! Both are axum servers on a chosen loopback port, seeded from one [`catalogue::Catalogue`]
 //! (so the ISBNs in OTMM metadata match the products in Consonance), with per-route fault
-//! injection and a request log to assert on.
+//! injection and a request log to assert on. [`chaos`] is a fault-mixing proxy for chaos runs.
 
 pub mod catalogue;
+pub mod chaos;
 pub mod consonance;
 pub mod faults;
 pub mod otmm;

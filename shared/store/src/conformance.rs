@@ -49,6 +49,7 @@ pub const CASES: &[&str] = &[
     "queue_dead_letter_now",
     "staging_put_get_checksums_and_list",
     "staging_stream_multipart",
+    "staging_source_failures_are_transient",
 ];
 
 fn t0() -> DateTime<Utc> {
@@ -660,4 +661,26 @@ pub async fn staging_stream_multipart(ctx: &Context) {
     let (_, bytes) = s.get(&key).await.unwrap().expect("object exists");
     assert_eq!(bytes.len(), total);
     assert!(bytes[..] == expected[..], "bytes read back equal bytes written");
+}
+
+/// A source stream that times out or breaks off (OTMM mid-download) fails the upload as a
+/// transient error, on every backend; another source error does not.
+pub async fn staging_source_failures_are_transient(ctx: &Context) {
+    let s = &ctx.stores.staging;
+    for (kind, transient) in [
+        (std::io::ErrorKind::TimedOut, true),
+        (std::io::ErrorKind::ConnectionReset, true),
+        (std::io::ErrorKind::InvalidData, false),
+    ] {
+        let stream = futures::stream::iter(vec![
+            Ok(Bytes::from_static(b"the first half")),
+            Err(std::io::Error::new(kind, "source failed")),
+        ])
+        .boxed();
+        let key = format!("{}/packages/broken/{kind:?}.jpg", ctx.name);
+        let err =
+            s.put_stream(&key, stream, "image/jpeg").await.expect_err("a broken source fails the upload");
+        assert_eq!(err.is_transient(), transient, "{kind:?}: {err}");
+        assert!(s.head(&key).await.unwrap().is_none(), "{kind:?}: nothing half-written is left");
+    }
 }

@@ -42,3 +42,12 @@ impl Checksums {
         c.finish()
     }
 }
+
+/// Whether a failure reading an upload's *source* stream (a file streamed from OTMM into
+/// staging) may pass on another attempt: a timeout or a broken connection upstream, not the
+/// staging backend's own fault. Both staging adapters ask here.
+#[cfg(any(feature = "embedded", feature = "aws"))]
+pub(crate) fn source_failure_is_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), TimedOut | ConnectionReset | ConnectionAborted | Interrupted | UnexpectedEof)
+}

@@ -35,6 +35,31 @@ impl ConsonancePms {
     pub fn client(&self) -> &ConsonanceClient {
         &self.client
     }
+
+    /// After a single-slot create (`unlinkPrevious`): resources of the same OTMM lineage that
+    /// now link no product are leftovers (the replaced version's, deleted next anyway, or one an
+    /// interrupted attempt created for a version that was then overtaken: a worker killed while
+    /// its create was in flight). Deleting them here keeps nothing orphaned in Consonance.
+    async fn sweep_leftovers(&self, request: &ResourceRequest, keep: i64) -> Result<(), SystemError> {
+        let mut parts = request.dedupe_marker.splitn(3, ':');
+        let (Some("otmm"), Some(lineage)) = (parts.next(), parts.next()) else { return Ok(()) };
+        let lineage_marker = format!("[otmm:{lineage}:v");
+        let resources = self
+            .client
+            .supporting_resources_of_work(request.work_id)
+            .await
+            .map_err(|e| consonance_error("supporting resources of work", e))?;
+        for r in resources.iter().filter(|r| r.id != keep && r.product_ids.is_empty()) {
+            if r.caption.as_deref().is_some_and(|c| c.contains(&lineage_marker)) {
+                tracing::info!(resource_id = r.id, caption = ?r.caption, "deleting a leftover resource of the same asset");
+                self.client
+                    .delete_supporting_resource(r.id)
+                    .await
+                    .map_err(|e| consonance_error("delete supporting resource", e))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 pub(crate) fn consonance_error(operation: &'static str, e: ConsonanceError) -> SystemError {
@@ -135,11 +160,32 @@ impl Pms for ConsonancePms {
         // The caption carries the marker in brackets (see the processor): searching for
         // `[marker]` keeps one marker from matching another it is a prefix of.
         let marker = DedupeMarker::CaptionContains(format!("[{}]", request.dedupe_marker));
-        let created = self
+        let mut created = self
             .client
             .create_supporting_resource_once(&input, &marker)
             .await
             .map_err(|e| consonance_error("create supporting resource", e))?;
+        // Found by its marker (an earlier attempt landed without our knowing), but no longer on
+        // the products it was made for: a create for another version ran meanwhile and its
+        // `unlinkPrevious` took them. There is no update mutation: delete it and create it again
+        // (found by the chaos test: answer lost, another version linked, then this retry).
+        let wanted: std::collections::BTreeSet<i64> = request.product_ids.iter().map(|p| p.0).collect();
+        let has: std::collections::BTreeSet<i64> = created.resource.product_ids.iter().copied().collect();
+        if created.outcome != consonance_client::CreateOutcome::Created && has != wanted {
+            tracing::warn!(resource_id = created.resource.id, marker = %request.dedupe_marker, ?has, ?wanted, "resource found by its marker lost its products; creating it again");
+            self.client
+                .delete_supporting_resource(created.resource.id)
+                .await
+                .map_err(|e| consonance_error("delete supporting resource", e))?;
+            created = self
+                .client
+                .create_supporting_resource_once(&input, &marker)
+                .await
+                .map_err(|e| consonance_error("create supporting resource", e))?;
+        }
+        if request.unlink_previous {
+            self.sweep_leftovers(request, created.resource.id).await?;
+        }
         Ok(EnsuredResource { id: created.resource.id.to_string(), upload_url: created.presigned_url })
     }
 

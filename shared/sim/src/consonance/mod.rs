@@ -17,6 +17,8 @@
 //! - `GET  /__sim/consonance/works/{id}/supporting-resources`
 //! - `DELETE /__sim/consonance/supporting-resources/{id}` (a deletion by hand, outside the connector)
 //! - `GET  /__sim/consonance/products/{id}/web-links`
+//! - `GET  /__sim/consonance/creates`: every supporting resource created, in order, and when each
+//!   was deleted (the create log, [`CreateLog`])
 
 pub mod schema;
 pub mod state;
@@ -39,7 +41,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use schema::SchemaVariant;
-pub use state::{ContractRec, ProductRec, ResourceRec, StateError, WebLinkRec, WorkRec, WorkSnapshot};
+pub use state::{
+    ContractRec, CreateLog, ProductRec, ResourceRec, StateError, WebLinkRec, WorkRec, WorkSnapshot,
+};
 use state::{ProductFilter, Shared, State};
 
 #[derive(Debug, Clone)]
@@ -356,6 +360,10 @@ fn control_router(app: App) -> Router {
             }),
         )
         .route(
+            "/__sim/consonance/creates",
+            get(|AxState(app): AxState<App>| async move { Json(app.shared.lock().creates.clone()) }),
+        )
+        .route(
             "/__sim/consonance/works/{id}/supporting-resources",
             get(|AxState(app): AxState<App>, Path(id): Path<i64>| async move {
                 Json(app.shared.lock().resources_of_work(id))
@@ -517,6 +525,10 @@ impl ConsonanceSimHandle {
     }
     pub fn supporting_resources(&self, work_id: i64) -> Vec<ResourceRec> {
         self.shared.lock().resources_of_work(work_id)
+    }
+    /// Every supporting resource created so far, in order, and when each was deleted.
+    pub fn creates(&self) -> CreateLog {
+        self.shared.lock().creates.clone()
     }
     pub fn web_links(&self, product_id: i64) -> Vec<WebLinkRec> {
         self.shared.lock().web_links_of_product(product_id)

@@ -126,6 +126,14 @@ pub struct WorkSnapshot {
     pub supporting_resources: Vec<ResourceRec>,
 }
 
+/// The create log: every supporting resource created (as created), in order, and when each
+/// one was deleted (by the connector or by hand).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateLog {
+    pub creates: Vec<ResourceRec>,
+    pub deleted: BTreeMap<i64, DateTime<Utc>>,
+}
+
 /// What `createSupportingResource` was asked for, after GraphQL parsing (enums as their names).
 #[derive(Debug, Clone, Default)]
 pub struct NewResource {
@@ -218,6 +226,9 @@ pub struct State {
     pub contracts: BTreeMap<i64, ContractRec>,
     pub resources: BTreeMap<i64, ResourceRec>,
     pub web_links: BTreeMap<i64, WebLinkRec>,
+    /// Every supporting resource ever created, in order, and when each was deleted: the
+    /// tenant's create log (duplicate side effects are counted from it).
+    pub creates: CreateLog,
     pub page_size: usize,
     next_id: i64,
     resources_by_work: HashMap<i64, BTreeSet<i64>>,
@@ -238,6 +249,7 @@ impl State {
             contracts: BTreeMap::new(),
             resources: BTreeMap::new(),
             web_links: BTreeMap::new(),
+            creates: CreateLog::default(),
             page_size: page_size.max(1),
             next_id: 900_000,
             resources_by_work: HashMap::new(),
@@ -582,6 +594,7 @@ impl State {
         };
         self.resources.insert(id, rec.clone());
         self.resources_by_work.entry(work.id).or_default().insert(id);
+        self.creates.creates.push(rec.clone());
         self.touch(work.id);
         Ok(rec)
     }
@@ -607,6 +620,7 @@ impl State {
         if let Some(ids) = self.resources_by_work.get_mut(&rec.work_id) {
             ids.remove(&id);
         }
+        self.creates.deleted.insert(id, Utc::now());
         self.touch(rec.work_id);
         Ok(rec)
     }

@@ -56,15 +56,11 @@ fn encode_key(key: &str) -> String {
 }
 
 fn stream_error(key: &str, e: &std::io::Error) -> StoreError {
-    use std::io::ErrorKind::*;
     StoreError::Backend {
         backend: BACKEND,
         operation: "read upload body",
         message: format!("body of {key} failed: {e}"),
-        transient: matches!(
-            e.kind(),
-            TimedOut | ConnectionReset | ConnectionAborted | Interrupted | UnexpectedEof
-        ),
+        transient: crate::support::source_failure_is_transient(e),
     }
 }
 

@@ -81,7 +81,16 @@ impl Staging for DirStaging {
         let mut sums = Checksums::default();
         let written: Result<()> = async {
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| io_error("read upload stream", Path::new(key), e))?;
+                let chunk = chunk.map_err(|e| {
+                    // The source (OTMM) timed out or broke off: transient, as on S3.
+                    let transient = crate::support::source_failure_is_transient(&e);
+                    match io_error("read upload stream", Path::new(key), e) {
+                        StoreError::Backend { backend, operation, message, .. } => {
+                            StoreError::Backend { backend, operation, message, transient }
+                        }
+                        other => other,
+                    }
+                })?;
                 sums.update(&chunk);
                 file.write_all(&chunk).await.map_err(|e| io_error("write object", &tmp, e))?;
             }
