@@ -1,8 +1,9 @@
 //! Lambda entry point: EventBridge schedule -> [`connector_app::reconciler::run`], stopping
 //! cleanly before the invocation's deadline (the next run continues from the checkpoints).
+//! The payload is either a schedule's constant `Input` (`{"mode": "full"}`) or the scheduled
+//! event envelope ([`reconciler::mode_of`]); anything else fails the invocation with the reason.
 //! Environment: as the flow processor (`connector_store::aws::AwsConfig`, `connector_app::wiring`).
 
-use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use connector_app::wiring;
 use connector_store::aws::{AwsConfig, aws_stores};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -14,18 +15,15 @@ async fn main() -> Result<(), Error> {
     let env = |name: &str| std::env::var(name).ok();
     let app = wiring::app(aws_stores(&AwsConfig::from_env()?).await, &env, None, None)?;
     let app = &app;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| async move {
-            let deadline_ms = event.context.deadline;
-            let remaining = move || {
-                let now_ms =
-                    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
-                Duration::from_millis(deadline_ms.saturating_sub(now_ms))
-            };
-            let options = ::reconciler::options(::reconciler::mode_of(&event.payload));
-            let summary = connector_app::reconciler::run(app, &options, &remaining).await?;
-            Ok::<_, Error>(serde_json::to_value(summary)?)
-        },
-    ))
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        let deadline_ms = event.context.deadline;
+        let remaining = move || {
+            let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+            Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+        };
+        let options = ::reconciler::options(::reconciler::mode_of(&event.payload)?);
+        let summary = connector_app::reconciler::run(app, &options, &remaining).await?;
+        Ok::<_, Error>(serde_json::to_value(summary)?)
+    }))
     .await
 }
