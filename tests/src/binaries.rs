@@ -31,9 +31,10 @@ pub enum Profile {
 
 /// Builds `packages` (each one's binary of the same name) in `profile` and returns
 /// name -> path. One build per profile per process.
+type Built = BTreeMap<(Profile, Vec<String>), BTreeMap<String, PathBuf>>;
+
 pub fn build(profile: Profile, packages: &[&str]) -> BTreeMap<String, PathBuf> {
-    static BUILT: OnceLock<Mutex<BTreeMap<(Profile, Vec<String>), BTreeMap<String, PathBuf>>>> =
-        OnceLock::new();
+    static BUILT: OnceLock<Mutex<Built>> = OnceLock::new();
     let key = (profile, packages.iter().map(|p| p.to_string()).collect::<Vec<_>>());
     let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
     if let Some(found) = built.get(&key) {

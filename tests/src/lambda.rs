@@ -170,28 +170,30 @@ fn accepted() -> Response {
 }
 
 /// Takes the invocation `id` out of flight, or answers as Lambda does for a wrong id.
-fn take(s: &Shared, id: &str) -> Result<oneshot::Sender<Result<Vec<u8>, InvokeError>>, Response> {
+fn take(s: &Shared, id: &str) -> Result<oneshot::Sender<Result<Vec<u8>, InvokeError>>, Box<Response>> {
     let mut q = s.queues.lock().expect("queues");
     match q.in_flight.remove(id) {
         Some(done) => {
             q.finished.push(id.to_string());
             Ok(done)
         }
-        None if q.finished.iter().any(|f| f == id) => Err(runtime_error(
+        None if q.finished.iter().any(|f| f == id) => Err(Box::new(runtime_error(
             StatusCode::BAD_REQUEST,
             "InvalidStateTransition",
             &format!("invocation {id} was already answered"),
-        )),
-        None => {
-            Err(runtime_error(StatusCode::BAD_REQUEST, "InvalidRequestID", &format!("no invocation {id}")))
-        }
+        ))),
+        None => Err(Box::new(runtime_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestID",
+            &format!("no invocation {id}"),
+        ))),
     }
 }
 
 async fn respond(State(s): State<Arc<Shared>>, UrlPath(id): UrlPath<String>, body: Bytes) -> Response {
     let done = match take(&s, &id) {
         Ok(done) => done,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     if body.len() > MAX_PAYLOAD {
         let why = format!(
@@ -231,7 +233,7 @@ async fn invocation_error(
             let _ = done.send(Err(InvokeError::Function(report(&headers, &body))));
             accepted()
         }
-        Err(refused) => refused,
+        Err(refused) => *refused,
     }
 }
 

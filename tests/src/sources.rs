@@ -94,16 +94,22 @@ fn is_text(content_type: &str) -> bool {
 /// The payload format 2.0 event for one request on `route` (API Gateway's documented shape:
 /// lower-cased headers with repeats comma-joined, cookies apart, the query both raw and
 /// parsed, path parameters, the authorizer's context).
+/// One HTTP request as it reached API Gateway.
+pub struct HttpRequest<'a> {
+    pub method: &'a Method,
+    pub uri: &'a Uri,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+}
+
 pub fn http_event(
     api_id: &str,
     region: &str,
     route: &Route,
     params: &BTreeMap<String, String>,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
+    request: &HttpRequest<'_>,
 ) -> Value {
+    let HttpRequest { method, uri, headers, body } = *request;
     let domain = format!("{api_id}.execute-api.{region}.amazonaws.com");
     let mut hdrs: BTreeMap<String, String> = BTreeMap::new();
     let mut cookies = Vec::new();
@@ -298,7 +304,8 @@ async fn gateway(
         "{} {}: only payload format 2.0 is emulated",
         route.method, route.path
     );
-    let event = http_event(&g.api_id, &g.region, route, &params, &method, &uri, &headers, &body);
+    let request = HttpRequest { method: &method, uri: &uri, headers: &headers, body: &body };
+    let event = http_event(&g.api_id, &g.region, route, &params, &request);
     http_response(function.invoke(&event).await.result)
 }
 

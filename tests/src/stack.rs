@@ -163,9 +163,43 @@ pub struct HttpApi {
     pub routes: Vec<Route>,
 }
 
+/// One statement of a role's inline policy, as IAM holds it after the deployment.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Statement {
+    pub sid: Option<String>,
+    pub effect: String,
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+}
+
+/// IAM's wildcard match (`*` any run of characters, `?` one).
+pub fn iam_match(pattern: &str, value: &str) -> bool {
+    let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
+    let (mut pi, mut vi, mut star, mut mark) = (0, 0, None, 0);
+    while vi < v.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == v[vi]) {
+            pi += 1;
+            vi += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = vi;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            vi = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Deployed {
     pub stack_name: String,
+    /// Role logical id -> its statements.
+    pub policies: BTreeMap<String, Vec<Statement>>,
     pub region: String,
     pub outputs: BTreeMap<String, String>,
     /// Logical id -> physical id.
@@ -323,6 +357,31 @@ impl Deployed {
         // map now, the emulator fills it in.
         let env = self.environment(logical_id, "", moto);
         Environment::start(binary, self.config(logical_id), env).await
+    }
+
+    /// `(sid, action, resource)` the role of `function` allows that no allowed call in the IAM
+    /// log used (none of its functions' calls matched them).
+    pub fn unused_grants(&self, moto: &IamMoto, function: &str) -> Vec<(String, String, String)> {
+        let f = self.function(function);
+        let calls: Vec<Decision> = moto
+            .decisions(f.role_name())
+            .into_iter()
+            .filter(|d| d.allowed == serde_json::Value::Bool(true))
+            .collect();
+        let mut unused = Vec::new();
+        for st in self.policies.get(&f.role).into_iter().flatten().filter(|s| s.effect == "Allow") {
+            for action in &st.actions {
+                for resource in &st.resources {
+                    let used = calls
+                        .iter()
+                        .any(|c| iam_match(action, &c.action) && iam_match(resource, &c.resource));
+                    if !used {
+                        unused.push((st.sid.clone().unwrap_or_default(), action.clone(), resource.clone()));
+                    }
+                }
+            }
+        }
+        unused
     }
 
     /// The functions' logical ids whose role is `role` (logical id).

@@ -242,9 +242,26 @@ def main():
                 }
             )
 
+    # What each function's role allows, as IAM holds it (the test compares it with the calls).
+    policies = {}
+    for f in functions.values():
+        role_name = f["role_arn"].split("/")[-1]
+        statements = []
+        for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
+            document = iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
+            if isinstance(document, str):
+                document = json.loads(document)
+            for st in document["Statement"]:
+                as_list = lambda v: v if isinstance(v, list) else [v]
+                statements.append(
+                    {"sid": st.get("Sid"), "effect": st["Effect"], "actions": as_list(st["Action"]), "resources": as_list(st["Resource"])}
+                )
+        policies[f["role"]] = statements
+
     json.dump(
         {
             "stack_name": stack,
+            "policies": policies,
             "region": spec["region"],
             "outputs": outputs,
             "resources": resources,
