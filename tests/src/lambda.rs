@@ -297,6 +297,7 @@ pub struct Environment {
     pub config: FunctionConfig,
     shared: Arc<Shared>,
     started: Instant,
+    runtime_api: String,
     pid: u32,
     logs: Arc<Mutex<Vec<String>>>,
     exit: Arc<Mutex<Option<String>>>,
@@ -402,6 +403,7 @@ impl Environment {
             config,
             shared,
             started,
+            runtime_api: addr.to_string(),
             pid,
             logs,
             exit,
@@ -475,6 +477,11 @@ impl Environment {
         };
         self.sample_rss();
         Invocation { request_id, result, duration: submitted.elapsed() }
+    }
+
+    /// `host:port` of this environment's Runtime API (`AWS_LAMBDA_RUNTIME_API`).
+    pub fn runtime_api(&self) -> &str {
+        &self.runtime_api
     }
 
     /// What the runtime posted to `/init/error`, if anything.

@@ -52,6 +52,50 @@ impl IamMoto {
         }
     }
 
+    /// For benchmarks run on their own (`cargo bench`): the moto `scripts/test` started when
+    /// its variables are set, else one started here (tests/stack/moto_iam.py on a free port,
+    /// bootstrapped as scripts/test does), stopped when the guard drops.
+    pub fn from_env_or_spawn() -> (IamMoto, Option<SpawnedMoto>) {
+        if std::env::var_os("MOTO_IAM_ENDPOINT").is_some() {
+            return (IamMoto::from_env(), None);
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let log = std::env::temp_dir().join(format!("moto-iam-{port}.jsonl"));
+        let child = std::process::Command::new(python())
+            .arg(repo_root().join("tests/stack/moto_iam.py"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("INITIAL_NO_AUTH_ACTION_COUNT", "3")
+            .env("MOTO_IAM_LOG", &log)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_iam.py starts");
+        let guard = SpawnedMoto { child };
+        let endpoint = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let out = std::process::Command::new(python())
+            .arg(repo_root().join("tests/stack/moto_iam.py"))
+            .args(["bootstrap", &endpoint])
+            .output()
+            .expect("bootstrap runs");
+        let keys = String::from_utf8_lossy(&out.stdout).to_string();
+        let mut keys = keys.split_whitespace();
+        let (Some(id), Some(secret)) = (keys.next(), keys.next()) else {
+            panic!("bootstrap printed no keys: {}", String::from_utf8_lossy(&out.stderr))
+        };
+        let admin =
+            Credentials { access_key_id: id.into(), secret_access_key: secret.into(), session_token: None };
+        (IamMoto { endpoint, admin, log: Some(log) }, Some(guard))
+    }
+
     /// SDK configuration for `credentials` on this moto.
     pub async fn sdk(&self, credentials: &Credentials, region: &str) -> SdkConfig {
         let creds = aws_sdk_sqs::config::Credentials::new(
@@ -77,6 +121,18 @@ impl IamMoto {
             .filter_map(|l| serde_json::from_str::<Decision>(l).ok())
             .filter(|d| d.principal.contains(&format!(":assumed-role/{role_name}/")))
             .collect()
+    }
+}
+
+/// A moto started by [`IamMoto::from_env_or_spawn`]; stopped on drop.
+pub struct SpawnedMoto {
+    child: std::process::Child,
+}
+
+impl Drop for SpawnedMoto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

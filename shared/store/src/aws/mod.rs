@@ -2,18 +2,34 @@
 //!
 //! Table, queue and bucket names come from the environment ([`AwsConfig::from_env`]), as set
 //! by `infra/template.yaml`; the key layout is the one in [`crate::keys`].
+//!
+//! Each adapter is behind its own feature (`aws-dynamodb`, `aws-sqs`, `aws-s3`; `aws` for all)
+//! and is built on its own from [`AwsClients`], so a function links only the SDK clients it
+//! calls (the intake, reconciler and API never construct an S3 client: their roles grant no
+//! S3, and their [`Stores`] hold a [`crate::NoStaging`]).
 
+#[cfg(feature = "aws-dynamodb")]
 mod dynamo;
+#[cfg(feature = "aws-s3")]
 mod s3;
+#[cfg(feature = "aws-sqs")]
 mod sqs;
 
+#[cfg(feature = "aws-dynamodb")]
 pub use dynamo::DynamoStore;
+#[cfg(feature = "aws-s3")]
 pub use s3::S3Staging;
+#[cfg(feature = "aws-sqs")]
 pub use sqs::SqsQueue;
 
-use crate::{StoreError, Stores};
+use crate::StoreError;
 use aws_config::BehaviorVersion;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+#[cfg(feature = "aws-dynamodb")]
 use std::sync::Arc;
 
 /// Where the state lives: table names, queue urls, bucket, and an optional local endpoint.
@@ -85,31 +101,99 @@ impl AwsConfig {
 }
 
 /// The shared SDK configuration: region and credentials from the environment (the Lambda
-/// role in AWS), the endpoint override when one is configured.
+/// role in AWS), the endpoint override when one is configured. Its HTTP client builds its
+/// connector, and so reads the platform's TLS roots, at the first request: the SDK's own
+/// client does it when each service client is constructed, which put the roots on every cold
+/// start (and parses them again at the first request anyway).
 pub async fn sdk_config(cfg: &AwsConfig) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(url) = &cfg.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    loader.load().await
+    let sdk = loader.load().await;
+    match sdk.http_client() {
+        Some(client) => sdk.to_builder().http_client(SharedHttpClient::new(FirstRequest(client))).build(),
+        None => sdk,
+    }
+}
+
+/// An HTTP client whose connectors are all built on demand (`http_connector`, called per
+/// request and cached by the inner client), never ahead of time.
+#[derive(Debug)]
+struct FirstRequest(SharedHttpClient);
+
+impl HttpClient for FirstRequest {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+    // validate_base_client_config: the default (nothing), not the inner client's eager build.
+    fn connector_metadata(
+        &self,
+    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
+}
+
+/// The SDK configuration and the resource names, from which each adapter is built on its own.
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    pub sdk: aws_config::SdkConfig,
+    pub config: AwsConfig,
+}
+
+impl AwsClients {
+    pub async fn load(cfg: &AwsConfig) -> AwsClients {
+        AwsClients { sdk: sdk_config(cfg).await, config: cfg.clone() }
+    }
+
+    /// Mapping, audit, idempotency, checkpoints and documents.
+    #[cfg(feature = "aws-dynamodb")]
+    pub fn dynamo(&self) -> DynamoStore {
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.sdk), &self.config)
+    }
+
+    /// The flow queue and its dead-letter queue.
+    #[cfg(feature = "aws-sqs")]
+    pub fn queue(&self) -> SqsQueue {
+        SqsQueue::new(aws_sdk_sqs::Client::new(&self.sdk), &self.config)
+    }
+
+    /// The staging bucket.
+    #[cfg(feature = "aws-s3")]
+    pub fn staging(&self) -> S3Staging {
+        let s3 = aws_sdk_s3::config::Builder::from(&self.sdk)
+            .force_path_style(self.config.force_path_style)
+            .build();
+        S3Staging::new(aws_sdk_s3::Client::from_conf(s3), &self.config)
+    }
+
+    /// Every port on DynamoDB and SQS, with `staging` for the bucket (an [`S3Staging`], or a
+    /// [`crate::NoStaging`] for a function that never stages).
+    #[cfg(all(feature = "aws-dynamodb", feature = "aws-sqs"))]
+    pub fn stores(&self, staging: Arc<dyn crate::Staging>) -> crate::Stores {
+        let dynamo = Arc::new(self.dynamo());
+        crate::Stores {
+            mapping: dynamo.clone(),
+            audit: dynamo.clone(),
+            idempotency: dynamo.clone(),
+            checkpoints: dynamo.clone(),
+            documents: dynamo,
+            queue: Arc::new(self.queue()),
+            staging,
+        }
+    }
 }
 
 /// Every port on DynamoDB, SQS and S3.
-pub async fn aws_stores(cfg: &AwsConfig) -> Stores {
-    let sdk = sdk_config(cfg).await;
-    let dynamo = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), cfg));
-    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), cfg));
-    let s3_config = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(cfg.force_path_style).build();
-    let staging = Arc::new(S3Staging::new(aws_sdk_s3::Client::from_conf(s3_config), cfg));
-    Stores {
-        mapping: dynamo.clone(),
-        audit: dynamo.clone(),
-        idempotency: dynamo.clone(),
-        checkpoints: dynamo.clone(),
-        documents: dynamo,
-        queue,
-        staging,
-    }
+#[cfg(all(feature = "aws-dynamodb", feature = "aws-sqs", feature = "aws-s3"))]
+pub async fn aws_stores(cfg: &AwsConfig) -> crate::Stores {
+    let clients = AwsClients::load(cfg).await;
+    let staging = Arc::new(clients.staging());
+    clients.stores(staging)
 }
 
 /// Error codes that mean "slow down and try again" across DynamoDB, SQS and S3.
@@ -130,7 +214,10 @@ const THROTTLING_CODES: &[&str] = &[
     "KMS.ThrottlingException",
 ];
 
-type SdkError<E> = aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>;
+type SdkError<E> = aws_smithy_runtime_api::client::result::SdkError<
+    E,
+    aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+>;
 
 /// Maps an SDK error to [`StoreError::Backend`]; `what` names the table/queue/bucket and key.
 /// Transient: timeouts, connection failures, unparseable responses, throttling and 5xx.
@@ -160,7 +247,7 @@ where
             service.raw().status().as_u16(),
             service.err().message().unwrap_or("no message")
         ),
-        other => aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string(),
+        other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
     };
     StoreError::Backend { backend, operation, message: format!("{what}: {detail}"), transient }
 }
