@@ -100,21 +100,45 @@ impl AwsConfig {
     }
 }
 
-/// The shared SDK configuration: region and credentials from the environment (the Lambda
-/// role in AWS), the endpoint override when one is configured. Its HTTP client builds its
-/// connector, and so reads the platform's TLS roots, at the first request: the SDK's own
-/// client does it when each service client is constructed, which put the roots on every cold
-/// start (and parses them again at the first request anyway).
+/// The shared SDK configuration, as Lambda runs the functions: region and credentials from the
+/// environment (`AWS_REGION`, the role's `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/
+/// `AWS_SESSION_TOKEN`), the SDK's default HTTPS client (rustls + aws-lc-rs), standard retries,
+/// a 3.1 s connect timeout (aws-config's default), and the endpoint override when configured.
+///
+/// Built from its parts rather than with `aws_config::defaults().load()`: that chain (profile
+/// files, SSO, web identity and assume-role through STS, ECS, IMDS) never applies in Lambda but
+/// is linked into every binary, about a megabyte of code. Running a function elsewhere needs
+/// the same variables. The HTTP client builds its connector, and so reads the platform's TLS
+/// roots, at the first request: the SDK's default does it when each service client is
+/// constructed, which put the roots on every cold start (and parsed them again at the first
+/// request anyway).
 pub async fn sdk_config(cfg: &AwsConfig) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    let region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .map(aws_config::Region::new);
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .build_https();
+    let credentials = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
+    let mut builder = aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
+        .http_client(SharedHttpClient::new(FirstRequest(https)))
+        .retry_config(aws_smithy_types::retry::RetryConfig::standard())
+        .timeout_config(
+            aws_smithy_types::timeout::TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_millis(3100))
+                .build(),
+        )
+        .time_source(aws_smithy_async::time::SharedTimeSource::default());
+    builder.set_region(region);
+    builder.set_sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep());
     if let Some(url) = &cfg.endpoint_url {
-        loader = loader.endpoint_url(url);
+        builder = builder.endpoint_url(url);
     }
-    let sdk = loader.load().await;
-    match sdk.http_client() {
-        Some(client) => sdk.to_builder().http_client(SharedHttpClient::new(FirstRequest(client))).build(),
-        None => sdk,
-    }
+    builder.build()
 }
 
 /// An HTTP client whose connectors are all built on demand (`http_connector`, called per
