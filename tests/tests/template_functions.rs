@@ -172,6 +172,33 @@ fn processor_environment_is_exactly_what_the_processor_reads() {
     );
 }
 
+#[test]
+fn reconciler_and_api_environments_are_exactly_what_they_read() {
+    let doc = template();
+    for (function, crate_dir) in [("ReconcilerFunction", "reconciler"), ("ApiFunction", "api")] {
+        let env = environment(&doc, function);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stores = connector::open_state(dir.path(), 5).expect("embedded stores");
+        let read = names_read(&env, |lookup| {
+            let lookup = &|name: &str| lookup(name);
+            AwsConfig::from_lookup(lookup).expect("store config");
+            wiring::app(stores, lookup, None, None)
+                .expect("the function builds from the template's variables");
+        });
+        let read = &read | &read_in_main(crate_dir);
+        // Read with defaults, left unset on purpose: MAX_RECEIVE_COUNT (only the processor audits
+        // a last receive), OTMM_CONTENT_URL_TEMPLATE (only the processor creates resources that
+        // name file URLs), PUBLIC_BASE_URL (the processor writes the readiness web links; a
+        // readiness refresh in these two writes none).
+        let unset: BTreeSet<String> = ["MAX_RECEIVE_COUNT", "PUBLIC_BASE_URL", "OTMM_CONTENT_URL_TEMPLATE"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let read: BTreeSet<String> = read.difference(&unset).cloned().collect();
+        assert_exact(function, &env, &read);
+    }
+}
+
 /// Every logical id a role's statement names in its `Resource` (`!GetAtt X.Arn`, `!Ref X`,
 /// `!Sub "${X.Arn}/..."`).
 fn resources_named(v: &Value, out: &mut BTreeSet<String>) {

@@ -1,11 +1,12 @@
-//! One TLS client configuration for every client of the process (OTMM, Consonance, file
-//! downloads), with the platform's verifier built at the first handshake.
+//! One TLS client configuration for every client of the process (OTMM, Consonance), with the
+//! platform's verifier built at the first handshake.
 //!
 //! reqwest's default builds a `rustls_platform_verifier::Verifier` per client, and on Linux
 //! that reads and parses every root certificate of the system (the bundle and each file of
-//! the certificate directory) right there: three times on each flow processor cold start,
-//! more than half of its init. Here all clients share one verifier, made on first use, so a
-//! cold start reads no certificate and the first HTTPS call reads them once.
+//! the certificate directory) right there: twice on each flow processor cold start (the AWS
+//! SDK once more, see `connector_store::aws::sdk_config`), more than half of its init. Here
+//! all clients share one verifier, made on first use, so a cold start reads no certificate and
+//! the first HTTPS call reads them once.
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};

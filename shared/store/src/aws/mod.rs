@@ -292,6 +292,65 @@ mod tests {
         ])
     }
 
+    /// An HTTP client that counts the SDK's ahead-of-time build (`validate_base_client_config`,
+    /// which the default client uses to load the TLS roots at construction).
+    #[derive(Debug, Default)]
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl HttpClient for Counting {
+        fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+            unreachable!("no request is made")
+        }
+        fn validate_base_client_config(
+            &self,
+            _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder,
+            _: &aws_smithy_types::config_bag::ConfigBag,
+        ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[cfg(feature = "aws-sqs")]
+    #[tokio::test]
+    async fn constructing_a_client_builds_no_connector_when_wrapped() {
+        let build = |http: SharedHttpClient| {
+            let config = aws_sdk_sqs::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .http_client(http)
+                .build();
+            aws_sdk_sqs::Client::from_conf(config)
+        };
+        let bare = std::sync::Arc::new(Counting::default());
+        let _client = build(SharedHttpClient::new(ArcClient(bare.clone())));
+        assert_eq!(bare.0.load(std::sync::atomic::Ordering::SeqCst), 1, "the SDK builds ahead of time");
+        let inner = std::sync::Arc::new(Counting::default());
+        let _client =
+            build(SharedHttpClient::new(FirstRequest(SharedHttpClient::new(ArcClient(inner.clone())))));
+        assert_eq!(inner.0.load(std::sync::atomic::Ordering::SeqCst), 0, "deferred to the first request");
+        // And the functions' configuration is built that way.
+        let cfg = AwsConfig::from_lookup(|k| full().get(k).map(|v| v.to_string())).unwrap();
+        let sdk = sdk_config(&cfg).await;
+        assert!(format!("{:?}", sdk.http_client()).contains("FirstRequest"), "{:?}", sdk.http_client());
+    }
+
+    #[derive(Debug)]
+    struct ArcClient(std::sync::Arc<Counting>);
+
+    impl HttpClient for ArcClient {
+        fn http_connector(&self, s: &HttpConnectorSettings, c: &RuntimeComponents) -> SharedHttpConnector {
+            self.0.http_connector(s, c)
+        }
+        fn validate_base_client_config(
+            &self,
+            r: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder,
+            c: &aws_smithy_types::config_bag::ConfigBag,
+        ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+            self.0.validate_base_client_config(r, c)
+        }
+    }
+
     #[test]
     fn config_names_the_missing_variable() {
         let mut env = full();
