@@ -1,7 +1,12 @@
 //! Helpers shared by the integration tests (moto endpoint, template-driven resources).
 pub mod api_seed;
 pub mod aws;
+pub mod binaries;
 pub mod embedded;
+pub mod lambda;
+pub mod sources;
+pub mod stack;
+pub mod stack_harness;
 
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;

@@ -177,6 +177,33 @@ fn processor_environment_is_exactly_what_the_processor_reads() {
     );
 }
 
+#[test]
+fn reconciler_and_api_environments_are_exactly_what_they_read() {
+    let doc = template();
+    for (function, crate_dir) in [("ReconcilerFunction", "reconciler"), ("ApiFunction", "api")] {
+        let env = environment(&doc, function);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stores = connector::open_state(dir.path(), 5).expect("embedded stores");
+        let read = names_read(&env, |lookup| {
+            let lookup = &|name: &str| lookup(name);
+            AwsConfig::from_lookup(lookup).expect("store config");
+            wiring::app(stores, lookup, None, None)
+                .expect("the function builds from the template's variables");
+        });
+        let read = &read | &read_in_main(crate_dir);
+        // Read with defaults, left unset on purpose: MAX_RECEIVE_COUNT (only the processor audits
+        // a last receive), OTMM_CONTENT_URL_TEMPLATE (only the processor creates resources that
+        // name file URLs), PUBLIC_BASE_URL (the processor writes the readiness web links; a
+        // readiness refresh in these two writes none).
+        let unset: BTreeSet<String> = ["MAX_RECEIVE_COUNT", "PUBLIC_BASE_URL", "OTMM_CONTENT_URL_TEMPLATE"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let read: BTreeSet<String> = read.difference(&unset).cloned().collect();
+        assert_exact(function, &env, &read);
+    }
+}
+
 /// Every logical id a role's statement names in its `Resource` (`!GetAtt X.Arn`, `!Ref X`,
 /// `!Sub "${X.Arn}/..."`).
 fn resources_named(v: &Value, out: &mut BTreeSet<String>) {
@@ -264,6 +291,46 @@ fn intake_role_reaches_the_idempotency_table_and_the_queue_and_nothing_else() {
     );
 }
 
+/// The resources of the statements that grant `action` (the raw `Resource` values).
+fn statement_resources(doc: &Value, role: &str, action: &str) -> Vec<Value> {
+    let policies =
+        resource(doc, role).get("Properties").and_then(|p| p.get("Policies")).and_then(Value::as_sequence);
+    let mut out = Vec::new();
+    for policy in policies.into_iter().flatten() {
+        for statement in policy
+            .get("PolicyDocument")
+            .and_then(|d| d.get("Statement"))
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            let grants = match statement.get("Action") {
+                Some(Value::String(a)) => a == action,
+                Some(Value::Sequence(a)) => a.iter().any(|a| a.as_str() == Some(action)),
+                _ => false,
+            };
+            if grants {
+                out.push(statement.get("Resource").cloned().unwrap_or(Value::Null));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn only_the_processor_reaches_the_staging_bucket_and_only_its_packages() {
+    let doc = template();
+    for function in [INTAKE, "ReconcilerFunction", "ApiFunction"] {
+        let g = grants(&doc, function);
+        assert!(!g.iter().any(|(a, id)| a.starts_with("s3:") || id == "StagingBucket"), "{function}: {g:?}");
+    }
+    // Objects under packages/ (connector_core::package keys), not the bucket or other prefixes.
+    for resource in statement_resources(&doc, "FlowProcessorRole", "s3:PutObject") {
+        let (tag, value) = tagged(&resource).expect("a !Sub");
+        assert_eq!((tag.as_str(), value.as_str()), ("Sub", Some("${StagingBucket.Arn}/packages/*")));
+    }
+}
+
 #[test]
 fn processor_role_covers_the_flow_and_its_event_source() {
     let doc = template();
@@ -287,9 +354,31 @@ fn processor_role_covers_the_flow_and_its_event_source() {
     ] {
         assert!(has(&g, action, id), "flow processor lacks {action} on {id}: {g:?}");
     }
+    // Flow 5: a package manifest names each file's approval records (audit by asset).
     assert!(
-        !g.iter().any(|(_, id)| id == "StagingBucket"),
-        "the processor does not use the staging bucket yet"
+        has(&g, "dynamodb:Query", "AuditTable"),
+        "flow processor lacks Query on AuditTable's by_asset: {g:?}"
+    );
+    // Flow 5: exactly the S3 calls of connector_store::aws::S3Staging's put/put_stream/head, no
+    // listing, no plain DeleteObject (the stack test proves they suffice: tests/tests/stack.rs).
+    let s3: BTreeSet<&str> = g
+        .iter()
+        .filter(|(a, _)| a.starts_with("s3:"))
+        .map(|(a, id)| {
+            assert_eq!(id, "StagingBucket", "{a} on {id}");
+            a.as_str()
+        })
+        .collect();
+    assert_eq!(
+        s3,
+        BTreeSet::from([
+            "s3:PutObject",
+            "s3:GetObject",
+            "s3:GetObjectVersion",
+            "s3:DeleteObjectVersion",
+            "s3:AbortMultipartUpload"
+        ]),
+        "the processor's S3 grants"
     );
 
     let props = resource(&doc, PROCESSOR).get("Properties").expect("Properties");
@@ -311,4 +400,55 @@ fn processor_role_covers_the_flow_and_its_event_source() {
         .and_then(Value::as_u64)
         .expect("FlowQueueVisibilityTimeout MinValue");
     assert!(min_visibility >= 6 * timeout, "visibility {min_visibility} s < 6 x timeout {timeout} s");
+}
+
+/// The sample events in events/ are what the reconciler's schedules deliver: a schedule with a
+/// constant `Input` delivers exactly that JSON (no envelope), one without delivers the
+/// `Scheduled Event` envelope. A schedule added to the template needs its sample.
+#[test]
+fn every_reconciler_schedule_has_the_sample_it_delivers() {
+    let doc = template();
+    let samples: Vec<(String, serde_json::Value)> =
+        std::fs::read_dir(format!("{}/../events", env!("CARGO_MANIFEST_DIR")))
+            .expect("events/")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("eventbridge-"))
+            .map(|e| {
+                let text = std::fs::read_to_string(e.path()).expect("sample");
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    serde_json::from_str(&text).expect("samples are JSON"),
+                )
+            })
+            .collect();
+    let events = resource(&doc, "ReconcilerFunction")
+        .get("Properties")
+        .and_then(|p| p.get("Events"))
+        .and_then(Value::as_mapping)
+        .expect("the reconciler's Events");
+    let mut schedules = 0;
+    for (name, event) in events {
+        if event.get("Type").and_then(Value::as_str) != Some("Schedule") {
+            continue;
+        }
+        schedules += 1;
+        let delivered = match event.get("Properties").and_then(|p| p.get("Input")).and_then(Value::as_str) {
+            Some(input) => serde_json::from_str::<serde_json::Value>(input).expect("Input is JSON"),
+            None => {
+                serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})
+            }
+        };
+        let found = samples.iter().any(|(_, sample)| match delivered.get("detail-type") {
+            // An envelope: the sample carries the same detail-type, source and detail.
+            Some(_) => {
+                ["detail-type", "source", "detail"].iter().all(|k| sample.get(*k) == delivered.get(*k))
+            }
+            None => sample == &delivered,
+        });
+        assert!(
+            found,
+            "schedule {name:?} delivers {delivered}, and no events/eventbridge-*.json is that: {samples:?}"
+        );
+    }
+    assert!(schedules >= 3, "the incremental, full-scan and rights schedules");
 }

@@ -3,10 +3,12 @@
 //! Environment: as the reconciler (`connector_store::aws::AwsConfig` for the tables and queues,
 //! `connector_app::wiring` for OTMM, Consonance and the mapping config): `POST /reconcile` runs a
 //! reconcile slice inline. Authentication happens in API Gateway (see `infra/template.yaml`).
+//! It never stages packages (no S3 in its role), so its stores hold no S3 client.
 
 use api::{ApiDeps, from_lambda, handle, to_lambda};
 use connector_app::wiring;
-use connector_store::aws::{AwsConfig, aws_stores};
+use connector_store::NoStaging;
+use connector_store::aws::{AwsClients, AwsConfig};
 use lambda_http::{Error, Request, service_fn};
 use std::sync::Arc;
 
@@ -14,7 +16,9 @@ use std::sync::Arc;
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let env = |name: &str| std::env::var(name).ok();
-    let app = wiring::app(aws_stores(&AwsConfig::from_env()?).await, &env, None, None)?;
+    let clients = AwsClients::load(&AwsConfig::from_env()?).await;
+    let stores = clients.stores(Arc::new(NoStaging::new("the people-facing API")));
+    let app = wiring::app(stores, &env, None, None)?;
     let deps = Arc::new(ApiDeps::for_app(app));
     lambda_http::run(service_fn(move |req: Request| {
         let deps = deps.clone();

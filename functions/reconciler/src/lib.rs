@@ -1,18 +1,73 @@
-//! EventBridge scheduled event in, reconcile summary out.
+//! The reconciler's input, as its schedules deliver it, and its run options.
 //!
-//! The schedule's input picks the mode: `{"mode": "full"}` walks everything (weekly, or on
-//! demand with `aws events put-events` / a test invoke); `{"mode": "rights"}` is the daily
-//! rights pass (expiring soon reported, expired withdrawn); anything else is incremental.
+//! EventBridge delivers one of two shapes (infra/template.yaml, `ReconcilerFunction.Events`):
+//! - a schedule **with** a constant `Input` delivers exactly that JSON and nothing else:
+//!   `{"mode": "full"}` (weekly full scan), `{"mode": "rights"}` (daily rights pass);
+//! - a schedule **without** one delivers the `Scheduled Event` envelope (`detail-type`,
+//!   `source: aws.events`, `detail: {}`): the incremental run.
+//!
+//! A manual invoke may send either shape (`{"mode": "incremental"}` too, or an envelope whose
+//! `detail` names the mode). Anything else is refused with the reason, never run as an
+//! incremental pass by default: a typo in a schedule's `Input` must fail loudly.
 
-use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use connector_app::reconciler::{Mode, Options};
+use serde_json::Value;
 
-/// The mode the event asks for: `detail.mode` (or a top-level `mode`, for manual invokes).
-pub fn mode_of(event: &EventBridgeEvent<serde_json::Value>) -> Mode {
-    match event.detail.get("mode").and_then(|m| m.as_str()) {
-        Some("full") => Mode::Full,
-        Some("rights") => Mode::Rights,
-        _ => Mode::Incremental,
+const MODES: &str = "\"incremental\", \"full\" or \"rights\"";
+
+/// Why an input is refused (the invocation fails with this message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputError {
+    /// Neither a `{"mode": ...}` object nor an EventBridge event.
+    Shape(String),
+    UnknownMode(String),
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InputError::Shape(why) => write!(
+                f,
+                "reconciler input {why}: expected {{\"mode\": {MODES}}} (a schedule's Input) or an \
+                 EventBridge scheduled event"
+            ),
+            InputError::UnknownMode(found) => {
+                write!(f, "reconciler input: unknown mode {found}; the modes are {MODES}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
+
+fn mode(value: &Value) -> Result<Mode, InputError> {
+    match value.as_str() {
+        Some("incremental") => Ok(Mode::Incremental),
+        Some("full") => Ok(Mode::Full),
+        Some("rights") => Ok(Mode::Rights),
+        _ => Err(InputError::UnknownMode(value.to_string())),
+    }
+}
+
+/// The mode an invocation's payload asks for.
+pub fn mode_of(input: &Value) -> Result<Mode, InputError> {
+    let Some(object) = input.as_object() else {
+        return Err(InputError::Shape(format!("is {input}, not an object")));
+    };
+    if object.contains_key("detail-type") {
+        // An EventBridge event: a schedule without Input (detail is {}), or a manual one.
+        return match input.get("detail").and_then(|d| d.get("mode")) {
+            Some(m) => mode(m),
+            None => Ok(Mode::Incremental),
+        };
+    }
+    // A schedule's constant Input (or a manual invoke): exactly {"mode": ...}.
+    if let Some(other) = object.keys().find(|k| *k != "mode") {
+        return Err(InputError::Shape(format!("has an unknown field {other:?}")));
+    }
+    match object.get("mode") {
+        Some(m) => mode(m),
+        None => Err(InputError::Shape("has no \"mode\"".into())),
     }
 }
 
@@ -23,17 +78,47 @@ pub fn options(mode: Mode) -> Options {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn sample(name: &str) -> Value {
+        let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
 
     #[test]
     fn the_sample_events_pick_their_mode() {
-        let incremental: EventBridgeEvent<serde_json::Value> =
-            serde_json::from_str(include_str!("../../../events/eventbridge-schedule.json")).unwrap();
-        assert_eq!(mode_of(&incremental), Mode::Incremental);
-        let full: EventBridgeEvent<serde_json::Value> =
-            serde_json::from_str(include_str!("../../../events/eventbridge-full-scan.json")).unwrap();
-        assert_eq!(mode_of(&full), Mode::Full);
-        let rights: EventBridgeEvent<serde_json::Value> =
-            serde_json::from_str(include_str!("../../../events/eventbridge-rights.json")).unwrap();
-        assert_eq!(mode_of(&rights), Mode::Rights);
+        assert_eq!(mode_of(&sample("eventbridge-schedule.json")), Ok(Mode::Incremental));
+        assert_eq!(mode_of(&sample("eventbridge-full-scan.json")), Ok(Mode::Full));
+        assert_eq!(mode_of(&sample("eventbridge-rights.json")), Ok(Mode::Rights));
+    }
+
+    #[test]
+    fn a_schedule_input_is_the_whole_payload() {
+        assert_eq!(mode_of(&json!({"mode": "full"})), Ok(Mode::Full));
+        assert_eq!(mode_of(&json!({"mode": "rights"})), Ok(Mode::Rights));
+        assert_eq!(mode_of(&json!({"mode": "incremental"})), Ok(Mode::Incremental));
+    }
+
+    #[test]
+    fn an_envelope_may_name_the_mode_in_its_detail() {
+        let mut envelope = sample("eventbridge-schedule.json");
+        assert_eq!(mode_of(&envelope), Ok(Mode::Incremental), "a schedule without Input");
+        envelope["detail"] = json!({"mode": "full"});
+        assert_eq!(mode_of(&envelope), Ok(Mode::Full));
+        envelope["detail"] = json!({"mode": "weekly"});
+        assert_eq!(mode_of(&envelope), Err(InputError::UnknownMode("\"weekly\"".into())));
+    }
+
+    #[test]
+    fn anything_else_is_refused_with_the_reason() {
+        let err = mode_of(&json!({"mode": "ful"})).unwrap_err();
+        assert_eq!(err, InputError::UnknownMode("\"ful\"".into()));
+        assert!(err.to_string().contains("\"ful\"") && err.to_string().contains("\"full\""), "{err}");
+        let err = mode_of(&json!({"mdoe": "full"})).unwrap_err();
+        assert!(err.to_string().contains("unknown field \"mdoe\""), "{err}");
+        assert!(mode_of(&json!({})).unwrap_err().to_string().contains("no \"mode\""));
+        assert!(mode_of(&json!({"mode": 1})).is_err());
+        assert!(mode_of(&json!("full")).unwrap_err().to_string().contains("not an object"));
+        assert!(mode_of(&json!({"mode": "full", "extra": true})).is_err());
     }
 }

@@ -5,8 +5,10 @@
 //! `WEBHOOK_SECRET_CONSONANCE` (at least one; in AWS the template resolves them from Secrets
 //! Manager or SSM Parameter Store, e.g. `{{resolve:secretsmanager:...}}`, so they never live in
 //! the template or the repository). A source without a secret answers 404.
+//!
+//! It builds only the DynamoDB (idempotency) and SQS (flow queue) clients it calls.
 
-use connector_store::aws::{AwsConfig, aws_stores};
+use connector_store::aws::{AwsClients, AwsConfig};
 use lambda_http::{Error, Request, service_fn};
 use std::sync::Arc;
 use webhook_intake::{IntakeDeps, Secrets, from_lambda, handle, to_lambda};
@@ -17,8 +19,8 @@ async fn main() -> Result<(), Error> {
 
     let config = AwsConfig::from_env()?;
     let secrets = Secrets::from_lookup(|name| std::env::var(name).ok())?;
-    let stores = aws_stores(&config).await;
-    let deps = Arc::new(IntakeDeps::new(stores.idempotency, stores.queue, secrets));
+    let clients = AwsClients::load(&config).await;
+    let deps = Arc::new(IntakeDeps::new(Arc::new(clients.dynamo()), Arc::new(clients.queue()), secrets));
     tracing::info!(sources = ?deps.secrets.sources().collect::<Vec<_>>(), "webhook intake ready");
 
     lambda_http::run(service_fn(move |req: Request| {

@@ -53,7 +53,10 @@ impl ConsonanceError {
             | ConsonanceError::Validation { .. }
             | ConsonanceError::Rejected { .. } => FaultKind::Refused,
             ConsonanceError::Transient { status, .. } => FaultKind::Status(*status),
-            ConsonanceError::Protocol { .. } => FaultKind::ContractMismatch,
+            // The tenant's schema lacks what the call needs: asking again gives the same answer.
+            ConsonanceError::Protocol { .. } | ConsonanceError::Unsupported { .. } => {
+                FaultKind::ContractMismatch
+            }
             ConsonanceError::Unreadable { .. } => FaultKind::Unreadable,
             ConsonanceError::Http(e) => e.fault_kind(),
         }

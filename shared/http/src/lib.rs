@@ -32,6 +32,7 @@
 mod bucket;
 pub mod fault;
 mod metrics;
+pub mod tls;
 
 pub use fault::{Classify, FaultKind};
 pub use metrics::{CallMetrics, OperationMetrics};
@@ -208,6 +209,8 @@ impl ResilientClient {
     /// default headers) before [`with_client`](Self::with_client).
     pub fn builder(policy: &HttpPolicy) -> reqwest::ClientBuilder {
         reqwest::Client::builder()
+            // One verifier for every client, built at the first handshake (see `tls`).
+            .tls_backend_preconfigured(tls::client_config())
             .connect_timeout(Duration::from_millis(policy.connect_timeout_ms.max(1)))
             .read_timeout(Duration::from_millis(policy.request_timeout_ms.max(1)))
     }

@@ -1,7 +1,8 @@
 //! State ports (traits) and their adapters.
 //!
 //! Handlers take a [`Stores`] of trait objects, so the same code runs on DynamoDB/SQS/S3
-//! (feature `aws`) or on SQLite and a directory (feature `embedded`). One conformance suite
+//! (features `aws-dynamodb`, `aws-sqs`, `aws-s3`, or `aws` for all three) or on SQLite and a
+//! directory (feature `embedded`). One conformance suite
 //! ([`conformance`], feature `conformance`) runs the same cases against every adapter.
 
 use async_trait::async_trait;
@@ -14,10 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod keys;
+mod no_staging;
 mod support;
+pub use no_staging::NoStaging;
 pub use support::{Checksums, new_audit_id};
 
-#[cfg(feature = "aws")]
+#[cfg(feature = "aws-sdk-config")]
 pub mod aws;
 #[cfg(feature = "conformance")]
 pub mod conformance;
