@@ -64,14 +64,24 @@ pub async fn drain(
         total += report;
         on_progress(&total);
         if report.messages == 0 {
-            let depth = app.stores.queue.depth().await?;
-            if depth.visible == 0 && depth.in_flight == 0 {
-                break;
+            // Empty only if two readings a moment apart agree: the two counts are separate
+            // approximations taken one after the other (SQS's and moto's alike), so a message
+            // whose retry delay ends between them is counted in neither.
+            if queue_empty(app).await? {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+                if queue_empty(app).await? {
+                    break;
+                }
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
     Ok(total)
+}
+
+async fn queue_empty(app: &App) -> Result<bool, connector_store::StoreError> {
+    let depth = app.stores.queue.depth().await?;
+    Ok(depth.visible == 0 && depth.in_flight == 0)
 }
 
 /// Runs forever (for `serve`): processes whatever arrives.

@@ -13,7 +13,10 @@
 //! events. Once on the embedded backend, once on moto (smaller).
 //!
 //! Timing (see `connector_app::sizing`): visibility 20 s, step 6 s, 5 receives, first retry
-//! after 1 s, request timeouts 1 s and stalls of 1.5 s, so a run takes a minute or two.
+//! after 1 s, request timeouts 2 s and stalls of 2.5 s, so a run takes two or three minutes. The
+//! timeout leaves a healthy simulator room: with 1 s, the two runs side by side on a 2-core
+//! machine (moto's Python, four child processes) once saw a simulator answer late five receives
+//! in a row, a dead letter from load rather than from the faults under test.
 
 use chrono::{DateTime, SubsecRound, Utc};
 use connector::sim_process::SimInfo;
@@ -67,7 +70,7 @@ fn start_sims(name: &str, titles: usize, now: DateTime<Utc>) -> (Proc, SimInfo) 
     let mut child = connector()
         .args(["sim", "--titles", &titles.to_string(), "--seed", &CATALOGUE_SEED.to_string()])
         .args(["--now", &now.to_rfc3339(), "--chaos-rate", "0", "--chaos-seed", "5"])
-        .args(["--stall-ms", "1500", "--latency-ms", "150", "--exit-when-stdin-closes"])
+        .args(["--stall-ms", "2500", "--latency-ms", "150", "--exit-when-stdin-closes"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(log_file(&format!("{name}-sim")))
@@ -139,8 +142,8 @@ async fn start_worker(name: &str, run: usize, sims: &SimInfo, state: &State, por
         .envs(state.env.iter().cloned())
         .env("WEBHOOK_SECRET_OTMM", SECRET)
         .env("MAX_RECEIVE_COUNT", MAX_RECEIVES.to_string())
-        .env("OTMM_REQUEST_TIMEOUT_MS", "1000")
-        .env("CONSONANCE_REQUEST_TIMEOUT_MS", "1000")
+        .env("OTMM_REQUEST_TIMEOUT_MS", "2000")
+        .env("CONSONANCE_REQUEST_TIMEOUT_MS", "2000")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
