@@ -80,10 +80,14 @@ async fn a_signed_webhook_travels_the_deployed_path_to_the_readiness_route() {
     assert!(batches.iter().all(|b| b.invocation_error.is_none()));
 
     // Links in the Consonance simulator; mapping and audit in DynamoDB.
+    // JPEGs become supporting resources; the audio sample a web link (a supporting resource
+    // must be a JPG file, per CreateSupportingResourceInput).
     let resources = h.sims.consonance.supporting_resources(WORK_ID);
-    assert!(resources.len() >= specs.len(), "{resources:?}");
+    let jpegs = specs.iter().filter(|s| s.mime == "image/jpeg").count();
+    assert!(resources.len() >= jpegs, "{resources:?}");
+    assert!(resources.iter().all(|r| r.image_content_type.as_deref() == Some("image/jpeg")), "{resources:?}");
     let links = h.admin.dynamo.links_for_title(&isbn).await.unwrap();
-    assert_eq!(links.len(), specs.len(), "{links:?}");
+    assert_eq!(links.len(), specs.len(), "{links:?}\n{}", h.logs());
     for s in &specs {
         let audit = h
             .admin
@@ -213,6 +217,16 @@ const NOT_EXERCISED: &[(&str, &str, &str)] = &[
     ("*", "logs:PutLogEvents", "the Lambda service writes the function's logs with its role"),
     ("WebhookIntakeFunction", "dynamodb:DeleteItem", "releases the idempotency claim when SendMessage fails"),
     ("FlowProcessorFunction", "s3:AbortMultipartUpload", "only after a multipart upload failed"),
+    (
+        "FlowProcessorFunction",
+        "s3:GetObjectVersion:/links/",
+        "a staged link copy above the multipart threshold (a video): the checksum copy's source",
+    ),
+    (
+        "FlowProcessorFunction",
+        "s3:DeleteObjectVersion:/links/",
+        "a staged link copy above the multipart threshold: the version the checksum copy replaces",
+    ),
     (
         "FlowProcessorFunction",
         "sqs:SendMessage:FlowQueue",

@@ -324,11 +324,22 @@ fn only_the_processor_reaches_the_staging_bucket_and_only_its_packages() {
         let g = grants(&doc, function);
         assert!(!g.iter().any(|(a, id)| a.starts_with("s3:") || id == "StagingBucket"), "{function}: {g:?}");
     }
-    // Objects under packages/ (connector_core::package keys), not the bucket or other prefixes.
+    // Objects under packages/ (connector_core::package keys) and links/ (app::web_links staged
+    // copies), not the bucket or other prefixes.
+    let mut prefixes = Vec::new();
     for resource in statement_resources(&doc, "FlowProcessorRole", "s3:PutObject") {
-        let (tag, value) = tagged(&resource).expect("a !Sub");
-        assert_eq!((tag.as_str(), value.as_str()), ("Sub", Some("${StagingBucket.Arn}/packages/*")));
+        let listed = match resource {
+            Value::Sequence(items) => items,
+            one => vec![one],
+        };
+        for r in listed {
+            let (tag, value) = tagged(&r).expect("a !Sub");
+            assert_eq!(tag, "Sub", "{r:?}");
+            prefixes.push(value.as_str().unwrap_or_default().to_string());
+        }
     }
+    prefixes.sort();
+    assert_eq!(prefixes, ["${StagingBucket.Arn}/links/*", "${StagingBucket.Arn}/packages/*"]);
 }
 
 #[test]
