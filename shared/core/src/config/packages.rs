@@ -256,7 +256,10 @@ pub(super) fn validate(
     let check_flag_field = raw.check_flag_field.as_ref().map(|f| {
         let v = f.trim();
         if v.is_empty() {
-            p.add(path(&["packages", "check_flag_field"]), "must be an OTMM metadata field id, e.g. \"CUSTOM.FIELD.DELIVERY_CHECK\"");
+            p.add(
+                path(&["packages", "check_flag_field"]),
+                "must be an OTMM metadata field id, e.g. \"CUSTOM.FIELD.DELIVERY_CHECK\"",
+            );
         }
         v.to_string()
     });
@@ -279,19 +282,28 @@ fn validate_recipients(
     for (name, r) in raw {
         let key = |leaf: &str| path(&["packages", "recipients", name, leaf]);
         if name.trim().is_empty() || name.contains(['/', '#', ' ']) {
-            p.add(path(&["packages", "recipients", name]), "a recipient name is a word (letters, digits, _ or -)");
+            p.add(
+                path(&["packages", "recipients", name]),
+                "a recipient name is a word (letters, digits, _ or -)",
+            );
         }
         let channel = match r.channel.trim() {
             "print" => Channel::Print,
             "ebook" => Channel::Ebook,
             "audio" => Channel::Audio,
             other => {
-                p.add(key("channel"), format!("{other:?} is not a package channel; expected print, ebook or audio"));
+                p.add(
+                    key("channel"),
+                    format!("{other:?} is not a package channel; expected print, ebook or audio"),
+                );
                 continue;
             }
         };
         let Some(package) = channels.get(&channel) else {
-            p.add(key("channel"), format!("no [packages.{channel}] table, so no {channel} package is built for it"));
+            p.add(
+                key("channel"),
+                format!("no [packages.{channel}] table, so no {channel} package is built for it"),
+            );
             continue;
         };
         let mut forms = BTreeSet::new();
@@ -315,7 +327,10 @@ fn validate_recipients(
             Some(name) => match DeliverySpec::preset(name.trim()) {
                 Some(s) => s,
                 None => {
-                    p.add(key("preset"), format!("{name:?} is not a preset; expected one of {}", PRESETS.join(", ")));
+                    p.add(
+                        key("preset"),
+                        format!("{name:?} is not a preset; expected one of {}", PRESETS.join(", ")),
+                    );
                     DeliverySpec::default()
                 }
             },

@@ -63,8 +63,8 @@ pub fn recipients_fingerprint<'a>(recipients: impl IntoIterator<Item = &'a Recip
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::{FileMeasurements, ImageMeasurements, ImageSpec, Measured, Purpose};
     use crate::delivery::{ColourSpace, ImageFormat};
+    use crate::delivery::{FileMeasurements, ImageMeasurements, ImageSpec, Measured, Purpose};
     use crate::rights::Channel;
 
     fn recipient(name: &str, min_short: u32) -> Recipient {
@@ -74,7 +74,11 @@ mod tests {
             forms: Default::default(),
             preset: None,
             spec: DeliverySpec {
-                images: Some(ImageSpec { min_short_side_px: min_short, min_long_side_px: 0, ..ImageSpec::default() }),
+                images: Some(ImageSpec {
+                    min_short_side_px: min_short,
+                    min_long_side_px: 0,
+                    ..ImageSpec::default()
+                }),
                 ..DeliverySpec::default()
             },
         }
