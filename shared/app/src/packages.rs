@@ -30,6 +30,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tracing::info;
 
+mod checks;
+
 /// `Documents` kind of package records.
 pub const DOC_KIND: &str = "package";
 
@@ -84,6 +86,10 @@ pub struct DocFile {
     /// S3 object version (None on the directory backend, which keeps no versions).
     #[serde(default)]
     pub s3_version_id: Option<String>,
+    /// What the delivery checks read off the bytes (recipients configured and a checker for
+    /// the file's type): kept so a rebuild re-judges without re-reading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measurements: Option<connector_core::delivery::FileMeasurements>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,6 +142,9 @@ pub struct PackageDoc {
     pub release: Option<Release>,
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
+    /// Each recipient's verdict on the staged files (issue 18); empty without recipients.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delivery_checks: Vec<connector_core::delivery::RecipientVerdict>,
 }
 
 pub const STAGED: &str = "staged";
@@ -424,6 +433,7 @@ async fn record_blocked(
         // A release and the history stay: they say what partners may already have.
         release: current.as_ref().and_then(|c| c.release.clone()),
         history: current.map(|c| c.history).unwrap_or_default(),
+        delivery_checks: Vec::new(),
     };
     let detail = format!("{channel} package of {isbn} blocked: {}", blocked.reasons.join("; "));
     let rec = audit(
@@ -474,9 +484,17 @@ async fn stage(
     correlation_id: &str,
 ) -> Result<BuildOutcome, PackageError> {
     let (isbn, channel) = (plan.isbn.clone(), plan.channel);
+    let recipients = checks::recipients(app, &plan);
+    // The recipients' specs are inputs too: a spec change re-judges the same files.
+    let fingerprint = if recipients.is_empty() {
+        plan.fingerprint.clone()
+    } else {
+        let specs = connector_core::delivery::recipients_fingerprint(recipients.iter().copied());
+        format!("{}+{specs}", plan.fingerprint)
+    };
     let same_inputs = current.as_ref().is_some_and(|c| {
-        (c.status == STAGED || c.status == RELEASED)
-            && c.fingerprint.as_deref() == Some(plan.fingerprint.as_str())
+        (c.status == STAGED || c.status == RELEASED || (c.status == BLOCKED && !c.delivery_checks.is_empty()))
+            && c.fingerprint.as_deref() == Some(fingerprint.as_str())
     });
     if same_inputs
         && let Some(cur) = &current
@@ -501,11 +519,21 @@ async fn stage(
             },
             None => None,
         };
+        // Checked files are reused only with their measurements.
+        let reusable = reusable.filter(|d| {
+            recipients.is_empty()
+                || d.measurements.is_some()
+                || delivery::FileKind::from_mime(&f.mime_type).is_none()
+        });
         let file = match reusable {
             Some(d) => d,
             None => {
                 let body = app.dam.content_stream(&f.version_asset_id).await?;
-                let info = app.stores.staging.put_stream(&f.key, body, &f.mime_type).await?;
+                let (info, measurements) = if recipients.is_empty() {
+                    (app.stores.staging.put_stream(&f.key, body, &f.mime_type).await?, None)
+                } else {
+                    checks::put_measured(app, &f.key, body, &f.mime_type).await?
+                };
                 DocFile {
                     role: f.role.to_string(),
                     asset_id: f.lineage_id.to_string(),
@@ -517,6 +545,7 @@ async fn stage(
                     sha256: info.sha256,
                     md5: info.md5,
                     s3_version_id: info.version_id,
+                    measurements,
                 }
             }
         };
@@ -527,8 +556,14 @@ async fn stage(
         let xml = onix_fragment(f, s).map_err(|e| PackageError::Invalid(e.to_string()))?;
         app.stores.staging.put(&f.onix_key, xml.into_bytes().into(), "application/xml").await?;
     }
+    let verdicts = checks::judge(&isbn, &recipients, &doc_files);
     let manifest =
         manifest_bytes(&plan, &staged, package_version).map_err(|e| PackageError::Invalid(e.to_string()))?;
+    let manifest = checks::manifest_with_checks(manifest, &verdicts);
+    // Flagged before the document is written: a failed flag retries the build.
+    checks::flag_in_otmm(app, &checks::failed_files(&doc_files, &verdicts)).await?;
+    let check_reasons: Vec<String> = verdicts.iter().flat_map(|v| v.reasons()).collect();
+    let all_blocked = !verdicts.is_empty() && verdicts.iter().all(|v| !v.passed);
     let manifest_info =
         app.stores.staging.put(&plan.manifest_key, manifest.into(), "application/json").await?;
 
@@ -547,21 +582,23 @@ async fn stage(
     let doc = PackageDoc {
         isbn: isbn.clone(),
         channel,
-        status: STAGED.into(),
+        // Blocked when no recipient may have it; otherwise staged, with the blocked ones named.
+        status: if all_blocked { BLOCKED } else { STAGED }.into(),
         package_version,
         manifest_key: Some(plan.manifest_key.clone()),
-        reasons: Vec::new(),
+        reasons: check_reasons,
         files: doc_files.clone(),
         updated_at: now,
         product_id: product.product_id.0,
         work_id: product.work_id.0,
         product_form: Some(plan.form.to_string()),
-        fingerprint: Some(plan.fingerprint.clone()),
+        fingerprint: Some(fingerprint.clone()),
         manifest_sha256: Some(manifest_info.sha256.clone()),
         manifest_version_id: manifest_info.version_id.clone(),
         excluded: plan.excluded.clone(),
         release: current.as_ref().and_then(|c| c.release.clone()),
         history,
+        delivery_checks: verdicts.clone(),
     };
     let files_json: Vec<serde_json::Value> = doc_files
         .iter()
@@ -604,6 +641,7 @@ async fn stage(
             correlation_id,
         ));
     }
+    records.extend(checks::blocked_records(app, &plan, package_version, &verdicts, correlation_id));
     put_doc(app, &doc, existing, &records).await?;
     info!(%isbn, %channel, package_version, "package staged");
     Ok(BuildOutcome::Staged { isbn, channel, package_version, manifest_key: plan.manifest_key })

@@ -20,7 +20,7 @@ mod otmm_api;
 mod packages;
 mod routes;
 pub use otmm_api::{SearchConfig, VersionsConfig, VersionsMethod, defaults as otmm_defaults};
-pub use packages::{ChannelPackage, PACKAGE_CHANNELS, PackagesConfig};
+pub use packages::{ChannelPackage, PACKAGE_CHANNELS, PackagesConfig, Recipient};
 pub use routes::{LinkRoute, LinkTarget, UploadConfig, UploadMethod, is_jpeg, website_role_code};
 
 // ---------------------------------------------------------------------------------------------
@@ -92,7 +92,7 @@ fn render_invalid(file: &str, problems: &[Problem]) -> String {
 // Validated config
 
 /// The validated mapping config.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MappingConfig {
     /// Where it was read from (file path or a name given by the caller).
     pub source: String,

@@ -14,8 +14,10 @@
 mod check;
 mod measure;
 mod spec;
+mod verdict;
 
 pub use check::Check;
+pub use verdict::{RecipientVerdict, recipients_fingerprint, verdicts};
 
 pub use measure::{
     AudioMeasurements, EpubMeasurements, EpubcheckReport, FileMeasurements, ImageMeasurements, Measured,

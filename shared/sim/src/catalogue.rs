@@ -24,6 +24,9 @@ pub mod otmm_fields {
     pub const EXPIRATION_DATE: &str = "ARTESIA.FIELD.EXPIRATION DATE";
     /// Written by the connector when rights no longer cover a linked product.
     pub const RIGHTS_FLAG: &str = "CUSTOM.FIELD.RIGHTS_FLAG";
+    /// Written by the connector when a file fails a recipient's delivery check
+    /// (`[packages] check_flag_field`).
+    pub const DELIVERY_CHECK: &str = "CUSTOM.FIELD.DELIVERY_CHECK";
     /// Carried by asset-request folders/placeholders.
     pub const REQUEST_ID: &str = "CUSTOM.FIELD.REQUEST_ID";
     pub const DUE_DATE: &str = "CUSTOM.FIELD.DUE_DATE";

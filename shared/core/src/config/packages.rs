@@ -3,6 +3,7 @@
 //! Its own table and structs, so the rest of the mapping config stays untouched.
 
 use super::{Problems, ProductForm, ResourceSettings, parse_role, path};
+use crate::delivery::{DeliverySpec, PRESETS};
 use crate::rights::Channel;
 use crate::role::AssetRole;
 use serde::Serialize;
@@ -12,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const PACKAGE_CHANNELS: [Channel; 3] = [Channel::Print, Channel::Ebook, Channel::Audio];
 
 /// The validated `[packages]` table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PackagesConfig {
     /// Base URL under which staged objects are reachable by partners (a CDN or a presigning
     /// proxy in front of the staging bucket), ending with `/`. A file's ONIX `ResourceLink` and
@@ -21,6 +22,25 @@ pub struct PackagesConfig {
     /// ONIX list 73 website role of the web link a release adds to the product (two digits).
     pub release_link_role: String,
     pub channels: BTreeMap<Channel, ChannelPackage>,
+    /// `[packages.recipients.<name>]`: who receives the packages and what each checks. Empty:
+    /// no delivery checks (packages are staged as before).
+    pub recipients: Vec<Recipient>,
+    /// OTMM metadata field (text) set on an asset whose file failed a recipient's check, with
+    /// the reasons; cleared when its packages pass again. `None`: assets are not flagged.
+    pub check_flag_field: Option<String>,
+}
+
+/// A named recipient of packages (a printer, an ebook vendor, an audio retailer): the channel
+/// and product forms it takes, and the spec its files are checked against.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recipient {
+    pub name: String,
+    pub channel: Channel,
+    /// The forms of the channel it takes (all of the channel's when the config lists none).
+    pub forms: BTreeSet<ProductForm>,
+    /// The preset the spec started from, if any (recorded in the manifest).
+    pub preset: Option<String>,
+    pub spec: DeliverySpec,
 }
 
 /// What a package of one channel holds.
@@ -46,6 +66,15 @@ impl PackagesConfig {
         self.channels.iter().find(|(_, c)| c.forms.contains(form)).map(|(ch, c)| (*ch, c))
     }
 
+    /// The recipients of a product of `form` in `channel`, in name order.
+    pub fn recipients_for<'a>(
+        &'a self,
+        channel: Channel,
+        form: &'a ProductForm,
+    ) -> impl Iterator<Item = &'a Recipient> + 'a {
+        self.recipients.iter().filter(move |r| r.channel == channel && r.forms.contains(form))
+    }
+
     /// The public URL of a staged object.
     pub fn link_for(&self, key: &str) -> String {
         format!("{}{key}", self.link_base_url)
@@ -60,9 +89,27 @@ pub(super) mod raw {
     pub struct Packages {
         pub link_base_url: String,
         pub release_link_role: Option<String>,
+        pub check_flag_field: Option<String>,
         pub print: Option<Channel>,
         pub ebook: Option<Channel>,
         pub audio: Option<Channel>,
+        #[serde(default)]
+        pub recipients: std::collections::BTreeMap<String, Recipient>,
+    }
+
+    /// A section given here replaces the preset's section whole (its unnamed keys take the
+    /// issue's defaults for that kind, not the preset's values).
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Recipient {
+        pub channel: String,
+        #[serde(default)]
+        pub forms: Vec<String>,
+        pub preset: Option<String>,
+        pub images: Option<crate::delivery::ImageSpec>,
+        pub print_pdf: Option<crate::delivery::PrintPdfSpec>,
+        pub epub: Option<crate::delivery::EpubSpec>,
+        pub audio: Option<crate::delivery::AudioSpec>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -205,7 +252,102 @@ pub(super) fn validate(
         let [roles, optional_roles] = lists;
         channels.insert(channel, ChannelPackage { forms, roles, optional_roles });
     }
-    PackagesConfig { link_base_url, release_link_role, channels }
+    let recipients = validate_recipients(p, &raw.recipients, &channels);
+    let check_flag_field = raw.check_flag_field.as_ref().map(|f| {
+        let v = f.trim();
+        if v.is_empty() {
+            p.add(
+                path(&["packages", "check_flag_field"]),
+                "must be an OTMM metadata field id, e.g. \"CUSTOM.FIELD.DELIVERY_CHECK\"",
+            );
+        }
+        v.to_string()
+    });
+    PackagesConfig { link_base_url, release_link_role, channels, recipients, check_flag_field }
+}
+
+/// A section the recipient gives replaces the preset's.
+fn replace<T: Clone>(given: &Option<T>, spec: &mut Option<T>) {
+    if given.is_some() {
+        spec.clone_from(given);
+    }
+}
+
+fn validate_recipients(
+    p: &mut Problems,
+    raw: &BTreeMap<String, raw::Recipient>,
+    channels: &BTreeMap<Channel, ChannelPackage>,
+) -> Vec<Recipient> {
+    let mut out = Vec::new();
+    for (name, r) in raw {
+        let key = |leaf: &str| path(&["packages", "recipients", name, leaf]);
+        if name.trim().is_empty() || name.contains(['/', '#', ' ']) {
+            p.add(
+                path(&["packages", "recipients", name]),
+                "a recipient name is a word (letters, digits, _ or -)",
+            );
+        }
+        let channel = match r.channel.trim() {
+            "print" => Channel::Print,
+            "ebook" => Channel::Ebook,
+            "audio" => Channel::Audio,
+            other => {
+                p.add(
+                    key("channel"),
+                    format!("{other:?} is not a package channel; expected print, ebook or audio"),
+                );
+                continue;
+            }
+        };
+        let Some(package) = channels.get(&channel) else {
+            p.add(
+                key("channel"),
+                format!("no [packages.{channel}] table, so no {channel} package is built for it"),
+            );
+            continue;
+        };
+        let mut forms = BTreeSet::new();
+        for (i, code) in r.forms.iter().enumerate() {
+            let k = format!("{}[{i}]", key("forms"));
+            match ProductForm::parse(code) {
+                Err(reason) => p.add(k, reason),
+                Ok(f) if !package.forms.contains(&f) => {
+                    p.add(k, format!("{f} is not in packages.{channel}.forms"));
+                }
+                Ok(f) => {
+                    forms.insert(f);
+                }
+            }
+        }
+        if r.forms.is_empty() {
+            forms = package.forms.clone();
+        }
+        let mut spec = match &r.preset {
+            None => DeliverySpec::default(),
+            Some(name) => match DeliverySpec::preset(name.trim()) {
+                Some(s) => s,
+                None => {
+                    p.add(
+                        key("preset"),
+                        format!("{name:?} is not a preset; expected one of {}", PRESETS.join(", ")),
+                    );
+                    DeliverySpec::default()
+                }
+            },
+        };
+        replace(&r.images, &mut spec.images);
+        replace(&r.print_pdf, &mut spec.print_pdf);
+        replace(&r.epub, &mut spec.epub);
+        replace(&r.audio, &mut spec.audio);
+        if spec == DeliverySpec::default() {
+            p.add(
+                path(&["packages", "recipients", name]),
+                "checks nothing: name a preset or at least one of images, print_pdf, epub, audio",
+            );
+        }
+        out.push(Recipient { name: name.clone(), channel, forms, preset: r.preset.clone(), spec });
+    }
+    out
 }
 
 #[cfg(test)]
@@ -259,5 +401,56 @@ mod tests {
         assert!(e.to_string().contains("m.toml"));
         let e = with("[packages]\nlink_base_url = \"https://x/\"\nbogus = 1\n").unwrap_err();
         assert!(e.to_string().contains("packages.bogus") || e.to_string().contains("bogus"), "{e}");
+    }
+
+    const BASE: &str = "[packages]\nlink_base_url = \"https://x/\"\n\
+        [packages.print]\nforms = [\"BB\", \"BC\"]\nroles = [\"full_cover\"]\n\
+        [packages.ebook]\nforms = [\"DG\"]\nroles = [\"front_cover\"]\n";
+
+    #[test]
+    fn recipients_load_with_presets_and_overrides() {
+        let c = with(&format!(
+            "{}\n\
+             [packages.recipients.printer]\nchannel = \"print\"\nforms = [\"BB\"]\npreset = \"printer\"\n\
+             [packages.recipients.vendor]\nchannel = \"ebook\"\npreset = \"ebook_retailer\"\n\
+             [packages.recipients.vendor.images]\nmin_short_side_px = 2000\n",
+            BASE.replace("[packages]\n", "[packages]\ncheck_flag_field = \"CUSTOM.FIELD.DELIVERY_CHECK\"\n")
+        ));
+        let p = c.unwrap().packages.unwrap();
+        assert_eq!(p.check_flag_field.as_deref(), Some("CUSTOM.FIELD.DELIVERY_CHECK"));
+        let bb = ProductForm::parse("BB").unwrap();
+        let bc = ProductForm::parse("BC").unwrap();
+        let names = |ch, f| p.recipients_for(ch, f).map(|r| r.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(Channel::Print, &bb), ["printer"]);
+        assert!(names(Channel::Print, &bc).is_empty(), "forms narrow the recipient");
+        let vendor = p.recipients.iter().find(|r| r.name == "vendor").unwrap();
+        assert_eq!(vendor.forms.len(), 1, "no forms: all of the channel's");
+        // The section replaces the preset's: the override is there, the rest is the default.
+        let images = vendor.spec.images.as_ref().unwrap();
+        assert_eq!(images.min_short_side_px, 2000);
+        assert_eq!(images.file_stem, None);
+        assert!(vendor.spec.epub.is_some(), "the preset's other sections stay");
+        assert!(with(BASE).unwrap().packages.unwrap().recipients.is_empty(), "no recipients: none");
+    }
+
+    #[test]
+    fn recipient_problems_name_the_field() {
+        let e = with(&format!(
+            "{BASE}[packages.recipients.a]\nchannel = \"audio\"\npreset = \"printer\"\n\
+             [packages.recipients.b]\nchannel = \"print\"\nforms = [\"DG\"]\npreset = \"nope\"\n\
+             [packages.recipients.c]\nchannel = \"ebook\"\n"
+        ))
+        .unwrap_err();
+        let ps = keys(e);
+        let has = |k: &str, needle: &str| ps.iter().any(|(key, r)| key == k && r.contains(needle));
+        assert!(has("packages.recipients.a.channel", "no [packages.audio]"), "{ps:#?}");
+        assert!(has("packages.recipients.b.forms[0]", "not in packages.print.forms"), "{ps:#?}");
+        assert!(has("packages.recipients.b.preset", "not a preset"), "{ps:#?}");
+        assert!(has("packages.recipients.c", "checks nothing"), "{ps:#?}");
+        let e = with(&format!(
+            "{BASE}[packages.recipients.a]\nchannel = \"print\"\n[packages.recipients.a.images]\nmin_short_side = 1\n"
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("min_short_side"), "{e}");
     }
 }

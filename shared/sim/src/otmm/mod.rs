@@ -116,6 +116,9 @@ struct SimState {
     next_asset: u64,
     next_folder: u64,
     rng: StdRng,
+    /// Real content a test or the demo gave an asset (a generated JPEG, PDF...); the others
+    /// stream their deterministic bytes.
+    contents: BTreeMap<String, bytes::Bytes>,
 }
 
 impl SimState {
@@ -304,6 +307,7 @@ impl OtmmSim {
         let deliveries = Arc::new(DeliveryLog::default());
         let shared = Arc::new(Shared {
             state: Mutex::new(SimState {
+                contents: BTreeMap::new(),
                 assets,
                 folders,
                 placeholders: Vec::new(),
@@ -405,6 +409,17 @@ impl OtmmSimHandle {
     /// Sets (or, with an empty value, clears) a field and emits `asset.metadata_changed`.
     pub fn set_field(&self, asset_id: &str, field_id: &str, value: &str) -> Result<(), SimError> {
         self.shared.set_field(asset_id, field_id, value)
+    }
+
+    /// Gives the asset version these bytes as its content (its size follows).
+    pub fn set_content(&self, asset_id: &str, content: bytes::Bytes) -> Result<(), SimError> {
+        let mut st = self.shared.lock();
+        let Some(a) = st.assets.get_mut(asset_id) else {
+            return Err(SimError::Invalid(format!("asset {asset_id} does not exist")));
+        };
+        a.content_size = content.len() as u64;
+        st.contents.insert(asset_id.to_string(), content);
+        Ok(())
     }
 
     /// Marks every version of the asset's lineage deleted and emits `asset.deleted`.
@@ -870,10 +885,10 @@ async fn asset_contents(
     if let Err(r) = guard(&sh, &v, &headers) {
         return r;
     }
-    let (size, mime, name) = {
+    let (size, mime, name, given) = {
         let st = sh.lock();
         match st.assets.get(&id) {
-            Some(a) => (a.content_size, a.mime_type.clone(), a.name.clone()),
+            Some(a) => (a.content_size, a.mime_type.clone(), a.name.clone(), st.contents.get(&id).cloned()),
             None => {
                 return error(StatusCode::NOT_FOUND, "ASSET_NOT_FOUND", format!("asset {id} does not exist"));
             }
@@ -882,7 +897,16 @@ async fn asset_contents(
     if size == 0 {
         return error(StatusCode::NOT_FOUND, "CONTENT_NOT_FOUND", format!("asset {id} has no content"));
     }
-    let mut resp = Body::from_stream(content_stream(&id, size)).into_response();
+    let mut resp = match given {
+        Some(bytes) => {
+            let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = (0..bytes.len())
+                .step_by(64 * 1024)
+                .map(|i| Ok(bytes.slice(i..bytes.len().min(i + 64 * 1024))))
+                .collect();
+            Body::from_stream(futures::stream::iter(chunks)).into_response()
+        }
+        None => Body::from_stream(content_stream(&id, size)).into_response(),
+    };
     let h = resp.headers_mut();
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     if let Some(ct) = mime.and_then(|m| HeaderValue::from_str(&m).ok()) {

@@ -83,6 +83,7 @@ pub(crate) const MODEL: &[(&str, &str, &[FieldDef])] = &[
             (otmm_fields::EMBARGO_UNTIL, "Embargo Until", Kind::Date),
             (otmm_fields::EXPIRATION_DATE, "Expiration Date", Kind::Date),
             (otmm_fields::RIGHTS_FLAG, "Rights Flag", Kind::Text),
+            (otmm_fields::DELIVERY_CHECK, "Delivery Check", Kind::Text),
         ],
     ),
     (
