@@ -167,9 +167,12 @@ impl TimingArgs {
     }
 }
 
+/// A variable lookup (the process environment, or it overlaid with the simulators').
+type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
+
 /// The variables `reconcile` and `package` read: the process environment, and, unless it names
 /// both systems, the simulators a running `connector serve` on `state_dir` wrote down.
-fn systems_env(state_dir: &std::path::Path) -> Box<dyn Fn(&str) -> Option<String>> {
+fn systems_env(state_dir: &std::path::Path) -> EnvLookup {
     let process = |k: &str| std::env::var(k).ok();
     if process("OTMM_BASE_URL").is_some() && process("CONSONANCE_BASE_URL").is_some() {
         return Box::new(process);
