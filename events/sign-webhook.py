@@ -11,7 +11,8 @@ answers 401 (stale X-Signature-Timestamp) until they are re-signed with the curr
 The signature is `sha256=` + hex HMAC-SHA256(secret, "<timestamp>.<raw body>") in
 X-Signature-256, with the unix timestamp in X-Signature-Timestamp (docs/webhook-contract.md).
 The secret is read from WEBHOOK_SECRET_OTMM or WEBHOOK_SECRET_CONSONANCE according to the
-event's path, or from --secret. --timestamp fixes the time (used to generate the samples).
+event's path, or from --secret; else the local development secret, the one `connector serve`
+checks on the simulators when those variables are not set (it prints it at start). --timestamp fixes the time (used to generate the samples).
 Standard library only.
 """
 import argparse

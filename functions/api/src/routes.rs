@@ -356,13 +356,14 @@ pub(crate) fn reconcile_mode(body: &[u8]) -> Result<Mode, ApiError> {
     if let Some(k) = m.keys().find(|k| k.as_str() != "mode") {
         return Err(ApiError::bad(
             k,
-            format!("unknown field {k:?}; send {{\"mode\": \"incremental\"|\"full\"}}"),
+            format!("unknown field {k:?}; send {{\"mode\": \"incremental\"|\"full\"|\"rights\"}}"),
         ));
     }
     match m.get("mode").and_then(Value::as_str) {
         Some("incremental") => Ok(Mode::Incremental),
         Some("full") => Ok(Mode::Full),
-        _ => Err(ApiError::bad("mode", "mode must be \"incremental\" or \"full\"")),
+        Some("rights") => Ok(Mode::Rights),
+        _ => Err(ApiError::bad("mode", "mode must be \"incremental\", \"full\" or \"rights\"")),
     }
 }
 
@@ -446,6 +447,7 @@ pub(crate) mod tests {
     fn reconcile_bodies_name_the_mode() {
         assert_eq!(reconcile_mode(br#"{"mode": "full"}"#).unwrap(), Mode::Full);
         assert_eq!(reconcile_mode(br#"{"mode": "incremental"}"#).unwrap(), Mode::Incremental);
+        assert_eq!(reconcile_mode(br#"{"mode": "rights"}"#).unwrap(), Mode::Rights);
         assert_eq!(reconcile_mode(br#"{"mode": "weekly"}"#).unwrap_err().field.as_deref(), Some("mode"));
         assert_eq!(reconcile_mode(br#"{}"#).unwrap_err().field.as_deref(), Some("mode"));
         assert_eq!(reconcile_mode(br#"{"mode": "full", "x": 1}"#).unwrap_err().field.as_deref(), Some("x"));

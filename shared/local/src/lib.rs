@@ -15,8 +15,19 @@ use connector_store::Stores;
 use std::path::Path;
 use webhook_intake::{IntakeDeps, Secret, Secrets};
 
-/// The signing secret the simulators and the local intake share when none is configured.
-pub const SIM_WEBHOOK_SECRET: &str = "local-simulator-webhook-secret";
+/// The signing secret the OTMM simulator and the local intake share when `WEBHOOK_SECRET_OTMM`
+/// is not set: the local development secret of `events/README.md` and `events/sign-webhook.py`,
+/// so a sample re-signed with their defaults is accepted by `connector serve`.
+pub const SIM_WEBHOOK_SECRET: &str = "local-dev-otmm-webhook-secret";
+
+/// The Consonance webhook secret of `connector serve` on the simulators when
+/// `WEBHOOK_SECRET_CONSONANCE` is not set (the other local development secret).
+pub const SIM_CONSONANCE_WEBHOOK_SECRET: &str = "local-dev-consonance-webhook-secret";
+
+/// The file in the state directory where `connector serve` on the simulators writes their
+/// environment (`KEY=VALUE` lines), so `connector reconcile` / `package` on the same state
+/// reach the same simulators; removed when `serve` stops.
+pub const SERVE_ENV_FILE: &str = "simulators.env";
 
 /// Both simulators, seeded from one catalogue; OTMM posts its events to `webhook_url`.
 pub struct Simulators {
@@ -68,6 +79,29 @@ impl Simulators {
             ("CONSONANCE_MAX_CONCURRENCY".into(), "32".into()),
         ]
     }
+}
+
+/// The variable lookup of `serve` on the simulators: the simulators' own variables (where they
+/// are and how to log in) win; everything else (`MAPPING_CONFIG_PATH`, `PUBLIC_BASE_URL`,
+/// `MAX_RECEIVE_COUNT`, `PROCESSOR_CONCURRENCY`, ...) comes from the process environment.
+pub fn overlay_env(
+    simulators: Vec<(String, String)>,
+    process: impl Fn(&str) -> Option<String>,
+) -> impl Fn(&str) -> Option<String> {
+    let sims: std::collections::BTreeMap<String, String> = simulators.into_iter().collect();
+    move |k: &str| sims.get(k).cloned().or_else(|| process(k))
+}
+
+/// `KEY=VALUE` lines (the [`SERVE_ENV_FILE`] format; `export` prefixes and `#` comments allowed).
+pub fn parse_env_lines(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.strip_prefix("export ").unwrap_or(l).split_once('=')?;
+            Some((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
 }
 
 /// An [`App`] on `stores`, with clients built from `env` (see `connector_app::wiring::app`).

@@ -93,12 +93,18 @@ enum Command {
         exit_when_stdin_closes: bool,
     },
     /// Pull what changed in OTMM and Consonance since the last run, compare with the mapping,
-    /// enqueue repairs and process them. `--full` walks everything and checks every link.
+    /// enqueue repairs and process them. `--full` walks everything and checks every link;
+    /// `--rights` runs the daily rights pass. Against the systems in the environment, else the
+    /// simulators of a `connector serve` on the same --state-dir.
     Reconcile {
         #[arg(long, default_value = ".state/connector", env = "CONNECTOR_STATE_DIR")]
         state_dir: PathBuf,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "rights")]
         full: bool,
+        /// The daily rights pass: report rights expiring soon, withdraw expired links, link
+        /// withheld ones whose rights have started. Reads no external system.
+        #[arg(long)]
+        rights: bool,
     },
     /// Build (or confirm) the production packages of every work the mapping knows, or of one
     /// ISBN's work, against the systems in the environment; `--release` then releases the
@@ -158,6 +164,26 @@ impl TimingArgs {
             max_receives: connector_app::sizing::QueueTiming::LOCAL.max_receives,
             base_retry: std::time::Duration::from_millis(self.retry_base_ms),
         }
+    }
+}
+
+/// A variable lookup (the process environment, or it overlaid with the simulators').
+type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
+
+/// The variables `reconcile` and `package` read: the process environment, and, unless it names
+/// both systems, the simulators a running `connector serve` on `state_dir` wrote down.
+fn systems_env(state_dir: &std::path::Path) -> EnvLookup {
+    let process = |k: &str| std::env::var(k).ok();
+    if process("OTMM_BASE_URL").is_some() && process("CONSONANCE_BASE_URL").is_some() {
+        return Box::new(process);
+    }
+    let file = state_dir.join(connector::SERVE_ENV_FILE);
+    match std::fs::read_to_string(&file) {
+        Ok(text) => {
+            eprintln!("using the simulators of `connector serve` ({})", file.display());
+            Box::new(connector::overlay_env(connector::parse_env_lines(&text), process))
+        }
+        Err(_) => Box::new(process),
     }
 }
 
@@ -243,13 +269,16 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             connector::sim_process::run(options, exit_when_stdin_closes).await
         }
-        Command::Reconcile { state_dir, full } => {
-            // Against the configured systems only: the simulators live in `serve` and `demo`.
-            let env = |k: &str| std::env::var(k).ok();
+        Command::Reconcile { state_dir, full, rights } => {
+            let env = systems_env(&state_dir);
             let settings = local_settings(&env)?;
             let stores = open_state(&state_dir, settings.max_receives).map_err(|e| e.to_string())?;
             let app = app_from_env(stores, &env, None, Some(settings)).map_err(|e| e.to_string())?;
-            let mode = if full { Mode::Full } else { Mode::Incremental };
+            let mode = match (full, rights) {
+                (_, true) => Mode::Rights,
+                (true, false) => Mode::Full,
+                (false, false) => Mode::Incremental,
+            };
             let summary = reconciler::run(&app, &reconciler::Options { mode, ..Default::default() }, &|| {
                 std::time::Duration::MAX
             })
@@ -266,7 +295,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Package { state_dir, isbn, release } => {
-            let env = |k: &str| std::env::var(k).ok();
+            let env = systems_env(&state_dir);
             let settings = local_settings(&env)?;
             let stores = open_state(&state_dir, settings.max_receives).map_err(|e| e.to_string())?;
             let app = app_from_env(stores, &env, None, Some(settings)).map_err(|e| e.to_string())?;
@@ -427,50 +456,104 @@ async fn serve_stores(
 
 async fn serve(options: ServeOptions) -> Result<(), String> {
     let ServeOptions { listen, state_dir, sim_titles, timing, state, exit_when_stdin_closes } = options;
-    let env = |k: &str| std::env::var(k).ok();
-    let settings = connector_app::wiring::settings_for(&env, timing.timing()).map_err(|e| e.to_string())?;
+    let process_env = |k: &str| std::env::var(k).ok();
+    let settings =
+        connector_app::wiring::settings_for(&process_env, timing.timing()).map_err(|e| e.to_string())?;
     let stores = serve_stores(state, &state_dir, settings.max_receives).await?;
-    let real = std::env::var("OTMM_BASE_URL").is_ok() && std::env::var("CONSONANCE_BASE_URL").is_ok();
-    let secret = std::env::var("WEBHOOK_SECRET_OTMM").ok();
-    let consonance_secret = std::env::var("WEBHOOK_SECRET_CONSONANCE").ok();
-    let listener_addr: std::net::SocketAddr =
-        listen.parse().map_err(|e| format!("--listen {listen:?}: {e}"))?;
+    let real = process_env("OTMM_BASE_URL").is_some() && process_env("CONSONANCE_BASE_URL").is_some();
+    let secret = process_env("WEBHOOK_SECRET_OTMM");
+    let consonance_configured = process_env("WEBHOOK_SECRET_CONSONANCE");
+    // Bind first: the OTMM simulator needs the webhook URL, and port 0 means "any".
+    let listener =
+        tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("--listen {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut banner = vec![format!("connector serve: listening on http://{addr}")];
+    let env_file = state_dir.join(connector::SERVE_ENV_FILE);
     let (app, sims) = if real {
         let secret = secret.ok_or("WEBHOOK_SECRET_OTMM must be set to receive OTMM webhooks")?;
-        let app = app_from_env(stores.clone(), &env, None, Some(settings)).map_err(|e| e.to_string())?;
-        let deps = intake_deps(&stores, &secret, consonance_secret.as_deref())?;
-        let api = Arc::new(api::ApiDeps::for_app(app.clone()));
-        let routes = http::router(Arc::new(deps)).merge(http::api_router(api));
-        http::spawn(routes, &listen).await.map_err(|e| e.to_string())?;
-        (app, None)
-    } else {
-        let secret = secret.unwrap_or_else(|| SIM_WEBHOOK_SECRET.to_string());
-        let deps = intake_deps(&stores, &secret, consonance_secret.as_deref())?;
-        // Bind first (OTMM's simulator needs the webhook URL), then start the simulators,
-        // then serve: the API's reconcile route needs the app, which needs the simulators.
-        let listener =
-            tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("--listen {listen}: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let catalogue = Catalogue::generate(sim_titles, 7, chrono::Utc::now());
-        let sims = Simulators::start(&catalogue, Some(format!("http://{addr}/webhooks/otmm")), &secret).await;
-        let env: BTreeMap<String, String> = sims.env().into_iter().collect();
-        let app = app_from_env(stores.clone(), &|k: &str| env.get(k).cloned(), None, Some(settings))
-            .map_err(|e| e.to_string())?;
+        let app =
+            app_from_env(stores.clone(), &process_env, None, Some(settings)).map_err(|e| e.to_string())?;
+        let deps = intake_deps(&stores, &secret, consonance_configured.as_deref())?;
         let api = Arc::new(api::ApiDeps::for_app(app.clone()));
         http::serve(listener, http::router(Arc::new(deps)).merge(http::api_router(api)));
-        eprintln!("simulators: OTMM {} , Consonance {}", sims.otmm.base_url(), sims.consonance.base_url());
+        banner.push("  webhook secrets: from WEBHOOK_SECRET_OTMM / WEBHOOK_SECRET_CONSONANCE".into());
+        (app, None)
+    } else {
+        let otmm_secret = secret.clone().unwrap_or_else(|| SIM_WEBHOOK_SECRET.to_string());
+        let consonance_secret = consonance_configured
+            .clone()
+            .unwrap_or_else(|| connector::SIM_CONSONANCE_WEBHOOK_SECRET.to_string());
+        let deps = intake_deps(&stores, &otmm_secret, Some(&consonance_secret))?;
+        let catalogue = Catalogue::generate(sim_titles, 7, chrono::Utc::now());
+        let sims =
+            Simulators::start(&catalogue, Some(format!("http://{addr}/webhooks/otmm")), &otmm_secret).await;
+        let env = connector::overlay_env(sims.env(), process_env);
+        let app = app_from_env(stores.clone(), &env, None, Some(settings)).map_err(|e| e.to_string())?;
+        let api = Arc::new(api::ApiDeps::for_app(app.clone()));
+        http::serve(listener, http::router(Arc::new(deps)).merge(http::api_router(api)));
+        // Printed only when they are the local defaults; a configured secret stays unprinted.
+        let shown = |configured: &Option<String>, value: &str, var: &str| match configured {
+            Some(_) => format!("from {var}"),
+            None => format!("{value} (the local default; set {var} to change it)"),
+        };
+        banner.push(format!(
+            "  webhook secret OTMM: {}",
+            shown(&secret, SIM_WEBHOOK_SECRET, "WEBHOOK_SECRET_OTMM")
+        ));
+        banner.push(format!(
+            "  webhook secret Consonance: {}",
+            shown(
+                &consonance_configured,
+                connector::SIM_CONSONANCE_WEBHOOK_SECRET,
+                "WEBHOOK_SECRET_CONSONANCE"
+            )
+        ));
+        banner.push(format!(
+            "  OTMM simulator: {} (assets to approve: GET {}/__sim/otmm/assets?isbn=...&role=...)",
+            sims.otmm.base_url(),
+            sims.otmm.base_url()
+        ));
+        banner.push(format!("  Consonance simulator: {}", sims.consonance.base_url()));
+        let lines: String = sims.env().iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        std::fs::write(&env_file, &lines).map_err(|e| format!("{}: {e}", env_file.display()))?;
+        banner.push(format!(
+            "# `connector reconcile` / `package` with --state-dir {} reach these simulators (from {}); elsewhere:",
+            state_dir.display(),
+            env_file.display()
+        ));
+        banner.extend(sims.env().iter().map(|(k, v)| format!("export {k}={v}")));
         (app, Some(sims))
     };
-    eprintln!(
-        "serving POST http://{listener_addr}/webhooks/{{otmm,consonance}}, the API (no authentication locally) and the board at http://{listener_addr}/board; state in {}",
-        state_dir.display()
+    let mapping = match (process_env("MAPPING_CONFIG_PATH"), process_env("MAPPING_CONFIG")) {
+        (Some(path), _) => path,
+        (None, Some(_)) => "$MAPPING_CONFIG".to_string(),
+        (None, None) => "the built-in example (config/mapping.example.toml)".to_string(),
+    };
+    banner.insert(1, format!(
+        "  webhooks: POST http://{addr}/webhooks/{{otmm,consonance}}; API (no authentication locally) and board: http://{addr}/board"
+    ));
+    banner.insert(2, format!("  mapping config: {mapping}"));
+    banner.insert(
+        3,
+        format!(
+            "  settings: max receives {}, processor concurrency {}, public base URL {}; state in {}",
+            app.settings.max_receives,
+            app.settings.concurrency,
+            app.settings.public_base_url.as_deref().unwrap_or("(none: no readiness web links)"),
+            state_dir.display()
+        ),
     );
+    banner.push("connector serve: ready (Ctrl-C stops it)".into());
+    for line in &banner {
+        println!("{line}");
+    }
     tokio::select! {
         _ = worker::run(app) => {}
         _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
         _ = connector::sim_process::stdin_closed(exit_when_stdin_closes) => eprintln!("stdin closed; stopping"),
     }
     if let Some(s) = sims {
+        let _ = std::fs::remove_file(&env_file);
         s.otmm.shutdown().await;
         s.consonance.shutdown().await;
     }

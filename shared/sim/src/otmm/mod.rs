@@ -12,7 +12,8 @@
 //! date operator ids) the shape is the simulator's choice and marked UNCONFIRMED.
 //!
 //! Control (not OTMM): `/__sim/faults`, `/__sim/requests` (see [`crate::faults`]) and
-//! `/__sim/otmm/...` mirroring the [`OtmmSimHandle`] methods.
+//! `/__sim/otmm/...` mirroring the [`OtmmSimHandle`] methods; `GET /__sim/otmm/assets` lists
+//! the latest version of each asset (so a person can find what to approve).
 
 // Handlers bail out early with a ready `Response` (an exception body); its size is irrelevant
 // next to the request it answers.
@@ -518,6 +519,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/__sim/otmm/delete_asset", post(ctl_delete_asset))
         .route("/__sim/otmm/webhooks", post(ctl_webhooks))
         .route("/__sim/otmm/expire_sessions", post(ctl_expire_sessions))
+        .route("/__sim/otmm/assets", get(ctl_list_assets))
         .route("/__sim/otmm/assets/{id}", get(ctl_asset))
         .route("/__sim/otmm/folders", get(ctl_folders))
         .route("/__sim/otmm/placeholders", get(ctl_placeholders))
@@ -1261,6 +1263,66 @@ async fn ctl_asset(State(sh): Sh, Path(id): Path<String>) -> Response {
         Some(a) => Json(json!({"asset": a, "metadata": render_metadata(&a.fields)})).into_response(),
         None => error(StatusCode::NOT_FOUND, "SIM_NOT_FOUND", format!("asset {id} not found")),
     }
+}
+
+/// `GET /__sim/otmm/assets?isbn=&role=&status=&all_versions=true`: one short line per asset
+/// (its latest version unless `all_versions`), oldest first. `role` takes the asset-type
+/// value ("Front Cover") or the connector's role name ("front_cover"); unknown parameters are
+/// refused, naming them.
+async fn ctl_list_assets(State(sh): Sh, Query(q): Query<HashMap<String, String>>) -> Response {
+    const PARAMS: [&str; 4] = ["isbn", "role", "status", "all_versions"];
+    if let Some(k) = q.keys().find(|k| !PARAMS.contains(&k.as_str())) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "SIM_BAD_PARAMETER",
+            format!("unknown parameter {k:?}; use {}", PARAMS.join(", ")),
+        );
+    }
+    let all_versions = match q.get("all_versions").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "SIM_BAD_PARAMETER",
+                format!("all_versions must be true or false, not {v:?}"),
+            );
+        }
+    };
+    // A role name is translated to the asset-type value the simulator stores.
+    let asset_type = q.get("role").map(|r| {
+        crate::catalogue::role_values()
+            .iter()
+            .find(|(_, role)| role == r)
+            .map_or(r.as_str(), |(value, _)| *value)
+            .to_string()
+    });
+    let st = sh.lock();
+    let mut list: Vec<&SimAsset> = st
+        .assets
+        .values()
+        .filter(|a| !a.deleted && (all_versions || a.latest_version))
+        .filter(|a| q.get("isbn").is_none_or(|i| a.field(otmm_fields::ISBN) == Some(i.as_str())))
+        .filter(|a| asset_type.as_ref().is_none_or(|t| a.field(otmm_fields::ASSET_TYPE) == Some(t.as_str())))
+        .filter(|a| q.get("status").is_none_or(|s| a.field(otmm_fields::APPROVAL_STATUS) == Some(s.as_str())))
+        .collect();
+    list.sort_by(|a, b| (a.date_imported, &a.asset_id).cmp(&(b.date_imported, &b.asset_id)));
+    let items: Vec<Value> = list
+        .iter()
+        .map(|a| {
+            json!({
+                "asset_id": a.asset_id,
+                "original_asset_id": a.original_asset_id,
+                "version": a.version,
+                "latest_version": a.latest_version,
+                "name": a.name,
+                "isbn": a.field(otmm_fields::ISBN),
+                "asset_type": a.field(otmm_fields::ASSET_TYPE),
+                "approval_status": a.field(otmm_fields::APPROVAL_STATUS),
+            })
+        })
+        .collect();
+    Json(json!({"count": items.len(), "assets": items})).into_response()
 }
 
 async fn ctl_folders(State(sh): Sh) -> Response {

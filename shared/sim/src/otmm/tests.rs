@@ -302,3 +302,42 @@ async fn unknown_search_ids_are_refused_and_versions_are_found_by_search() {
     assert!(values.iter().any(|d| d["field_value"]["value"] == "Approved"));
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn control_route_lists_assets_filtered_by_isbn_and_role() {
+    let (sim, cat) = start().await;
+    let c = reqwest::Client::new();
+    let list = |q: &str| format!("{}/__sim/otmm/assets{q}", sim.base_url());
+    let get = |q: &'static str| {
+        let c = c.clone();
+        let url = list(q);
+        async move { c.get(url).send().await.unwrap() }
+    };
+    let live: Vec<_> = cat.assets.iter().filter(|a| !a.deleted).collect();
+    let v: Value = get("").await.json().await.unwrap();
+    // One line per live asset: its latest version.
+    assert_eq!(v["count"], live.len());
+    assert!(v["assets"].as_array().unwrap().iter().all(|a| a["latest_version"] == true));
+    let all: Value = get("?all_versions=true").await.json().await.unwrap();
+    let versions: usize = live.iter().map(|a| a.versions.len()).sum();
+    assert_eq!(all["count"], versions);
+
+    let cover = live.iter().find(|a| a.asset_type == "Front Cover").expect("a front cover");
+    let url = list(&format!("?isbn={}&role=front_cover", cover.isbn));
+    let by_role: Value = c.get(url).send().await.unwrap().json().await.unwrap();
+    let url = list(&format!("?isbn={}&role=Front%20Cover", cover.isbn));
+    let by_value: Value = c.get(url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(by_role, by_value);
+    let expected = live.iter().filter(|a| a.isbn == cover.isbn && a.asset_type == "Front Cover").count();
+    assert_eq!(by_role["count"], expected);
+    let items = by_role["assets"].as_array().unwrap();
+    assert!(items.iter().any(|a| a["original_asset_id"] == cover.original_asset_id.as_str()));
+    assert!(items.iter().all(|a| a["isbn"] == cover.isbn.as_str() && a["asset_type"] == "Front Cover"));
+
+    let r = get("?colour=blue").await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["exception_body"]["message"].as_str().unwrap().contains("colour"), "{v}");
+    assert_eq!(get("?all_versions=yes").await.status(), 400);
+    sim.shutdown().await;
+}
