@@ -8,9 +8,7 @@
 //!
 //! Figures are recorded in docs/PERFORMANCE.md.
 
-use connector::SIM_WEBHOOK_SECRET;
 use connector_app::Settings;
-use connector_core::signature::sign;
 use connector_sim::faults::Fault;
 use connector_tests::e2e::{Backend, Harness};
 use std::time::{Duration, Instant};
@@ -77,17 +75,7 @@ async fn main() {
     let deliveries = h.sims.otmm.deliveries();
     let mut duplicates = 0;
     for d in deliveries.iter().take(100) {
-        let ts = chrono::Utc::now().timestamp();
-        let resp = client
-            .post(format!("{}/webhooks/otmm", h.intake_url))
-            .header("content-type", "application/json")
-            .header("x-signature-timestamp", ts.to_string())
-            .header("x-signature-256", sign(SIM_WEBHOOK_SECRET.as_bytes(), ts, d.body.as_bytes()))
-            .body(d.body.clone())
-            .send()
-            .await
-            .expect("intake");
-        assert_eq!(resp.status(), 202);
+        assert_eq!(h.redeliver(&client, &d.body).await, 202);
         duplicates += 1;
     }
     let depth = h.app.stores.queue.depth().await.unwrap();

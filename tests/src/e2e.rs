@@ -3,6 +3,7 @@
 
 use connector::{SIM_WEBHOOK_SECRET, Simulators, app_from_env, http, intake_deps, worker};
 use connector_app::{App, Settings};
+use connector_core::signature::sign;
 use connector_sim::catalogue::{Catalogue, fixture_now};
 use connector_store::Stores;
 use std::collections::BTreeMap;
@@ -100,5 +101,21 @@ impl Harness {
         let delivered = self.sims.otmm.wait_for_deliveries(n, Duration::from_secs(30)).await;
         assert!(delivered.len() >= n, "expected {n} webhook deliveries, got {}", delivered.len());
         self.drain().await
+    }
+
+    /// Posts `body` to the intake again, signed now with the simulators' secret (what OTMM's
+    /// listener does on a retry); answers the intake's status.
+    pub async fn redeliver(&self, client: &reqwest::Client, body: &str) -> reqwest::StatusCode {
+        let ts = chrono::Utc::now().timestamp();
+        client
+            .post(format!("{}/webhooks/otmm", self.intake_url))
+            .header("content-type", "application/json")
+            .header("x-signature-timestamp", ts.to_string())
+            .header("x-signature-256", sign(SIM_WEBHOOK_SECRET.as_bytes(), ts, body.as_bytes()))
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("intake")
+            .status()
     }
 }

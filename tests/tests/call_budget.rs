@@ -6,9 +6,7 @@
 //! Embedded backend only: the counts are the same on moto (the stores make no external calls),
 //! and this file must stay cheap.
 
-use connector::SIM_WEBHOOK_SECRET;
 use connector_app::reconciler::{self, Mode, Options};
-use connector_core::signature::sign;
 use connector_tests::e2e::{Backend, Harness};
 use std::time::Duration;
 
@@ -97,17 +95,7 @@ async fn webhook_path_stays_within_its_call_budgets() {
     let deliveries = h.sims.otmm.deliveries();
     assert_eq!(deliveries.len(), events);
     for d in &deliveries {
-        let ts = chrono::Utc::now().timestamp();
-        let resp = client
-            .post(format!("{}/webhooks/otmm", h.intake_url))
-            .header("content-type", "application/json")
-            .header("x-signature-timestamp", ts.to_string())
-            .header("x-signature-256", sign(SIM_WEBHOOK_SECRET.as_bytes(), ts, d.body.as_bytes()))
-            .body(d.body.clone())
-            .send()
-            .await
-            .expect("intake");
-        assert_eq!(resp.status(), 202);
+        assert_eq!(h.redeliver(&client, &d.body).await, 202);
     }
     h.drain().await;
     assert_eq!(total(&h), DUPLICATES_BUDGET, "duplicates made calls:{}", describe(&h));
