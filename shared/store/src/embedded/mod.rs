@@ -53,6 +53,10 @@ pub struct Db {
     path: PathBuf,
 }
 
+// Every transaction that writes begins IMMEDIATE: a deferred one that reads first and then
+// writes gets SQLITE_BUSY at once, without waiting out busy_timeout, when another process (a
+// `connector reconcile` beside `serve` on the same state) wrote in between ("database is
+// locked", seen in the local-mode test).
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;

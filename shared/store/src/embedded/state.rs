@@ -135,7 +135,9 @@ fn conditional_put(
     guard: impl FnOnce(&str) -> Result<()>,
 ) -> Result<u64> {
     let Row { pk, sk, asset, body } = row;
-    let tx = conn.transaction().map_err(|e| sqlite_error("begin", e))?;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| sqlite_error("begin", e))?;
     let key = format!("{pk}/{sk}");
     let stored = stored_revision(&tx, pk, sk)?;
     check_revision(&key, expected, stored.as_ref().map(|(r, _)| *r))?;
@@ -315,7 +317,9 @@ impl AuditLog for SqliteState {
         let records = records.to_vec();
         self.db
             .run("append audit", move |conn| {
-                let tx = conn.transaction().map_err(|e| sqlite_error("begin", e))?;
+                let tx = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(|e| sqlite_error("begin", e))?;
                 insert_audit(&tx, &records)?;
                 tx.commit().map_err(|e| sqlite_error("commit", e))
             })
@@ -352,7 +356,7 @@ impl Idempotency for SqliteState {
         let (key, hash) = (key.to_string(), payload_hash.map(str::to_string));
         self.db
             .run("claim idempotency key", move |conn| {
-                let tx = conn.transaction().map_err(|e| sqlite_error("begin", e))?;
+                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| sqlite_error("begin", e))?;
                 let row: Option<(String, i64, Option<i64>, Option<String>, Option<String>)> = tx
                     .query_row(
                         "SELECT status, expiration, in_progress_expiration, data, validation FROM idempotency WHERE id = ?1",
