@@ -129,6 +129,13 @@ impl Db {
     }
 }
 
+/// A transaction that writes: IMMEDIATE, so it waits out busy_timeout for another process's
+/// write instead of failing at its first write (see SCHEMA's comment).
+pub(crate) fn begin_write(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| sqlite_error("begin", e))
+}
+
 pub(crate) fn sqlite_error(operation: &'static str, e: rusqlite::Error) -> StoreError {
     // SQLITE_BUSY/LOCKED come from another process holding the file: worth a retry.
     let transient = matches!(

@@ -2,7 +2,7 @@
 //! message is invisible for the visibility timeout; one received `max_receives` times
 //! without an ack moves to the dead-letter queue on the next receive attempt.
 
-use super::{Db, sqlite_error};
+use super::{Db, begin_write, sqlite_error};
 use crate::{Queue, QueueDepth, QueueMessage, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -64,7 +64,7 @@ impl Queue for SqliteQueue {
         let max_receives = i64::from(self.max_receives);
         self.db
             .run("receive messages", move |conn| {
-                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| sqlite_error("begin", e))?;
+                let tx = begin_write(conn)?;
                 let now = now_ms();
                 let mut out = Vec::new();
                 {
@@ -165,7 +165,7 @@ impl Queue for SqliteQueue {
         let ids = message_ids.map(<[String]>::to_vec);
         self.db
             .run("redrive dead letters", move |conn| {
-                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| sqlite_error("begin", e))?;
+                let tx = begin_write(conn)?;
                 let now = now_ms();
                 let moved = match ids {
                     None => tx

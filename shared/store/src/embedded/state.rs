@@ -1,6 +1,6 @@
 //! Mapping, audit, idempotency and checkpoints in SQLite, with the same keys as DynamoDB.
 
-use super::{Db, sqlite_error};
+use super::{Db, begin_write, sqlite_error};
 use crate::keys;
 use crate::{
     AuditLog, Checkpoints, Claim, ConflictReason, Document, Documents, Idempotency, IdempotencyTtl,
@@ -135,9 +135,7 @@ fn conditional_put(
     guard: impl FnOnce(&str) -> Result<()>,
 ) -> Result<u64> {
     let Row { pk, sk, asset, body } = row;
-    let tx = conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(|e| sqlite_error("begin", e))?;
+    let tx = begin_write(conn)?;
     let key = format!("{pk}/{sk}");
     let stored = stored_revision(&tx, pk, sk)?;
     check_revision(&key, expected, stored.as_ref().map(|(r, _)| *r))?;
@@ -317,9 +315,7 @@ impl AuditLog for SqliteState {
         let records = records.to_vec();
         self.db
             .run("append audit", move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                    .map_err(|e| sqlite_error("begin", e))?;
+                let tx = begin_write(conn)?;
                 insert_audit(&tx, &records)?;
                 tx.commit().map_err(|e| sqlite_error("commit", e))
             })
@@ -356,7 +352,7 @@ impl Idempotency for SqliteState {
         let (key, hash) = (key.to_string(), payload_hash.map(str::to_string));
         self.db
             .run("claim idempotency key", move |conn| {
-                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| sqlite_error("begin", e))?;
+                let tx = begin_write(conn)?;
                 let row: Option<(String, i64, Option<i64>, Option<String>, Option<String>)> = tx
                     .query_row(
                         "SELECT status, expiration, in_progress_expiration, data, validation FROM idempotency WHERE id = ?1",
