@@ -1,3 +1,4 @@
+use super::raw::line_col;
 use super::*;
 
 const EXAMPLE: &str = include_str!("../../../../config/mapping.example.toml");
