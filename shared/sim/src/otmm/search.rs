@@ -5,11 +5,11 @@
 //! `contains_invalid_conditions`; this simulator refuses outright, the stricter reading).
 
 use super::model::{ASSET_ID_FIELD, MODEL, fmt_date, parse_date, render_asset, render_folder};
-use super::{Sh, Shared, SimAsset, SimFolder, SimState, error, form, guard, with_metadata};
+use super::{Caller, Sh, Shared, SimAsset, SimFolder, SimState, error, form, with_metadata};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use connector_core::config::otmm_defaults as ids;
@@ -67,20 +67,20 @@ impl SearchIds {
 
 pub(super) async fn search_get(
     State(sh): Sh,
+    Caller(_): Caller,
     Path(v): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
 ) -> Response {
-    search(&sh, &v, &headers, &q)
+    search(&sh, &v, &q)
 }
 
 pub(super) async fn search_post(
     State(sh): Sh,
+    Caller(_): Caller,
     Path(v): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    search(&sh, &v, &headers, &form(&body))
+    search(&sh, &v, &form(&body))
 }
 
 pub(super) struct Condition {
@@ -225,10 +225,8 @@ fn check_ids(ids: &SearchIds, conditions: &[Condition], sort_field: &str) -> Res
 
 /// `/search/text` over latest, non-deleted versions (all versions of a lineage when the
 /// lineage field is searched, as the public versions search expects).
-fn search(sh: &Shared, v: &str, headers: &HeaderMap, q: &HashMap<String, String>) -> Response {
-    if let Err(r) = guard(sh, v, headers) {
-        return r;
-    }
+/// The caller is authenticated by the handlers' [`Caller`].
+fn search(sh: &Shared, v: &str, q: &HashMap<String, String>) -> Response {
     let ids = &sh.options.search;
     let conditions = match parse_conditions(q.get("search_condition_list")) {
         Ok(c) => c,
