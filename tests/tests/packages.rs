@@ -190,7 +190,7 @@ async fn territory_restriction_blocks_that_product_only(backend: Backend) {
     verify_staged(&h, &doc(&h, BB, Channel::Print).await.0).await;
     let trail = actions(&h, &isbn_of(DG)).await;
     let blocked = trail.iter().find(|r| r.action == "package.blocked").expect("package.blocked audited");
-    assert!(blocked.detail.contains("may not be shown in US"), "{}", blocked.detail);
+    assert!(blocked.detail.contains("sold in US where the asset may not be shown"), "{}", blocked.detail);
     assert!(!trail.iter().any(|r| r.action == "package.staged"));
     assert!(h.app.stores.staging.list(&format!("packages/{}/", isbn_of(DG))).await.unwrap().is_empty());
     let release = packages::release(&h.app, &isbn_of(DG), Channel::Ebook, "t").await.unwrap();

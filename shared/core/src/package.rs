@@ -18,7 +18,8 @@ use crate::audit::AuditId;
 use crate::config::{MappingConfig, ProductForm};
 use crate::ids::{AssetId, Isbn13, ProductId, WorkId};
 use crate::onix::{self, ResourceFile};
-use crate::rights::{AssetRights, Channel, CountryCode, ProductSalesRights, may_use};
+use crate::rights::{AssetRights, Channel, ProductSalesRights};
+use crate::rights_eval::{self, RightsReason};
 use crate::role::AssetRole;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -159,53 +160,17 @@ pub fn extension(file_name: &str, mime_type: &str) -> String {
     })
 }
 
-/// Why a file may not be used for a product on a channel at a date, or `Ok`. Uses
-/// [`may_use`] for every country the product is sold in that the asset's territory could
-/// exclude; a product sold worldwide needs an asset usable worldwide (less the product's own
-/// not-for-sale countries).
+/// Why a file may not be used for a product on the package's channel at `date`: every reason
+/// [`rights_eval::reasons`] gives, the same rule links follow (one territory computation for
+/// both). `Ok` when the file's rights cover the product.
 pub fn file_rights(
     rights: &AssetRights,
     product: &ProductSalesRights,
     channel: Channel,
     date: NaiveDate,
-) -> Result<(), String> {
-    // The asset's own state (withdrawn, window, channel) does not depend on the country: ask
-    // once with a territory-free view of both sides.
-    let anywhere = AssetRights { territory: crate::rights::Territory::world(), ..rights.clone() };
-    let everywhere = ProductSalesRights { for_sale_worldwide: true, ..Default::default() };
-    let probe = CountryCode::parse("ZZ").map_err(|e| e.to_string())?;
-    may_use(&anywhere, &everywhere, probe, channel, date).map_err(|d| d.to_string())?;
-
-    let sold_in: BTreeSet<CountryCode> = if product.for_sale_worldwide {
-        if !rights.territory.world {
-            return Err(format!(
-                "the asset may be used only in {}, but the product is for sale worldwide{}",
-                rights.territory,
-                if product.not_for_sale.is_empty() {
-                    String::new()
-                } else {
-                    format!(" except {}", join(&product.not_for_sale))
-                }
-            ));
-        }
-        rights.territory.excluded.iter().copied().filter(|c| product.is_for_sale_in(*c)).collect()
-    } else {
-        product.for_sale.iter().copied().filter(|c| product.is_for_sale_in(*c)).collect()
-    };
-    let denied: Vec<CountryCode> =
-        sold_in.into_iter().filter(|c| may_use(rights, product, *c, channel, date).is_err()).collect();
-    match denied.as_slice() {
-        [] => Ok(()),
-        [one] => Err(format!("the asset may not be shown in {one}, where the product is for sale")),
-        many => Err(format!(
-            "the asset may not be shown in {}, where the product is for sale",
-            many.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
-        )),
-    }
-}
-
-fn join(set: &BTreeSet<CountryCode>) -> String {
-    set.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" ")
+) -> Result<(), Vec<RightsReason>> {
+    let why = rights_eval::reasons(rights, product, Some(&BTreeSet::from([channel])), None, date);
+    if why.is_empty() { Ok(()) } else { Err(why) }
 }
 
 /// The product's sales territory in the compact form (`WORLD -US`, `GB IE`).
@@ -322,7 +287,8 @@ pub fn plan_package(
         for c in chosen {
             let verdict = match &c.rights {
                 None => Err("OTMM holds no usage rights for it".to_string()),
-                Some(r) => file_rights(r, &product.sales_rights, channel, date),
+                Some(r) => file_rights(r, &product.sales_rights, channel, date)
+                    .map_err(|why| why.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
             };
             match verdict {
                 Err(why) => {

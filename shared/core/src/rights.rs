@@ -1,6 +1,7 @@
 //! Rights: where, on which channel and when an asset version may be used, and where a product
 //! may be sold. Territories follow ONIX 3.0 `Territory`: a base (WORLD or a list of
-//! ISO 3166-1 countries) with exclusions. `may_use` is the one question the connector asks.
+//! ISO 3166-1 countries) with exclusions. `may_use` answers for one country; what covers a product (links and
+//! packages alike) is [`crate::rights_eval::reasons`].
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};

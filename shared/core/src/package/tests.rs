@@ -1,5 +1,5 @@
 use super::*;
-use crate::rights::{Territory, ValidityWindow};
+use crate::rights::{CountryCode, Territory, ValidityWindow};
 use chrono::TimeZone;
 use proptest::prelude::*;
 
@@ -143,7 +143,11 @@ fn territory_restriction_blocks_only_where_the_product_is_sold() {
     c.rights =
         Some(AssetRights { territory: Territory::parse("GB IE").unwrap(), ..AssetRights::unrestricted() });
     let b = blocked(plan_package(&product("DG"), &[c], &config(), today()));
-    assert!(b.reasons[0].contains("only in GB IE"), "{:?}", b.reasons);
+    assert!(
+        b.reasons[0].contains("sold in WORLD -GB -IE where the asset may not be shown"),
+        "{:?}",
+        b.reasons
+    );
 }
 
 #[test]
@@ -151,14 +155,14 @@ fn channel_and_dates_are_checked_at_publication() {
     let mut c = candidate(AssetRole::FrontCover, 1, 1);
     c.rights = Some(AssetRights { channels: Some([Channel::Print].into()), ..AssetRights::unrestricted() });
     let b = blocked(plan_package(&product("DG"), std::slice::from_ref(&c), &config(), today()));
-    assert!(b.reasons[0].contains("ebook channel"), "{:?}", b.reasons);
+    assert!(b.reasons[0].contains("channel ebook not allowed"), "{:?}", b.reasons);
     // Expires before publication.
     c.rights = Some(AssetRights {
         window: ValidityWindow { expiry: Some(d("2027-01-31")), ..Default::default() },
         ..AssetRights::unrestricted()
     });
     let b = blocked(plan_package(&product("DG"), std::slice::from_ref(&c), &config(), today()));
-    assert!(b.reasons[0].contains("expired on 2027-01-31"), "{:?}", b.reasons);
+    assert!(b.reasons[0].contains("expired 2027-01-31"), "{:?}", b.reasons);
     // Already published: today counts.
     let mut p = product("DG");
     p.publication_date = Some(d("2026-01-01"));
@@ -178,7 +182,7 @@ fn optional_file_with_bad_rights_is_left_out_not_blocking() {
     ));
     assert_eq!(plan.files.len(), 1);
     assert_eq!(plan.excluded.len(), 1);
-    assert!(plan.excluded[0].contains("withdrawn"), "{:?}", plan.excluded);
+    assert!(plan.excluded[0].contains("marked expired in OTMM"), "{:?}", plan.excluded);
 }
 
 #[test]

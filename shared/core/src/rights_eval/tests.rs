@@ -1,6 +1,6 @@
 use super::*;
 use crate::rights::strategies::{country, product as sales, territory};
-use crate::rights::{CountryCode, ValidityWindow, may_use};
+use crate::rights::{CountryCode, ValidityWindow};
 use proptest::prelude::*;
 
 fn cc(s: &str) -> CountryCode {
@@ -199,22 +199,5 @@ proptest! {
         let mut reversed = refs.clone();
         reversed.reverse();
         prop_assert_eq!(evaluate(&r, role, &refs, &config(), day), evaluate(&r, role, &reversed, &config(), day));
-    }
-
-    /// Covered means `may_use` allows every country the product is sold in, on every channel
-    /// the asset is used on for it.
-    #[test]
-    fn covered_agrees_with_may_use(r in rights(), ps in products(), role in role(), day in date()) {
-        let cfg = config();
-        let refs: Vec<&ProductFacts> = ps.iter().collect();
-        let c = evaluate(&r, role, &refs, &cfg, day);
-        for p in ps.iter().filter(|p| c.covered.contains(&p.product_id)) {
-            let used_on: Vec<Channel> = cfg.usage_channels(role, p.form.as_ref()).map(|s| s.iter().copied().collect()).unwrap_or_else(|| Channel::ALL.to_vec());
-            for country in UNIVERSE.iter().map(|c| cc(c)).filter(|c| p.sales_rights.is_for_sale_in(*c)) {
-                for ch in &used_on {
-                    prop_assert_eq!(may_use(&r, &p.sales_rights, country, *ch, day), Ok(()));
-                }
-            }
-        }
     }
 }
