@@ -18,7 +18,7 @@ pub use board::{ROLE_STATE_COLOURS, colour_of, render_board};
 pub use query::{TitleFilter, decode_title_cursor, encode_title_cursor};
 pub use routes::{LinkView, TitlesPage};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use connector_app::App;
 use connector_app::readiness::{self, ReadinessError};
 use connector_app::reconciler::{self, Mode, Options, Summary};
@@ -80,8 +80,7 @@ pub type Evaluate =
     Arc<dyn Fn(Isbn13) -> BoxFuture<'static, Result<Option<TitleReadiness>, String>> + Send + Sync>;
 /// Runs one reconcile slice of the given mode within the given time budget.
 pub type Reconcile = Arc<dyn Fn(Mode, Duration) -> BoxFuture<'static, Result<Summary, String>> + Send + Sync>;
-/// Where "now" comes from.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+pub use connector_core::Clock;
 
 /// Wraps an async evaluation function as an [`Evaluate`]:
 /// `deps.evaluate = Some(api::evaluator(move |isbn| { let app = app.clone(); async move { ... } }))`.

@@ -99,8 +99,7 @@ impl Secrets {
     }
 }
 
-/// The clock the handler reads (a fixed one in tests).
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+pub use connector_core::Clock;
 
 /// What the handler needs: the two ports, the secrets and a clock.
 #[derive(Clone)]

@@ -97,8 +97,7 @@ impl Default for Settings {
     }
 }
 
-/// Where "now" comes from; tests move it.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+pub use connector_core::Clock;
 
 pub fn system_clock() -> Clock {
     Arc::new(Utc::now)

@@ -28,3 +28,7 @@ pub use rights::{
     AssetRights, Channel, CountryCode, Denial, ProductSalesRights, Territory, ValidityWindow, may_use,
 };
 pub use role::AssetRole;
+
+/// Where "now" comes from: the one clock type every layer takes (the functions read the system
+/// clock, tests move a fixed one). A type, not a read: the core itself never asks for the time.
+pub type Clock = std::sync::Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>;
