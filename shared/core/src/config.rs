@@ -273,14 +273,12 @@ pub struct RequestsConfig {
 pub struct ProductForm(String);
 
 impl ProductForm {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, ProductFormError> {
         let b = s.as_bytes();
         if b.len() == 2 && b[0].is_ascii_uppercase() && (b[1].is_ascii_uppercase() || b[1].is_ascii_digit()) {
             Ok(ProductForm(s.to_string()))
         } else {
-            Err(format!(
-                "{s:?} is not an ONIX product form code; expected two characters such as BB, BC, DG or AJ"
-            ))
+            Err(ProductFormError(s.to_string()))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -292,8 +290,13 @@ impl fmt::Display for ProductForm {
         f.write_str(&self.0)
     }
 }
+/// A string that is not an ONIX product form code (the string, as given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an ONIX product form code; expected two characters such as BB, BC, DG or AJ")]
+pub struct ProductFormError(pub String);
+
 impl TryFrom<String> for ProductForm {
-    type Error = String;
+    type Error = ProductFormError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         ProductForm::parse(&s)
     }

@@ -32,18 +32,29 @@ pub const MAX_CHANGED_FIELDS: usize = 200;
 #[serde(try_from = "String", into = "String")]
 pub struct EventId(String);
 
+/// Why a string is not an [`EventId`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventIdError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {max} characters, got {len}")]
+    TooLong { max: usize, len: usize },
+    #[error("contains {found:?}; only letters, digits and . _ : - are allowed")]
+    BadCharacter { found: char },
+}
+
 impl EventId {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, EventIdError> {
         if s.is_empty() {
-            return Err("must not be empty".into());
+            return Err(EventIdError::Empty);
         }
         if s.len() > MAX_EVENT_ID_LEN {
-            return Err(format!("must be at most {MAX_EVENT_ID_LEN} characters, got {}", s.len()));
+            return Err(EventIdError::TooLong { max: MAX_EVENT_ID_LEN, len: s.len() });
         }
-        if let Some(c) =
+        if let Some(found) =
             s.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
         {
-            return Err(format!("contains {c:?}; only letters, digits and . _ : - are allowed"));
+            return Err(EventIdError::BadCharacter { found });
         }
         Ok(EventId(s.to_string()))
     }
@@ -57,7 +68,7 @@ impl fmt::Display for EventId {
     }
 }
 impl TryFrom<String> for EventId {
-    type Error = String;
+    type Error = EventIdError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         EventId::parse(&s)
     }
@@ -393,7 +404,7 @@ impl<'a> Obj<'a> {
 }
 
 fn event_id(o: &Obj<'_>) -> Result<EventId, EventError> {
-    EventId::parse(o.required_str("event_id")?).map_err(|m| invalid("event_id", m))
+    EventId::parse(o.required_str("event_id")?).map_err(|e| invalid("event_id", e.to_string()))
 }
 
 /// Parses a webhook body from `source` into a validated event.

@@ -171,7 +171,7 @@ pub(super) fn validate(
         for (i, code) in spec.forms.iter().enumerate() {
             let k = format!("{}[{i}]", key("forms"));
             match ProductForm::parse(code) {
-                Err(reason) => p.add(k, reason),
+                Err(reason) => p.add(k, reason.to_string()),
                 Ok(form) => {
                     if let Some(other) = form_owner.get(&form) {
                         p.add(
@@ -310,7 +310,7 @@ fn validate_recipients(
         for (i, code) in r.forms.iter().enumerate() {
             let k = format!("{}[{i}]", key("forms"));
             match ProductForm::parse(code) {
-                Err(reason) => p.add(k, reason),
+                Err(reason) => p.add(k, reason.to_string()),
                 Ok(f) if !package.forms.contains(&f) => {
                     p.add(k, format!("{f} is not in packages.{channel}.forms"));
                 }

@@ -245,7 +245,7 @@ pub(super) fn validate(raw: raw::Root, file: &str) -> Result<MappingConfig, Conf
         let form = match ProductForm::parse(form_code) {
             Ok(f) => f,
             Err(reason) => {
-                p.add(path(&base), reason);
+                p.add(path(&base), reason.to_string());
                 continue;
             }
         };
@@ -300,7 +300,7 @@ pub(super) fn validate(raw: raw::Root, file: &str) -> Result<MappingConfig, Conf
         let form = match ProductForm::parse(form_code) {
             Ok(f) => f,
             Err(reason) => {
-                p.add(key, reason);
+                p.add(key, reason.to_string());
                 continue;
             }
         };
@@ -427,7 +427,7 @@ pub(super) fn forms_list(p: &mut Problems, key: String, list: &[String]) -> BTre
                     p.add(format!("{key}[{i}]"), format!("{code} is listed twice"));
                 }
             }
-            Err(reason) => p.add(format!("{key}[{i}]"), reason),
+            Err(reason) => p.add(format!("{key}[{i}]"), reason.to_string()),
         }
     }
     set
