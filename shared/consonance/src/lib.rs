@@ -49,7 +49,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use documents::{Capabilities, Documents};
-pub use tenant::TenantSchema;
+pub use tenant::{SchemaError, TenantSchema};
 
 /// What the client knows of the tenant: its schema (when introspection answered) and the
 /// documents built for it.

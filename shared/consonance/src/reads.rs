@@ -13,7 +13,7 @@ impl ConsonanceClient {
         const OP: &str = "introspect";
         let data = self.graphql(OP, tenant::INTROSPECTION_QUERY, json!({}), Retry::Idempotent).await?;
         TenantSchema::from_introspection(&data)
-            .map_err(|message| ConsonanceError::Protocol { operation: OP, message })
+            .map_err(|e| ConsonanceError::Protocol { operation: OP, message: e.to_string() })
     }
 
     /// The tenant as this process knows it: introspected on the first call, then cached (for

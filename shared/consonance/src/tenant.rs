@@ -92,10 +92,24 @@ pub struct TenantSchema {
     pub raw: Value,
 }
 
+/// Why an introspected schema cannot be read, or rebuilt for validation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaError {
+    #[error("the answer has no __schema")]
+    NoSchema,
+    #[error("the introspected schema has no types")]
+    NoTypes,
+    /// A part of the answer is not in the introspection shape (`part` names it).
+    #[error("{part}: {message}")]
+    Shape { part: &'static str, message: String },
+    #[error("the tenant's schema cannot be rebuilt for validation: {0}")]
+    Rebuild(String),
+}
+
 impl TenantSchema {
     /// Reads an introspection answer's `data` (`{"__schema": {...}}`).
-    pub fn from_introspection(data: &Value) -> Result<TenantSchema, String> {
-        let schema = data.get("__schema").ok_or("the answer has no __schema")?;
+    pub fn from_introspection(data: &Value) -> Result<TenantSchema, SchemaError> {
+        let schema = data.get("__schema").ok_or(SchemaError::NoSchema)?;
         #[derive(Deserialize)]
         struct S {
             #[serde(rename = "queryType")]
@@ -104,7 +118,8 @@ impl TenantSchema {
             mutation_type: Option<NamedRef>,
             types: Vec<TypeInfo>,
         }
-        let s: S = serde_json::from_value(schema.clone()).map_err(|e| format!("__schema: {e}"))?;
+        let s: S = serde_json::from_value(schema.clone())
+            .map_err(|e| SchemaError::Shape { part: "__schema", message: e.to_string() })?;
         Ok(TenantSchema {
             query_type: s.query_type.name,
             mutation_type: s.mutation_type.map(|m| m.name),

@@ -3,7 +3,7 @@
 //! that answer nothing, and a document is run through async-graphql's validator (every rule of
 //! the GraphQL spec's validation section), stopping before execution.
 
-use crate::tenant::{TenantSchema, TypeRef as IntroRef};
+use crate::tenant::{SchemaError, TenantSchema, TypeRef as IntroRef};
 use async_graphql::dynamic::{
     Enum, Field, FieldFuture, InputObject, InputValue, Interface, InterfaceField, Object, Scalar, Schema,
     TypeRef, Union,
@@ -93,11 +93,10 @@ impl Extension for StopAfterValidation {
 
 impl Validator {
     /// Builds the validator from the tenant's schema. An error names what could not be built.
-    pub fn new(schema: &TenantSchema) -> Result<Validator, String> {
-        let types: Vec<RawType> = serde_json::from_value(
-            schema.raw.get("types").cloned().ok_or("the introspected schema has no types")?,
-        )
-        .map_err(|e| format!("introspected types: {e}"))?;
+    pub fn new(schema: &TenantSchema) -> Result<Validator, SchemaError> {
+        let types: Vec<RawType> =
+            serde_json::from_value(schema.raw.get("types").cloned().ok_or(SchemaError::NoTypes)?)
+                .map_err(|e| SchemaError::Shape { part: "introspected types", message: e.to_string() })?;
         let mut b = Schema::build(&schema.query_type, schema.mutation_type.as_deref(), None)
             .extension(StopAfterValidation);
         for t in types.iter().filter(|t| !t.name.starts_with("__")) {
@@ -153,8 +152,7 @@ impl Validator {
                 _ => b,
             };
         }
-        let schema =
-            b.finish().map_err(|e| format!("the tenant's schema cannot be rebuilt for validation: {e}"))?;
+        let schema = b.finish().map_err(|e| SchemaError::Rebuild(e.to_string()))?;
         Ok(Validator { schema })
     }
 

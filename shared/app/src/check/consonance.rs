@@ -82,7 +82,11 @@ pub(super) async fn run(report: &mut CheckReport, client: &ConsonanceClient, con
 
     // 2. Every document the client sends, validated against the tenant's schema.
     match Validator::new(schema) {
-        Err(e) => report.fail("consonance.documents", e, "nothing in the config: report it with the schema"),
+        Err(e) => report.fail(
+            "consonance.documents",
+            e.to_string(),
+            "nothing in the config: report it with the schema",
+        ),
         Ok(v) => {
             for (name, doc) in tenant.documents.all() {
                 let errors = v.errors(doc).await;
