@@ -119,12 +119,11 @@ pub(super) async fn patch_asset(
     Path((v, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let Ok(doc) = serde_json::from_slice::<Value>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "the body is not JSON");
+    let list = match json_at(&body, "/edited_asset/data/metadata") {
+        Ok(v) => v,
+        Err(r) => return r,
     };
-    let Some(list) = doc.pointer("/edited_asset/data/metadata") else {
-        return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "expected edited_asset.data.metadata");
-    };
+    let list = &list;
     let mut st = sh.lock();
     let Some(a) = st.assets.get_mut(&id) else {
         return error(StatusCode::NOT_FOUND, "ASSET_NOT_FOUND", format!("asset {id} does not exist"));

@@ -64,12 +64,11 @@ pub(super) async fn patch_folder(
     Path((_, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let Ok(doc) = serde_json::from_slice::<Value>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "the body is not JSON");
+    let list = match json_at(&body, "/edited_folder/data/metadata") {
+        Ok(v) => v,
+        Err(r) => return r,
     };
-    let Some(list) = doc.pointer("/edited_folder/data/metadata") else {
-        return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "expected edited_folder.data.metadata");
-    };
+    let list = &list;
     let mut st = sh.lock();
     let count = st.child_count(&id);
     let Some(f) = st.folders.get_mut(&id) else {
@@ -86,12 +85,11 @@ pub(super) async fn create_folder(
     Path((_, parent)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let Ok(doc) = serde_json::from_slice::<Value>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "the body is not JSON");
+    let folder = match json_at(&body, "/folder_resource/folder") {
+        Ok(v) => v,
+        Err(r) => return r,
     };
-    let Some(folder) = doc.pointer("/folder_resource/folder") else {
-        return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "expected folder_resource.folder");
-    };
+    let folder = &folder;
     let Some(name) = folder.get("name").and_then(Value::as_str).filter(|n| !n.trim().is_empty()) else {
         return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "folder_resource.folder.name is required");
     };

@@ -47,7 +47,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use http::{Caller, Sh, check_version, cookie, error, form, router, unauthorized, with_metadata};
+use http::{Caller, Sh, check_version, cookie, error, form, json_at, router, unauthorized, with_metadata};
 use model::{
     fmt_date, now_secs, read_submitted_fields, render_asset, render_folder, render_metadata, seed_records,
 };

@@ -341,3 +341,27 @@ async fn control_route_lists_assets_filtered_by_isbn_and_role() {
     assert_eq!(get("?all_versions=yes").await.status(), 400);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn edit_and_create_bodies_are_checked_before_anything_else() {
+    let (sim, cat) = start().await;
+    let (c, id) = login(&sim).await;
+    let asset = &cat.assets[0].versions[0].asset_id;
+    let base = sim.base_url();
+    let bad = |url: String, body: &'static str| {
+        let c = c.clone();
+        let id = id.clone();
+        async move {
+            let r = c.patch(url).header("X-Requested-By", &id).body(body).send().await.unwrap();
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap();
+            (status, v["exception_body"]["message"].as_str().unwrap_or_default().to_string())
+        }
+    };
+    let (status, message) = bad(format!("{base}/otmmapi/v6/assets/{asset}"), "not json").await;
+    assert_eq!((status, message.as_str()), (400, "the body is not JSON"));
+    let (status, message) = bad(format!("{base}/otmmapi/v6/assets/{asset}"), r#"{"edited_asset":{}}"#).await;
+    assert_eq!((status, message.as_str()), (400, "expected edited_asset.data.metadata"));
+    let (status, message) = bad(format!("{base}/otmmapi/v6/folders/any"), r#"{"x":1}"#).await;
+    assert_eq!((status, message.as_str()), (400, "expected edited_folder.data.metadata"));
+}
