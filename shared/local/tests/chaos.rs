@@ -13,7 +13,7 @@
 //! events. Once on the embedded backend, once on moto (smaller).
 //!
 //! Timing (see `connector_app::sizing`): visibility 20 s, step 6 s, 5 receives, first retry
-//! after 1 s, request timeouts 2 s and stalls of 2.5 s, so a run takes two or three minutes. The
+//! after 1 s, request timeouts 2 s and stalls of 2.5 s, so a run takes one or two minutes. The
 //! timeout leaves a healthy simulator room: with 1 s, the two runs side by side on a 2-core
 //! machine (moto's Python, four child processes) once saw a simulator answer late five receives
 //! in a row, a dead letter from load rather than from the faults under test.
