@@ -261,3 +261,41 @@ async fn an_emptied_resource_is_made_again_and_leftovers_of_the_asset_are_swept(
     assert_eq!(s.pms.ensure_resource(&request(a, 2)).await.unwrap().id, again.id);
     assert_eq!(s.sims.consonance.creates().creates.len(), creates);
 }
+
+/// A stale approval's sweep (`Command::RemoveResourcesMarked`) deletes the resources carrying
+/// its own version's marker and nothing else: not another version's (v1 against v10), not
+/// another asset's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_versions_sweep_removes_only_its_own_marked_resources() {
+    let s = systems().await;
+    let work = &s.catalogue.works[0];
+    let products: Vec<ProductId> = work.products.iter().map(|p| ProductId(p.product_id)).collect();
+    let lineage = "5e00000000000000000000000000000000000051";
+    let request = |version: u32| ResourceRequest {
+        work_id: WorkId(work.work_id),
+        product_ids: products.clone(),
+        resource_variant: "marketing_banner".into(),
+        status: "approved".into(),
+        dedupe_marker: format!("otmm:{lineage}:v{version}:p1"),
+        unlink_previous: false,
+        file_url: format!("https://staging.example/{lineage}-v{version}.jpg"),
+        file_name: format!("{lineage}-v{version}.jpg"),
+        mime_type: "image/jpeg".into(),
+        caption: format!("campaign_banner [otmm:{lineage}:v{version}:p1]"),
+    };
+    let v1 = s.pms.ensure_resource(&request(1)).await.unwrap();
+    let v10 = s.pms.ensure_resource(&request(10)).await.unwrap();
+    let live = |id: &str| {
+        s.sims.consonance.supporting_resources(work.work_id).into_iter().any(|r| r.id.to_string() == id)
+    };
+    assert!(live(&v1.id) && live(&v10.id), "campaign resources accumulate");
+    let gone =
+        s.pms.delete_resources_marked(WorkId(work.work_id), &format!("otmm:{lineage}:v1:")).await.unwrap();
+    assert_eq!(gone, 1);
+    assert!(!live(&v1.id), "v1's resource is removed");
+    assert!(live(&v10.id), "v10's is not v1's");
+    assert_eq!(
+        s.pms.delete_resources_marked(WorkId(work.work_id), &format!("otmm:{lineage}:v1:")).await.unwrap(),
+        0
+    );
+}
