@@ -34,6 +34,7 @@ pub fn moto_endpoint() -> String {
     }
     url
 }
+pub mod delivery_files;
 pub mod e2e;
 pub mod packages;
 
