@@ -8,7 +8,8 @@
 
 use connector_app::packages::{self, BuildOutcome, PackageDoc};
 use connector_core::config::MappingConfig;
-use connector_core::{Channel, Isbn13};
+use connector_core::readiness::{ReadinessStatus, RoleState};
+use connector_core::{AssetRole, Channel, Isbn13};
 use connector_sim::catalogue::otmm_fields::DELIVERY_CHECK;
 use connector_store::PageRequest;
 use connector_tests::delivery_files::rgb_jpeg;
@@ -143,6 +144,18 @@ async fn generated_cover_staged_for_one_recipient_blocked_for_the_other(backend:
     let flagged = flag(&h).expect("the cover is flagged");
     assert_eq!(flagged, format!("Delivery check failed: strict: {why} (400 × 600 px)"));
 
+    // Readiness: the role of the failed file is a blocking item, with the same reason.
+    let r = connector_app::readiness::evaluate_title(&h.app, &isbn).await.unwrap();
+    let role = r.role(AssetRole::FrontCover).expect("DG needs a front cover");
+    assert_eq!(role.state, RoleState::CheckFailed, "{r:#?}");
+    assert!(
+        role.reasons.iter().any(|x| x.contains("failed for strict") && x.contains(&why)),
+        "{:?}",
+        role.reasons
+    );
+    assert_eq!(r.status, ReadinessStatus::Blocked, "{:?}", r.reasons);
+    assert!(r.reasons.iter().any(|x| x.contains(&why)), "{:?}", r.reasons);
+
     // A spec change in the config changes the verdict: same files, strict now takes 300 px.
     let mut looser = h.app.clone();
     looser.config = mapping(300);
@@ -156,6 +169,8 @@ async fn generated_cover_staged_for_one_recipient_blocked_for_the_other(backend:
     let m2 = manifest(&h, &d2).await;
     assert_eq!(check(&m2, "strict", "image.short_side")["passed"], true);
     assert_eq!(check(&m2, "strict", "image.short_side")["limit"], serde_json::json!({"at_least": 300.0}));
+    let r = connector_app::readiness::evaluate_title(&looser, &isbn).await.unwrap();
+    assert_eq!(r.role(AssetRole::FrontCover).unwrap().state, RoleState::Packaged, "{r:#?}");
     // The same spec again: nothing to re-judge.
     let again = packages::build_for_isbn(&looser, &isbn, "test-again").await.unwrap();
     assert!(
