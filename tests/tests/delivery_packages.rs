@@ -2,11 +2,11 @@
 //! (`set_content`), two ebook recipients in the mapping config, one whose spec the cover meets
 //! and one it does not. The approval goes through the webhook intake and the processor; the
 //! manifest, the package document, the audit trail, OTMM's flag field, readiness and release
-//! are asserted. Then the strict recipient's spec is loosened in the config and a real build
+//! (refused for the failed recipient) are asserted. Then the strict recipient's spec is loosened in the config and a real build
 //! re-judges the same files (the fingerprint includes the specs): it passes, the flag is cleared.
 //! Embedded backend only: the checks are pure, the staging adapters are covered by packages.rs.
 
-use connector_app::packages::{self, BuildOutcome, PackageDoc};
+use connector_app::packages::{self, BuildOutcome, PackageDoc, ReleaseOutcome};
 use connector_core::config::MappingConfig;
 use connector_core::readiness::{ReadinessStatus, RoleState};
 use connector_core::{AssetId, AssetRole, Channel, Isbn13};
@@ -160,6 +160,17 @@ async fn generated_cover_staged_for_one_recipient_blocked_for_the_other(backend:
     assert_eq!(r.status, ReadinessStatus::Blocked, "{:?}", r.reasons);
     assert!(r.reasons.iter().any(|x| x.contains(&why)), "{:?}", r.reasons);
 
+    // Release refuses the recipient the package failed (naming it and the check), and an
+    // unnamed release while any recipient is blocked; nothing reaches Consonance.
+    let refused =
+        packages::release(&h.app, &isbn, Channel::Ebook, Some("strict"), "test-release").await.unwrap();
+    let ReleaseOutcome::NotReleasable { reason, .. } = &refused else { panic!("{refused:?}") };
+    assert!(reason.contains("blocked for recipient strict") && reason.contains(&why), "{reason}");
+    let unnamed = packages::release(&h.app, &isbn, Channel::Ebook, None, "test-release").await.unwrap();
+    let ReleaseOutcome::NotReleasable { reason, .. } = &unnamed else { panic!("{unnamed:?}") };
+    assert!(reason.contains("name a recipient it passed: lenient"), "{reason}");
+    assert!(h.sims.consonance.web_links(DG).is_empty());
+
     // A spec change in the config changes the verdict: same files, strict now takes 300 px.
     let mut looser = h.app.clone();
     looser.config = mapping(300);
@@ -194,6 +205,11 @@ async fn generated_cover_staged_for_one_recipient_blocked_for_the_other(backend:
     }
     let r = connector_app::readiness::evaluate_title(&looser, &isbn).await.unwrap();
     assert_eq!(r.role(AssetRole::FrontCover).unwrap().state, RoleState::Packaged, "{r:#?}");
+    // Now strict may have it: released to it, once.
+    let released =
+        packages::release(&looser, &isbn, Channel::Ebook, Some("strict"), "test-release").await.unwrap();
+    assert!(matches!(released, ReleaseOutcome::Released { .. }), "{released:?}");
+    assert_eq!(h.sims.consonance.web_links(DG).len(), 1);
     // The same spec again: nothing to re-judge.
     let again = packages::build_for_isbn(&looser, &isbn, "test-again").await.unwrap();
     assert!(

@@ -675,13 +675,15 @@ pub enum ReleaseOutcome {
     },
 }
 
-/// Marks the staged package released: a web link to its manifest on the Consonance product
-/// (`createWebLink`, looked up first so a retry adds none), the document's status, and an audit
-/// record.
+/// Marks the staged package released to `recipient` (`None`: to none in particular, refused
+/// when the package is blocked for any recipient; see `delivery::release_refusal`): a web
+/// link to its manifest on the Consonance product (`createWebLink`, looked up first so a retry
+/// adds none), the document's status, and an audit record.
 pub async fn release(
     app: &App,
     isbn: &Isbn13,
     channel: Channel,
+    recipient: Option<&str>,
     correlation_id: &str,
 ) -> Result<ReleaseOutcome, PackageError> {
     let Some(packages) = app.config.packages.clone() else {
@@ -711,6 +713,10 @@ pub async fn release(
             });
         };
         let doc = read_doc(&existing)?;
+        // Checked before "already released": a release never reaches a recipient it failed.
+        if let Some(reason) = connector_core::delivery::release_refusal(&doc.delivery_checks, recipient) {
+            return Ok(ReleaseOutcome::NotReleasable { isbn: isbn.clone(), channel, reason });
+        }
         if doc.status == RELEASED {
             return Ok(ReleaseOutcome::AlreadyReleased {
                 isbn: isbn.clone(),

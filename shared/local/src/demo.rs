@@ -458,7 +458,7 @@ async fn package_phase(app: &App, s: &mut DemoSummary) -> Result<(), DemoError> 
     s.packages_rebuild_staged = outcomes.iter().filter(|o| matches!(o, BuildOutcome::Staged { .. })).count();
     let docs = packages::list(app).await.map_err(wiring)?;
     if let Some(first) = docs.iter().find(|d| d.status == packages::STAGED) {
-        packages::release(app, &first.isbn, first.channel, "demo-release").await.map_err(wiring)?;
+        packages::release(app, &first.isbn, first.channel, None, "demo-release").await.map_err(wiring)?;
     }
     for d in packages::list(app).await.map_err(wiring)? {
         match d.status.as_str() {
