@@ -34,7 +34,6 @@ pub fn moto_endpoint() -> String {
     }
     url
 }
-pub mod delivery_files;
 pub mod e2e;
 pub mod packages;
 

@@ -77,6 +77,12 @@ pub struct DemoSummary {
     pub package_samples: Vec<String>,
     /// `<isbn> <channel>: <first reason>`.
     pub blocked_samples: Vec<String>,
+    /// Delivery checks (issue 18): per recipient, packages that passed and that were blocked.
+    pub delivery_by_recipient: BTreeMap<String, (usize, usize)>,
+    /// A few verdicts with the measured value and the limit, passed and blocked.
+    pub delivery_samples: Vec<String>,
+    /// A release to a recipient the package failed, and why it was refused.
+    pub release_refused: Option<String>,
     pub staging_dir: String,
 }
 
@@ -88,6 +94,64 @@ pub struct RightsChange {
     pub action: String,
     pub isbn: String,
     pub detail: String,
+}
+
+/// The demo's recipients (issue 18), added to the example mapping config: an ebook retailer
+/// whose covers need a short side of 1,000 px and a high-resolution vendor that needs
+/// 1,600 × 2,560 px (the issue's figures). Two of three front covers are generated at the
+/// larger size, one at 1,200 × 1,800 px: staged for the first, blocked for the second.
+const DEMO_RECIPIENTS: &str = r#"
+[packages.recipients.retailer_web]
+channel = "ebook"
+[packages.recipients.retailer_web.images]
+min_short_side_px = 1000
+min_long_side_px = 1500
+
+[packages.recipients.vendor_hires]
+channel = "ebook"
+[packages.recipients.vendor_hires.images]
+min_short_side_px = 1600
+min_long_side_px = 2560
+"#;
+
+/// The example mapping config with the demo's recipients and the OTMM flag field.
+fn demo_mapping() -> Result<connector_core::config::MappingConfig, DemoError> {
+    let text = connector_app::wiring::EXAMPLE_MAPPING_CONFIG
+        .replace("# check_flag_field = ", "check_flag_field = ")
+        + DEMO_RECIPIENTS;
+    connector_core::config::MappingConfig::from_toml_str(
+        &text,
+        "the example mapping config + the demo's recipients",
+    )
+    .map_err(|e| DemoError::Wiring(e.to_string()))
+}
+
+/// Real JPEG bytes for every version of the images an ebook package takes (the simulator's
+/// other contents are pseudo-random): front covers at 1,600 × 2,560 px, every third at
+/// 1,200 × 1,800 px; illustrations at the larger size. Two images, shared by reference.
+fn set_cover_contents(sims: &Simulators, catalogue: &Catalogue) {
+    let large = large_cover();
+    let small = bytes::Bytes::from(connector_sim::content::rgb_jpeg(1200, 1800));
+    let mut covers = 0usize;
+    for asset in &catalogue.assets {
+        let content = match asset.asset_type.as_str() {
+            "Front Cover" => {
+                covers += 1;
+                if covers % 3 == 0 { &small } else { &large }
+            }
+            "Interior Illustration" => &large,
+            _ => continue,
+        };
+        for v in &asset.versions {
+            let _ = sims.otmm.set_content(&v.asset_id, content.clone());
+        }
+    }
+}
+
+/// The 1,600 × 2,560 px cover, encoded once.
+fn large_cover() -> bytes::Bytes {
+    static LARGE: std::sync::OnceLock<bytes::Bytes> = std::sync::OnceLock::new();
+    LARGE.get_or_init(|| connector_sim::content::rgb_jpeg(1600, 2560).into()).clone()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,8 +200,10 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, DemoError> {
         contention_delay: Duration::from_millis(10),
         ..Settings::default()
     };
-    let app =
-        app_from_env(stores, &lookup, None, Some(settings)).map_err(|e| DemoError::Wiring(e.to_string()))?;
+    let mapping = Arc::new(demo_mapping()?);
+    let app = app_from_env(stores, &lookup, Some(mapping), Some(settings))
+        .map_err(|e| DemoError::Wiring(e.to_string()))?;
+    set_cover_contents(&sims, &catalogue);
 
     let mut summary = DemoSummary {
         works: catalogue.works.len(),
@@ -274,6 +340,7 @@ async fn reconcile_phase(
         |a: &&connector_sim::catalogue::SeedAsset| a.territory == "WORLD" && a.expiration_date.is_none();
     for asset in catalogue.assets.iter().filter(|a| a.asset_type == "Front Cover").filter(plain).step_by(10) {
         if let Ok(id) = sims.otmm.add_version(&asset.original_asset_id, "In Review")
+            && sims.otmm.set_content(&id, large_cover()).is_ok()
             && let Some(v) = sims.otmm.asset(&id).map(|a| a.version)
             && sims.otmm.approve(&asset.original_asset_id, v, "silent.approver").is_ok()
         {
@@ -457,10 +524,30 @@ async fn package_phase(app: &App, s: &mut DemoSummary) -> Result<(), DemoError> 
         outcomes.iter().filter(|o| matches!(o, BuildOutcome::Unchanged { .. })).count();
     s.packages_rebuild_staged = outcomes.iter().filter(|o| matches!(o, BuildOutcome::Staged { .. })).count();
     let docs = packages::list(app).await.map_err(wiring)?;
-    if let Some(first) = docs.iter().find(|d| d.status == packages::STAGED) {
+    // Released: one that every recipient passed. Refused: one to the recipient it failed.
+    let passed_all = |d: &&packages::PackageDoc| {
+        connector_core::delivery::release_refusal(&d.delivery_checks, None).is_none()
+    };
+    if let Some(first) = docs.iter().filter(passed_all).find(|d| d.status == packages::STAGED) {
         packages::release(app, &first.isbn, first.channel, None, "demo-release").await.map_err(wiring)?;
     }
+    // (One that failed on the cover's size only: the demo's point.)
+    let failed = docs.iter().find_map(|d| {
+        let by_size = |v: &&connector_core::delivery::RecipientVerdict| {
+            !v.passed && connector_core::delivery::failures(&v.checks).all(size_check)
+        };
+        d.delivery_checks.iter().find(by_size).map(|v| (d, v))
+    });
+    if let Some((d, v)) = failed {
+        let r = packages::release(app, &d.isbn, d.channel, Some(&v.recipient), "demo-release")
+            .await
+            .map_err(wiring)?;
+        if let packages::ReleaseOutcome::NotReleasable { reason, .. } = r {
+            s.release_refused = Some(format!("{} {} to {}: {reason}", d.isbn, d.channel, v.recipient));
+        }
+    }
     for d in packages::list(app).await.map_err(wiring)? {
+        delivery_figures(&d, s);
         match d.status.as_str() {
             packages::BLOCKED => {
                 s.packages_blocked += 1;
@@ -497,6 +584,43 @@ async fn package_phase(app: &App, s: &mut DemoSummary) -> Result<(), DemoError> 
         }
     }
     Ok(())
+}
+
+/// A check of an image's pixel size (what the demo's recipients differ on).
+fn size_check(c: &connector_core::delivery::CheckResult) -> bool {
+    use connector_core::delivery::Check;
+    matches!(c.check, Check::ImageShortSide | Check::ImageLongSide)
+}
+
+/// Per recipient: passed or blocked, and a few samples with the measured short side.
+fn delivery_figures(d: &connector_app::packages::PackageDoc, s: &mut DemoSummary) {
+    use connector_core::delivery::{Check, failures};
+    for v in &d.delivery_checks {
+        let e = s.delivery_by_recipient.entry(v.recipient.clone()).or_default();
+        if v.passed {
+            e.0 += 1
+        } else {
+            e.1 += 1
+        }
+        let verdict = if v.passed { "passed " } else { "blocked" };
+        let seen = s
+            .delivery_samples
+            .iter()
+            .filter(|x| x.starts_with(&format!("{verdict} {} ", v.recipient)))
+            .count();
+        if seen >= 1 {
+            continue;
+        }
+        // The cover's measured short side against the recipient's limit, passed or blocked.
+        let check =
+            v.checks.iter().find(|c| c.check == Check::ImageShortSide && c.file.starts_with("front_cover"));
+        if let Some(c) = check.filter(|c| c.passed == v.passed && failures(&v.checks).all(size_check)) {
+            s.delivery_samples.push(format!(
+                "{verdict} {} {} {} v{}: {}",
+                v.recipient, d.isbn, d.channel, d.package_version, c.reason
+            ));
+        }
+    }
 }
 
 async fn collect(
@@ -662,6 +786,20 @@ pub fn render(s: &DemoSummary) -> String {
     }
     for b in &s.blocked_samples {
         line(format!("  blocked {b}"));
+    }
+    if !s.delivery_by_recipient.is_empty() {
+        let by: Vec<String> = s
+            .delivery_by_recipient
+            .iter()
+            .map(|(r, (passed, blocked))| format!("{r} {passed} passed / {blocked} blocked"))
+            .collect();
+        line(format!("Delivery checks (issue 18), ebook packages by recipient: {}", by.join(", ")));
+        for x in &s.delivery_samples {
+            line(format!("  {x}"));
+        }
+        if let Some(r) = &s.release_refused {
+            line(format!("  release refused: {r}"));
+        }
     }
     if let Some(isbn) = &s.sample_title {
         line(format!("Audit trail (flow 7), newest first, for ISBN {isbn}:"));
