@@ -137,7 +137,7 @@ fn set_cover_contents(sims: &Simulators, catalogue: &Catalogue) {
         let content = match asset.asset_type.as_str() {
             "Front Cover" => {
                 covers += 1;
-                if covers % 3 == 0 { &small } else { &large }
+                if covers.is_multiple_of(3) { &small } else { &large }
             }
             "Interior Illustration" => &large,
             _ => continue,
