@@ -335,7 +335,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                             _ => false,
                         });
                     if d.status == packages::STAGED && in_scope {
-                        let r = packages::release(&app, &d.isbn, d.channel, &correlation)
+                        let r = packages::release(&app, &d.isbn, d.channel, None, &correlation)
                             .await
                             .map_err(|e| e.to_string())?;
                         println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
