@@ -43,12 +43,13 @@ fn roles_for(form: &str) -> Vec<AssetRole> {
     }
 }
 
-const STATES: [RoleState; 7] = [
+const STATES: [RoleState; 8] = [
     RoleState::Missing,
     RoleState::Requested,
     RoleState::InReview,
     RoleState::Untagged,
     RoleState::RightsBlocked,
+    RoleState::CheckFailed,
     RoleState::Linked,
     RoleState::Packaged,
 ];
@@ -77,6 +78,7 @@ pub fn reports(n: usize) -> Vec<TitleReadiness> {
                         reasons: match state {
                             RoleState::Missing => vec![format!("no {} in OTMM", role.as_str())],
                             RoleState::RightsBlocked => vec!["rights exclude GB".into()],
+                            RoleState::CheckFailed => vec!["delivery check failed for vendor".into()],
                             _ => vec![],
                         },
                     }
@@ -84,7 +86,9 @@ pub fn reports(n: usize) -> Vec<TitleReadiness> {
                 .collect();
             let worst = roles.iter().map(|r| r.state).min().unwrap_or(RoleState::Packaged);
             let status = match worst {
-                RoleState::Missing | RoleState::RightsBlocked => ReadinessStatus::Blocked,
+                RoleState::Missing | RoleState::RightsBlocked | RoleState::CheckFailed => {
+                    ReadinessStatus::Blocked
+                }
                 RoleState::Linked | RoleState::Packaged => ReadinessStatus::Ready,
                 _ => ReadinessStatus::AtRisk,
             };

@@ -117,7 +117,8 @@ async fn full_packages_checksums_rebuild_and_release(backend: Backend) {
     }
 
     // Release: a web link to the manifest on the Consonance product, once.
-    let released = packages::release(&h.app, &isbn_of(DG), Channel::Ebook, "test-release").await.unwrap();
+    let released =
+        packages::release(&h.app, &isbn_of(DG), Channel::Ebook, None, "test-release").await.unwrap();
     let ReleaseOutcome::Released { link, web_link_id, .. } = released else { panic!("{released:?}") };
     let links = h.sims.consonance.web_links(DG);
     assert_eq!(links.len(), 1, "{links:?}");
@@ -127,7 +128,7 @@ async fn full_packages_checksums_rebuild_and_release(backend: Backend) {
     let (after, _) = doc(&h, DG, Channel::Ebook).await;
     assert_eq!(after.status, "released");
     assert!(actions(&h, &isbn_of(DG)).await.iter().any(|r| r.action == "package.released"));
-    let again = packages::release(&h.app, &isbn_of(DG), Channel::Ebook, "test-release").await.unwrap();
+    let again = packages::release(&h.app, &isbn_of(DG), Channel::Ebook, None, "test-release").await.unwrap();
     assert!(matches!(again, ReleaseOutcome::AlreadyReleased { .. }), "{again:?}");
     assert_eq!(h.sims.consonance.web_links(DG).len(), 1);
 }
@@ -193,7 +194,7 @@ async fn territory_restriction_blocks_that_product_only(backend: Backend) {
     assert!(blocked.detail.contains("sold in US where the asset may not be shown"), "{}", blocked.detail);
     assert!(!trail.iter().any(|r| r.action == "package.staged"));
     assert!(h.app.stores.staging.list(&format!("packages/{}/", isbn_of(DG))).await.unwrap().is_empty());
-    let release = packages::release(&h.app, &isbn_of(DG), Channel::Ebook, "t").await.unwrap();
+    let release = packages::release(&h.app, &isbn_of(DG), Channel::Ebook, None, "t").await.unwrap();
     assert!(matches!(release, ReleaseOutcome::NotReleasable { .. }), "{release:?}");
 }
 

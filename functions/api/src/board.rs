@@ -12,12 +12,13 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 /// Background colour per role state (CSS hex), worst to best. The legend shows the same.
-pub const ROLE_STATE_COLOURS: [(RoleState, &str); 7] = [
+pub const ROLE_STATE_COLOURS: [(RoleState, &str); 8] = [
     (RoleState::Missing, "#d93025"),
     (RoleState::Requested, "#f9ab00"),
     (RoleState::InReview, "#fdd663"),
     (RoleState::Untagged, "#c58af9"),
     (RoleState::RightsBlocked, "#a50e0e"),
+    (RoleState::CheckFailed, "#e8710a"),
     (RoleState::Linked, "#a8dab5"),
     (RoleState::Packaged, "#1e8e3e"),
 ];
@@ -35,6 +36,7 @@ fn label(state: RoleState) -> &'static str {
         RoleState::InReview => "in review",
         RoleState::Untagged => "untagged",
         RoleState::RightsBlocked => "rights blocked",
+        RoleState::CheckFailed => "check failed",
         RoleState::Linked => "linked",
         RoleState::Packaged => "packaged",
     }

@@ -562,6 +562,9 @@ async fn stage(
     let manifest = checks::manifest_with_checks(manifest, &verdicts);
     // Flagged before the document is written: a failed flag retries the build.
     checks::flag_in_otmm(app, &checks::failed_files(&doc_files, &verdicts)).await?;
+    let cleared = checks::cleared_files(current.as_ref(), &doc_files, &verdicts);
+    let cleared_records =
+        checks::clear_in_otmm(app, &plan, package_version, &cleared, &verdicts, correlation_id).await?;
     let check_reasons: Vec<String> = verdicts.iter().flat_map(|v| v.reasons()).collect();
     let all_blocked = !verdicts.is_empty() && verdicts.iter().all(|v| !v.passed);
     let manifest_info =
@@ -642,6 +645,7 @@ async fn stage(
         ));
     }
     records.extend(checks::blocked_records(app, &plan, package_version, &verdicts, correlation_id));
+    records.extend(cleared_records);
     put_doc(app, &doc, existing, &records).await?;
     info!(%isbn, %channel, package_version, "package staged");
     Ok(BuildOutcome::Staged { isbn, channel, package_version, manifest_key: plan.manifest_key })
@@ -671,13 +675,15 @@ pub enum ReleaseOutcome {
     },
 }
 
-/// Marks the staged package released: a web link to its manifest on the Consonance product
-/// (`createWebLink`, looked up first so a retry adds none), the document's status, and an audit
-/// record.
+/// Marks the staged package released to `recipient` (`None`: to none in particular, refused
+/// when the package is blocked for any recipient; see `delivery::release_refusal`): a web
+/// link to its manifest on the Consonance product (`createWebLink`, looked up first so a retry
+/// adds none), the document's status, and an audit record.
 pub async fn release(
     app: &App,
     isbn: &Isbn13,
     channel: Channel,
+    recipient: Option<&str>,
     correlation_id: &str,
 ) -> Result<ReleaseOutcome, PackageError> {
     let Some(packages) = app.config.packages.clone() else {
@@ -707,6 +713,10 @@ pub async fn release(
             });
         };
         let doc = read_doc(&existing)?;
+        // Checked before "already released": a release never reaches a recipient it failed.
+        if let Some(reason) = connector_core::delivery::release_refusal(&doc.delivery_checks, recipient) {
+            return Ok(ReleaseOutcome::NotReleasable { isbn: isbn.clone(), channel, reason });
+        }
         if doc.status == RELEASED {
             return Ok(ReleaseOutcome::AlreadyReleased {
                 isbn: isbn.clone(),

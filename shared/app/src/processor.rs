@@ -568,6 +568,9 @@ async fn run_command(
             .map(Some)
         }
         Command::DeleteResource { resource_id } => app.pms.delete_resource(resource_id).await.map(|()| None),
+        Command::RemoveResourcesMarked { work_id, marker_prefix } => {
+            app.pms.delete_resources_marked(*work_id, marker_prefix).await.map(|_| None)
+        }
         Command::UpdateOtmmFields { asset_id, fields } => {
             app.dam.update_fields(asset_id, fields).await.map(|()| None)
         }

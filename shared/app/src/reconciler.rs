@@ -245,7 +245,7 @@ impl Run<'_> {
     fn otmm_event(&self, facts: &AssetFacts, event_type: OtmmEventType) -> InboundEvent {
         let id = format!("reconcile-{}-{}-v{}", self.run_id, facts.asset_id, facts.version);
         InboundEvent::Otmm(OtmmEvent {
-            event_id: EventId::parse(&id).unwrap_or_else(|_| EventId::parse("reconcile").expect("valid id")),
+            event_id: EventId::derived(&id),
             event_type,
             otmm_event_id: None,
             asset_id: facts.asset_id.clone(),
@@ -408,8 +408,7 @@ impl Run<'_> {
                     self.drift(kind);
                     let id = format!("reconcile-{}-work-{}", self.run_id, work.work_id);
                     let e = InboundEvent::Consonance(ConsonanceEvent {
-                        event_id: EventId::parse(&id)
-                            .unwrap_or_else(|_| EventId::parse("reconcile").expect("valid id")),
+                        event_id: EventId::derived(&id),
                         event_type: ConsonanceEventType::WorkChanged,
                         work_id: Some(work.work_id),
                         product_id: None,
@@ -441,8 +440,7 @@ impl Run<'_> {
             self.drift("readiness_due");
             let id = format!("reconcile-{}-due-{work}", self.run_id);
             let e = InboundEvent::Consonance(ConsonanceEvent {
-                event_id: EventId::parse(&id)
-                    .unwrap_or_else(|_| EventId::parse("reconcile").expect("valid id")),
+                event_id: EventId::derived(&id),
                 event_type: ConsonanceEventType::WorkChanged,
                 work_id: Some(connector_core::WorkId(work)),
                 product_id: None,

@@ -189,6 +189,13 @@ pub trait Pms: Send + Sync {
     /// Deletes a resource (or the web links of a `weblink:` id); one already gone counts as
     /// deleted.
     async fn delete_resource(&self, resource_id: &str) -> Result<(), SystemError>;
+    /// Deletes the work's supporting resources whose caption carries `[marker_prefix...`;
+    /// returns how many went.
+    async fn delete_resources_marked(
+        &self,
+        work_id: WorkId,
+        marker_prefix: &str,
+    ) -> Result<usize, SystemError>;
     /// The work's project stage, contract dates and production runs (milestones).
     async fn work_schedule(&self, work_id: WorkId) -> Result<ScheduleFacts, SystemError>;
     /// Adds a web link (`createWebLink`, ONIX list 73 `role`) to the product with this ISBN

@@ -142,6 +142,9 @@ pub struct ConsonanceClient {
 
 const SYSTEM: &str = "consonance";
 
+/// Extra tries of an idempotent request answered 500 (see [`ConsonanceClient::graphql`]).
+const SERVER_ERROR_RETRIES: u32 = 2;
+
 impl ConsonanceClient {
     pub fn new(config: ConsonanceConfig) -> Result<Self, ConsonanceError> {
         let base = config.base_url.trim().trim_end_matches('/').to_string();
@@ -181,11 +184,16 @@ impl ConsonanceClient {
     ) -> Result<Vec<u8>, ConsonanceError> {
         match resp.bytes().await {
             Ok(b) => Ok(b.to_vec()),
-            Err(e) if e.is_timeout() => Err(ConsonanceError::Http(HttpError::Timeout {
-                system: SYSTEM,
+            // The answer began and stopped arriving: it did not come whole, like a truncated
+            // one, so a read is asked again (`reread`) rather than failing the whole message.
+            Err(e) if e.is_timeout() => Err(ConsonanceError::Unreadable {
                 operation,
-                after_ms: self.http.policy().request_timeout_ms,
-            })),
+                status: None,
+                message: format!(
+                    "the body stopped arriving (no bytes for {} ms)",
+                    self.http.policy().request_timeout_ms
+                ),
+            }),
             Err(e) => Err(ConsonanceError::Unreadable {
                 operation,
                 status: None,
@@ -204,20 +212,44 @@ impl ConsonanceClient {
         retry: Retry,
     ) -> Result<Value, ConsonanceError> {
         let body = json!({ "query": query, "variables": variables });
-        self.http
-            .reread(operation, retry, || async {
-                let resp = self
-                    .http
-                    .send(operation, retry, |c| {
-                        c.post(&self.graphql_url).bearer_auth(&self.api_key).json(&body)
-                    })
-                    .await?;
-                let status = resp.status().as_u16();
-                let retry_after = retry_after_of(&resp);
-                let bytes = self.read_body(operation, resp).await?;
-                decode_answer(operation, status, retry_after, &bytes)
-            })
-            .await
+        // A 500 is transient trouble as often as not and the shared policy never retries it
+        // in the call; a read is safe to ask again a few times (as the OTMM client does), so one
+        // 500 does not send the whole message back to the queue.
+        let mut server_error_retries = if retry == Retry::Idempotent { SERVER_ERROR_RETRIES } else { 0 };
+        let mut round: u32 = 0;
+        loop {
+            let answer = self
+                .http
+                .reread(operation, retry, || async {
+                    let resp = self
+                        .http
+                        .send(operation, retry, |c| {
+                            c.post(&self.graphql_url).bearer_auth(&self.api_key).json(&body)
+                        })
+                        .await?;
+                    let status = resp.status().as_u16();
+                    let retry_after = retry_after_of(&resp);
+                    let bytes = self.read_body(operation, resp).await?;
+                    decode_answer(operation, status, retry_after, &bytes)
+                })
+                .await;
+            match answer {
+                Err(ConsonanceError::Transient { status: 500, .. }) if server_error_retries > 0 => {
+                    server_error_retries -= 1;
+                    round += 1;
+                    let wait = self.http.wait_before_retry(None, round);
+                    tracing::debug!(
+                        system = SYSTEM,
+                        operation,
+                        wait_ms = wait.as_millis() as u64,
+                        reason = "status 500",
+                        "retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The field `name` of `data`, decoded; `None` when it is null.

@@ -17,7 +17,7 @@ mod spec;
 mod verdict;
 
 pub use check::Check;
-pub use verdict::{RecipientVerdict, recipients_fingerprint, verdicts};
+pub use verdict::{RecipientVerdict, recipients_fingerprint, release_refusal, verdicts};
 
 pub use measure::{
     AudioMeasurements, EpubMeasurements, EpubcheckReport, FileMeasurements, ImageMeasurements, Measured,

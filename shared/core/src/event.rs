@@ -58,6 +58,29 @@ impl EventId {
         }
         Ok(EventId(s.to_string()))
     }
+
+    /// An id for an event the connector makes itself (the reconciler's repairs) from a
+    /// descriptive text: the text itself when it is a valid id, else made valid (other
+    /// characters become `-`) and, when too long, cut and suffixed with a digest of the whole
+    /// text, so two texts never share an id because they were cut alike.
+    pub fn derived(text: &str) -> EventId {
+        if let Ok(id) = EventId::parse(text) {
+            return id;
+        }
+        let cleaned: String = text
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-') { c } else { '-' })
+            .collect();
+        if cleaned.is_empty() {
+            return EventId("derived".into());
+        }
+        use sha2::Digest as _;
+        let digest = hex::encode(&sha2::Sha256::digest(text.as_bytes())[..8]);
+        // Room for "-" and the 16 hex digits; the cleaned text is ASCII, so bytes are chars.
+        let keep = cleaned.len().min(MAX_EVENT_ID_LEN - 1 - digest.len());
+        EventId(format!("{}-{digest}", &cleaned[..keep]))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -91,6 +91,13 @@ pub enum Command {
     /// Remove a resource (or the web links) this connector created earlier (replaced, or the
     /// asset is gone).
     DeleteResource { resource_id: String },
+    /// Remove the supporting resources an earlier attempt for this asset version may have made
+    /// (found by the marker in their caption): its approval turned out stale, a newer version is
+    /// linked. An attempt interrupted after its create landed (a worker killed with the answer in
+    /// flight) stores no link, so nothing else knows that resource; single-slot roles have it
+    /// emptied by the newer version's `unlinkPrevious` and swept, multi-slot (campaign) roles
+    /// would keep it beside the newer one. Found by the chaos run.
+    RemoveResourcesMarked { work_id: WorkId, marker_prefix: String },
     /// Write metadata fields on the OTMM asset (identifier alignment, rights flag).
     UpdateOtmmFields { asset_id: AssetId, fields: Vec<(String, String)> },
 }
@@ -113,6 +120,7 @@ impl Command {
                 create_resource_key(dedupe_marker, product_ids)
             }
             Command::DeleteResource { resource_id } => format!("delete-resource:{resource_id}"),
+            Command::RemoveResourcesMarked { marker_prefix, .. } => format!("remove-marked:{marker_prefix}"),
             Command::UpdateOtmmFields { asset_id, fields } => {
                 let f: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 format!("otmm-fields:{asset_id}:{}", f.join(";"))
@@ -354,6 +362,13 @@ pub fn plan_asset(
             _ => "an asset approved later is already linked in this slot; it stays".to_string(),
         };
         notes.push(note(flow, "approval.stale", Outcome::Skipped, detail, asset_data));
+        if config.resource_for(role).is_some_and(|s| matches!(s.route, LinkRoute::SupportingResource { .. }))
+        {
+            commands.push(Command::RemoveResourcesMarked {
+                work_id: title.work_id,
+                marker_prefix: format!("{}:", dedupe_marker(&asset.lineage_id, asset.version)),
+            });
+        }
         return Plan { isbn: Some(isbn), commands, link: None, notes, verdict: Verdict::Done };
     }
 

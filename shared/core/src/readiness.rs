@@ -75,6 +75,9 @@ pub enum RoleState {
     Untagged,
     /// Approved and tagged, but its rights do not cover this product.
     RightsBlocked,
+    /// Linked, but its file failed a recipient's delivery check (issue 18): the package is
+    /// blocked for that recipient until a new version (or a changed spec) passes.
+    CheckFailed,
     /// Approved, tagged, rights-cleared and linked in Consonance.
     Linked,
     /// And in a staged or released production package.
@@ -89,6 +92,7 @@ impl RoleState {
             RoleState::InReview => "in_review",
             RoleState::Untagged => "untagged",
             RoleState::RightsBlocked => "rights_blocked",
+            RoleState::CheckFailed => "check_failed",
             RoleState::Linked => "linked",
             RoleState::Packaged => "packaged",
         }
@@ -96,12 +100,13 @@ impl RoleState {
     pub fn parse(s: &str) -> Option<Self> {
         RoleState::ALL.into_iter().find(|r| r.as_str() == s)
     }
-    pub const ALL: [RoleState; 7] = [
+    pub const ALL: [RoleState; 8] = [
         RoleState::Missing,
         RoleState::Requested,
         RoleState::InReview,
         RoleState::Untagged,
         RoleState::RightsBlocked,
+        RoleState::CheckFailed,
         RoleState::Linked,
         RoleState::Packaged,
     ];
@@ -109,11 +114,11 @@ impl RoleState {
     pub fn is_ready(self) -> bool {
         matches!(self, RoleState::Linked | RoleState::Packaged)
     }
-    /// How far along the role is, for "improving" (rights-blocked is worst: it blocks the
-    /// launch outright, whatever the dates).
+    /// How far along the role is, for "improving" (rights-blocked and check-failed are worst:
+    /// they block the launch outright, whatever the dates).
     pub fn rank(self) -> u8 {
         match self {
-            RoleState::RightsBlocked => 0,
+            RoleState::RightsBlocked | RoleState::CheckFailed => 0,
             RoleState::Missing => 1,
             RoleState::Requested => 2,
             RoleState::InReview => 3,
@@ -244,6 +249,18 @@ pub struct PackageSummary {
     pub status: String,
     /// Roles of the files it includes.
     pub roles: BTreeSet<AssetRole>,
+    /// The recipients' failed delivery checks, per role of the file that failed (issue 18).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub check_failures: Vec<CheckFailure>,
+}
+
+/// One failed delivery check of a package file: the role the file fills, the recipient, and
+/// the check's reason (naming the file, the check, the measured value and the limit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckFailure {
+    pub role: AssetRole,
+    pub recipient: String,
+    pub reason: String,
 }
 
 impl PackageSummary {
@@ -261,11 +278,40 @@ impl PackageSummary {
                     .collect()
             })
             .unwrap_or_default();
-        Some(PackageSummary { channel: channel.to_string(), status, roles })
+        let check_failures = check_failures_of(body);
+        Some(PackageSummary { channel: channel.to_string(), status, roles, check_failures })
     }
     pub fn includes(&self, role: AssetRole) -> bool {
         matches!(self.status.as_str(), "staged" | "released") && self.roles.contains(&role)
     }
+}
+
+/// The failed checks of a `package` document's `delivery_checks` (`[{recipient, checks:
+/// [{file, passed, reason}]}]`), each given the role of the file it names (the file's name is
+/// the last segment of its staged `key`). Checks of the whole package take no role: skipped.
+fn check_failures_of(body: &serde_json::Value) -> Vec<CheckFailure> {
+    let str_of = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    let empty = Vec::new();
+    let files = body.get("files").and_then(|f| f.as_array()).unwrap_or(&empty);
+    let role_of = |name: &str| {
+        files.iter().find_map(|f| {
+            let key = str_of(f, "key")?;
+            (key.rsplit('/').next() == Some(name)).then(|| str_of(f, "role")?.parse::<AssetRole>().ok())?
+        })
+    };
+    let verdicts = body.get("delivery_checks").and_then(|d| d.as_array()).unwrap_or(&empty);
+    let mut out = Vec::new();
+    for v in verdicts {
+        let Some(recipient) = str_of(v, "recipient") else { continue };
+        let checks = v.get("checks").and_then(|c| c.as_array()).unwrap_or(&empty);
+        for c in checks.iter().filter(|c| c.get("passed").and_then(|p| p.as_bool()) == Some(false)) {
+            let (Some(file), Some(reason)) = (str_of(c, "file"), str_of(c, "reason")) else { continue };
+            if let Some(role) = role_of(&file) {
+                out.push(CheckFailure { role, recipient: recipient.clone(), reason });
+            }
+        }
+    }
+    out
 }
 
 /// Consonance schedule facts of a work, from which the milestones are read.
@@ -431,6 +477,9 @@ pub fn role_readiness(
             out.state = RoleState::Untagged;
             let names: Vec<&str> = a.missing_fields.iter().map(|f| f.as_str()).collect();
             out.reasons.push(format!("{role}: version {} lacks {}", a.version, names.join(", ")));
+        } else if packages.iter().any(|p| p.check_failures.iter().any(|f| f.role == role)) {
+            out.state = RoleState::CheckFailed;
+            out.reasons.extend(check_failures_for(packages, role));
         } else if packages.iter().any(|p| p.includes(role)) {
             out.state = RoleState::Packaged;
         } else {
@@ -459,6 +508,16 @@ pub fn role_readiness(
     out
 }
 
+/// `<role>: delivery check failed for <recipient>: <reason>` per failed check of the role's
+/// file in any of the title's packages.
+fn check_failures_for(packages: &[PackageSummary], role: AssetRole) -> Vec<String> {
+    packages
+        .iter()
+        .flat_map(|p| p.check_failures.iter().filter(|f| f.role == role))
+        .map(|f| format!("{role}: delivery check failed for {}: {}", f.recipient, f.reason))
+        .collect()
+}
+
 /// The status and the reasons (most serious first) of a title with these roles and milestones.
 pub fn summarise(
     roles: &[RoleReadiness],
@@ -472,6 +531,9 @@ pub fn summarise(
         let what = r.reasons.first().cloned().unwrap_or_else(|| format!("{}: {}", r.role, r.state.as_str()));
         if r.state == RoleState::RightsBlocked {
             reasons.push((ReadinessStatus::Blocked, what));
+        } else if r.state == RoleState::CheckFailed {
+            // Every failed check blocks: the recipient would reject the file.
+            reasons.extend(r.reasons.iter().map(|w| (ReadinessStatus::Blocked, w.clone())));
         } else if published {
             let p = publication_date.map(|d| d.to_string()).unwrap_or_default();
             reasons.push((ReadinessStatus::Blocked, format!("{what}; published on {p} without it")));

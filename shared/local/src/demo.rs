@@ -14,6 +14,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod delivery;
+use delivery::{delivery_figures, demo_mapping, large_cover, set_cover_contents, size_check};
+
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
     pub titles: usize,
@@ -77,6 +80,12 @@ pub struct DemoSummary {
     pub package_samples: Vec<String>,
     /// `<isbn> <channel>: <first reason>`.
     pub blocked_samples: Vec<String>,
+    /// Delivery checks (issue 18): per recipient, packages that passed and that were blocked.
+    pub delivery_by_recipient: BTreeMap<String, (usize, usize)>,
+    /// A few verdicts with the measured value and the limit, passed and blocked.
+    pub delivery_samples: Vec<String>,
+    /// A release to a recipient the package failed, and why it was refused.
+    pub release_refused: Option<String>,
     pub staging_dir: String,
 }
 
@@ -136,8 +145,10 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, DemoError> {
         contention_delay: Duration::from_millis(10),
         ..Settings::default()
     };
-    let app =
-        app_from_env(stores, &lookup, None, Some(settings)).map_err(|e| DemoError::Wiring(e.to_string()))?;
+    let mapping = Arc::new(demo_mapping()?);
+    let app = app_from_env(stores, &lookup, Some(mapping), Some(settings))
+        .map_err(|e| DemoError::Wiring(e.to_string()))?;
+    set_cover_contents(&sims, &catalogue);
 
     let mut summary = DemoSummary {
         works: catalogue.works.len(),
@@ -274,6 +285,7 @@ async fn reconcile_phase(
         |a: &&connector_sim::catalogue::SeedAsset| a.territory == "WORLD" && a.expiration_date.is_none();
     for asset in catalogue.assets.iter().filter(|a| a.asset_type == "Front Cover").filter(plain).step_by(10) {
         if let Ok(id) = sims.otmm.add_version(&asset.original_asset_id, "In Review")
+            && sims.otmm.set_content(&id, large_cover()).is_ok()
             && let Some(v) = sims.otmm.asset(&id).map(|a| a.version)
             && sims.otmm.approve(&asset.original_asset_id, v, "silent.approver").is_ok()
         {
@@ -457,10 +469,30 @@ async fn package_phase(app: &App, s: &mut DemoSummary) -> Result<(), DemoError> 
         outcomes.iter().filter(|o| matches!(o, BuildOutcome::Unchanged { .. })).count();
     s.packages_rebuild_staged = outcomes.iter().filter(|o| matches!(o, BuildOutcome::Staged { .. })).count();
     let docs = packages::list(app).await.map_err(wiring)?;
-    if let Some(first) = docs.iter().find(|d| d.status == packages::STAGED) {
-        packages::release(app, &first.isbn, first.channel, "demo-release").await.map_err(wiring)?;
+    // Released: one that every recipient passed. Refused: one to the recipient it failed.
+    let passed_all = |d: &&packages::PackageDoc| {
+        connector_core::delivery::release_refusal(&d.delivery_checks, None).is_none()
+    };
+    if let Some(first) = docs.iter().filter(passed_all).find(|d| d.status == packages::STAGED) {
+        packages::release(app, &first.isbn, first.channel, None, "demo-release").await.map_err(wiring)?;
+    }
+    // (One that failed on the cover's size only: the demo's point.)
+    let failed = docs.iter().find_map(|d| {
+        let by_size = |v: &&connector_core::delivery::RecipientVerdict| {
+            !v.passed && connector_core::delivery::failures(&v.checks).all(size_check)
+        };
+        d.delivery_checks.iter().find(by_size).map(|v| (d, v))
+    });
+    if let Some((d, v)) = failed {
+        let r = packages::release(app, &d.isbn, d.channel, Some(&v.recipient), "demo-release")
+            .await
+            .map_err(wiring)?;
+        if let packages::ReleaseOutcome::NotReleasable { reason, .. } = r {
+            s.release_refused = Some(format!("{} {} to {}: {reason}", d.isbn, d.channel, v.recipient));
+        }
     }
     for d in packages::list(app).await.map_err(wiring)? {
+        delivery_figures(&d, s);
         match d.status.as_str() {
             packages::BLOCKED => {
                 s.packages_blocked += 1;
@@ -662,6 +694,20 @@ pub fn render(s: &DemoSummary) -> String {
     }
     for b in &s.blocked_samples {
         line(format!("  blocked {b}"));
+    }
+    if !s.delivery_by_recipient.is_empty() {
+        let by: Vec<String> = s
+            .delivery_by_recipient
+            .iter()
+            .map(|(r, (passed, blocked))| format!("{r} {passed} passed / {blocked} blocked"))
+            .collect();
+        line(format!("Delivery checks (issue 18), ebook packages by recipient: {}", by.join(", ")));
+        for x in &s.delivery_samples {
+            line(format!("  {x}"));
+        }
+        if let Some(r) = &s.release_refused {
+            line(format!("  release refused: {r}"));
+        }
     }
     if let Some(isbn) = &s.sample_title {
         line(format!("Audit trail (flow 7), newest first, for ISBN {isbn}:"));

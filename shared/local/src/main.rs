@@ -95,7 +95,8 @@ enum Command {
     /// Pull what changed in OTMM and Consonance since the last run, compare with the mapping,
     /// enqueue repairs and process them. `--full` walks everything and checks every link;
     /// `--rights` runs the daily rights pass. Against the systems in the environment, else the
-    /// simulators of a `connector serve` on the same --state-dir.
+    /// simulators of a `connector serve` on the same --state-dir (whose worker then processes
+    /// the repairs: this command only enqueues them).
     Reconcile {
         #[arg(long, default_value = ".state/connector", env = "CONNECTOR_STATE_DIR")]
         state_dir: PathBuf,
@@ -105,6 +106,10 @@ enum Command {
         /// withheld ones whose rights have started. Reads no external system.
         #[arg(long)]
         rights: bool,
+        /// Enqueue the repairs and leave them to a worker (a `connector serve` on the same
+        /// state); implied when one is running there.
+        #[arg(long)]
+        enqueue_only: bool,
     },
     /// Build (or confirm) the production packages of every work the mapping knows, or of one
     /// ISBN's work, against the systems in the environment; `--release` then releases the
@@ -269,7 +274,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             connector::sim_process::run(options, exit_when_stdin_closes).await
         }
-        Command::Reconcile { state_dir, full, rights } => {
+        Command::Reconcile { state_dir, full, rights, enqueue_only } => {
+            // Two workers on one queue only slow each other down (each waits out the other's
+            // claims): beside a running serve, its worker processes what this run enqueues.
+            let serve_running = state_dir.join(connector::SERVE_ENV_FILE).exists();
             let env = systems_env(&state_dir);
             let settings = local_settings(&env)?;
             let stores = open_state(&state_dir, settings.max_receives).map_err(|e| e.to_string())?;
@@ -284,6 +292,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             })
             .await
             .map_err(|e| e.to_string())?;
+            if enqueue_only || serve_running {
+                println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?);
+                let who =
+                    if serve_running { "the worker of the running `connector serve`" } else { "a worker" };
+                println!("enqueued {} messages, left to {who}", summary.enqueued);
+                return Ok(());
+            }
             let report = worker::drain(&app, std::time::Duration::from_secs(3600), |_| {})
                 .await
                 .map_err(|e| e.to_string())?;
@@ -320,7 +335,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                             _ => false,
                         });
                     if d.status == packages::STAGED && in_scope {
-                        let r = packages::release(&app, &d.isbn, d.channel, &correlation)
+                        let r = packages::release(&app, &d.isbn, d.channel, None, &correlation)
                             .await
                             .map_err(|e| e.to_string())?;
                         println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);

@@ -2,8 +2,11 @@
 //! does in AWS (receive, process, delete / leave for retry / dead-letter).
 
 use connector_app::App;
-use connector_app::processor::{Disposition, process_batch};
+use connector_app::processor::{Disposition, process, process_batch};
+use connector_store::QueueMessage;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 
 /// How long a received message stays invisible while it is processed, unless the settings say
 /// otherwise ([`connector_app::sizing::QueueTiming::LOCAL`]: three steps of 60 s).
@@ -28,26 +31,38 @@ impl std::ops::AddAssign for DrainReport {
 
 /// Receives and processes one batch; returns what happened (zero messages when idle).
 pub async fn step(app: &App, batch: usize) -> Result<DrainReport, connector_store::StoreError> {
-    let queue = &app.stores.queue;
-    let messages = queue.receive(batch, app.settings.visibility).await?;
+    let messages = app.stores.queue.receive(batch, app.settings.visibility).await?;
     let mut report = DrainReport { messages: messages.len() as u64, ..Default::default() };
     for (message, disposition) in messages.iter().zip(process_batch(app, &messages).await) {
-        match disposition {
-            Disposition::Done => {
-                queue.ack(&message.receipt).await?;
-                report.done += 1;
-            }
-            Disposition::Retry { after, .. } => {
-                queue.retry_later(&message.receipt, after).await?;
-                report.retried += 1;
-            }
-            Disposition::DeadLetter { cause } => {
-                queue.dead_letter(message, &cause).await?;
-                report.dead_lettered += 1;
-            }
-        }
+        settle(app, message, disposition, &mut report).await?;
     }
     Ok(report)
+}
+
+/// Does with a processed message what its disposition says: delete it, give it back for a
+/// retry after the delay, or move it to the dead-letter queue.
+async fn settle(
+    app: &App,
+    message: &QueueMessage,
+    disposition: Disposition,
+    report: &mut DrainReport,
+) -> Result<(), connector_store::StoreError> {
+    let queue = &app.stores.queue;
+    match disposition {
+        Disposition::Done => {
+            queue.ack(&message.receipt).await?;
+            report.done += 1;
+        }
+        Disposition::Retry { after, .. } => {
+            queue.retry_later(&message.receipt, after).await?;
+            report.retried += 1;
+        }
+        Disposition::DeadLetter { cause } => {
+            queue.dead_letter(message, &cause).await?;
+            report.dead_lettered += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Processes until the queue is empty (nothing visible, nothing in flight) or `deadline`
@@ -84,14 +99,40 @@ async fn queue_empty(app: &App) -> Result<bool, connector_store::StoreError> {
     Ok(depth.visible == 0 && depth.in_flight == 0)
 }
 
-/// Runs forever (for `serve`): processes whatever arrives.
+/// Runs forever (for `serve`): processes whatever arrives, `concurrency` messages at a time.
+/// Unlike [`step`] (a Lambda batch: the next waits for the slowest message of this one), a lane
+/// that frees up receives its next message at once, so one stalled answer holds up one lane,
+/// not nine.
 pub async fn run(app: App) {
+    let lanes = Arc::new(Semaphore::new(app.settings.concurrency.max(1)));
     loop {
-        match step(&app, app.settings.concurrency.max(1)).await {
-            Ok(r) if r.messages == 0 => tokio::time::sleep(Duration::from_millis(200)).await,
-            Ok(_) => {}
+        let Ok(first) = lanes.clone().acquire_owned().await else { return };
+        let mut free = vec![first];
+        while let Ok(lane) = lanes.clone().try_acquire_owned() {
+            free.push(lane);
+        }
+        match app.stores.queue.receive(free.len(), app.settings.visibility).await {
+            Ok(messages) if messages.is_empty() => {
+                drop(free);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Ok(messages) => {
+                for (message, lane) in messages.into_iter().zip(free) {
+                    let app = app.clone();
+                    tokio::spawn(async move {
+                        let _lane = lane;
+                        let disposition = process(&app, &message).await;
+                        if let Err(e) = settle(&app, &message, disposition, &mut DrainReport::default()).await
+                        {
+                            // The message comes back when its visibility ends, and is processed again.
+                            tracing::error!(error = %e, message_id = %message.message_id, "could not settle a processed message");
+                        }
+                    });
+                }
+            }
             Err(e) => {
-                tracing::error!(error = %e, "worker step failed; retrying in 1 s");
+                drop(free);
+                tracing::error!(error = %e, "worker receive failed; retrying in 1 s");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }

@@ -150,6 +150,8 @@ async fn serve_on_the_simulators_honours_its_variables_and_tells_how_to_reach_it
     let summary = json_prefix(&full);
     assert_eq!(summary["mode"], "full");
     assert!(summary["works_seen"].as_u64().unwrap() > 0, "{summary}");
+    let said = String::from_utf8_lossy(&full.stdout);
+    assert!(said.contains("left to the worker of the running `connector serve`"), "{said}");
     let rights =
         connector().args(["reconcile", "--rights", "--state-dir"]).arg(state.path()).output().unwrap();
     assert!(rights.status.success(), "{}", String::from_utf8_lossy(&rights.stderr));

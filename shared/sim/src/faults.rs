@@ -39,6 +39,10 @@ pub struct Fault {
     pub invalid_json: bool,
     /// Successful answers are sent in 4 pieces with this pause between them.
     pub slow_body_ms: u64,
+    /// Only the next N answers get the body faults above (`truncate_body`, `invalid_json`,
+    /// `slow_body_ms`), then they stop; 0: every answer gets them. What a flaky proxy does once,
+    /// so a test can check that the client asks again.
+    pub corrupt_next: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,7 +162,14 @@ impl Faults {
         if f.error_rate > 0.0 && rng.random_bool(f.error_rate.clamp(0.0, 1.0)) {
             return Verdict::Fail { status, retry_after: f.retry_after_secs, cause: "error_rate" };
         }
-        Verdict::Pass { fault: f.clone() }
+        let fault = f.clone();
+        if f.corrupt_next > 0 {
+            f.corrupt_next -= 1;
+            if f.corrupt_next == 0 {
+                (f.truncate_body, f.invalid_json, f.slow_body_ms) = (false, false, 0);
+            }
+        }
+        Verdict::Pass { fault }
     }
 
     fn record(
@@ -337,11 +348,21 @@ mod tests {
         assert_eq!(v["items"][5], 6);
         assert!(started.elapsed() >= Duration::from_millis(100));
 
+        // corrupt_next: the body faults for the next N answers only.
+        faults.set(None, "/api/items", Fault { truncate_body: true, corrupt_next: 2, ..Default::default() });
+        for _ in 0..2 {
+            let text = client.get(format!("{base}/api/items")).send().await.unwrap().text().await.unwrap();
+            assert!(serde_json::from_str::<serde_json::Value>(&text).is_err(), "{text}");
+        }
+        let v: serde_json::Value =
+            client.get(format!("{base}/api/items")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(v["items"][5], 6, "whole again after two corrupted answers");
+
         assert_eq!(client.delete(format!("{base}/__sim/faults")).send().await.unwrap().status(), 204);
         assert!(faults.rules().is_empty());
         let logged: Vec<LoggedRequest> =
             client.get(format!("{base}/__sim/requests")).send().await.unwrap().json().await.unwrap();
-        assert_eq!(logged.len(), 3);
+        assert_eq!(logged.len(), 6);
     }
 
     #[tokio::test]

@@ -7,5 +7,6 @@
 pub mod catalogue;
 pub mod chaos;
 pub mod consonance;
+pub mod content;
 pub mod faults;
 pub mod otmm;

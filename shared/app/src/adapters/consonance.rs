@@ -306,6 +306,29 @@ impl Pms for ConsonancePms {
             .map_err(|e| consonance_error("delete supporting resource", e))
     }
 
+    async fn delete_resources_marked(
+        &self,
+        work_id: WorkId,
+        marker_prefix: &str,
+    ) -> Result<usize, SystemError> {
+        let needle = format!("[{marker_prefix}");
+        let resources = self
+            .client
+            .supporting_resources_of_work(work_id)
+            .await
+            .map_err(|e| consonance_error("supporting resources of work", e))?;
+        let mut deleted = 0;
+        for r in resources.iter().filter(|r| r.caption.as_deref().is_some_and(|c| c.contains(&needle))) {
+            tracing::info!(resource_id = r.id, caption = ?r.caption, "deleting a resource a stale version's earlier attempt made");
+            self.client
+                .delete_supporting_resource(r.id)
+                .await
+                .map_err(|e| consonance_error("delete supporting resource", e))?;
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
     async fn work_schedule(&self, work_id: WorkId) -> Result<ScheduleFacts, SystemError> {
         let w = self.client.work_schedule(work_id).await.map_err(|e| consonance_error("work schedule", e))?;
         let c = w.contract.as_ref();

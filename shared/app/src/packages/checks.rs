@@ -142,3 +142,82 @@ pub(super) async fn flag_in_otmm(
     }
     Ok(())
 }
+
+/// The files the previous build of this package flagged that now pass every recipient (the
+/// same OTMM version: a new version was never flagged). A file not re-checked is not cleared.
+pub(super) fn cleared_files<'a>(
+    previous: Option<&super::PackageDoc>,
+    files: &'a [DocFile],
+    verdicts: &[RecipientVerdict],
+) -> Vec<&'a DocFile> {
+    let Some(previous) = previous else { return Vec::new() };
+    if verdicts.is_empty() {
+        return Vec::new();
+    }
+    let flagged: Vec<&str> = previous
+        .files
+        .iter()
+        .filter(|f| {
+            let name = delivered_name(&f.key);
+            previous.delivery_checks.iter().any(|v| failures(&v.checks).any(|c| c.file == name))
+        })
+        .map(|f| f.version_asset_id.as_str())
+        .collect();
+    files
+        .iter()
+        .filter(|f| f.measurements.is_some() && flagged.contains(&f.version_asset_id.as_str()))
+        .filter(|f| {
+            let name = delivered_name(&f.key);
+            !verdicts.iter().any(|v| failures(&v.checks).any(|c| c.file == name))
+        })
+        .collect()
+}
+
+/// Sets the flag field of each cleared file to say it passed (OTMM keeps the field's history
+/// in the asset's metadata; a passed value says more than an empty one), and audits it on the
+/// asset's trail as `package.check_passed`.
+pub(super) async fn clear_in_otmm(
+    app: &App,
+    plan: &PackagePlan,
+    package_version: u32,
+    cleared: &[&DocFile],
+    verdicts: &[RecipientVerdict],
+    correlation_id: &str,
+) -> Result<Vec<connector_core::AuditRecord>, PackageError> {
+    let Some(field) = app.config.packages.as_ref().and_then(|p| p.check_flag_field.clone()) else {
+        return Ok(Vec::new());
+    };
+    let recipients: Vec<&str> = verdicts.iter().map(|v| v.recipient.as_str()).collect();
+    let mut records = Vec::with_capacity(cleared.len());
+    for f in cleared {
+        let (Ok(version_asset), Ok(lineage)) =
+            (AssetId::parse(&f.version_asset_id), AssetId::parse(&f.asset_id))
+        else {
+            continue;
+        };
+        let value = format!(
+            "Delivery checks passed: {} ({} package v{package_version} of {})",
+            recipients.join(", "),
+            plan.channel,
+            plan.isbn
+        );
+        app.dam.update_fields(&version_asset, &[(field.clone(), value.clone())]).await?;
+        records.push(audit(
+            app,
+            "package.check_passed",
+            Outcome::Applied,
+            &plan.isbn,
+            Some((&lineage, f.version)),
+            format!(
+                "{} v{} passes every recipient's delivery checks again: {field} set to \"{value}\"",
+                f.asset_id, f.version
+            ),
+            serde_json::json!({
+                "channel": plan.channel, "package_version": package_version, "field": field,
+                "value": value, "recipients": recipients, "file": delivered_name(&f.key),
+            }),
+            correlation_id,
+        ));
+    }
+    Ok(records)
+}

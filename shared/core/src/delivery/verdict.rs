@@ -60,6 +60,41 @@ pub fn recipients_fingerprint<'a>(recipients: impl IntoIterator<Item = &'a Recip
     hex::encode(h.finalize())
 }
 
+/// Why a package may not be released to `recipient` (`None`: to no recipient in particular),
+/// or `None` when it may. Without verdicts (no recipients configured) nothing is refused unless
+/// a recipient is named: then it was never checked for it. Unnamed, a package blocked for any
+/// recipient is refused (the release's link is not per recipient), naming the ones it passed.
+pub fn release_refusal(verdicts: &[RecipientVerdict], recipient: Option<&str>) -> Option<String> {
+    let names = |passed: bool| -> Vec<&str> {
+        verdicts.iter().filter(|v| v.passed == passed).map(|v| v.recipient.as_str()).collect()
+    };
+    match recipient {
+        Some(name) => match verdicts.iter().find(|v| v.recipient == name) {
+            None if verdicts.is_empty() => {
+                Some(format!("the package was not checked for recipient {name} (no recipients take it)"))
+            }
+            None => Some(format!(
+                "the package was not checked for recipient {name} (its recipients: {})",
+                verdicts.iter().map(|v| v.recipient.as_str()).collect::<Vec<_>>().join(", ")
+            )),
+            Some(v) if !v.passed => Some(format!("blocked for recipient {name}: {}", v.reasons().join("; "))),
+            Some(_) => None,
+        },
+        None if names(false).is_empty() => None,
+        None => {
+            let reasons: Vec<String> =
+                verdicts.iter().filter(|v| !v.passed).flat_map(|v| v.reasons()).collect();
+            let passed = names(true);
+            let hint = if passed.is_empty() {
+                String::new()
+            } else {
+                format!(" (name a recipient it passed: {})", passed.join(", "))
+            };
+            Some(format!("blocked for recipient {}: {}{hint}", names(false).join(", "), reasons.join("; ")))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +149,34 @@ mod tests {
         assert_eq!(reasons.len(), 1, "{reasons:?}");
         assert!(reasons[0].contains("strict: cover.jpg") && reasons[0].contains("1200 px"), "{reasons:?}");
         assert!(reasons[0].contains("at least 1600 px"), "{reasons:?}");
+    }
+
+    #[test]
+    fn release_is_refused_for_a_recipient_the_package_failed() {
+        let (loose, strict) = (recipient("loose", 1000), recipient("strict", 1600));
+        let v = verdicts([&loose, &strict], &cover(1200, 1800));
+        assert_eq!(release_refusal(&v, Some("loose")), None);
+        let why = release_refusal(&v, Some("strict")).expect("refused");
+        assert!(
+            why.starts_with("blocked for recipient strict: strict: cover.jpg: image.short_side is 1200 px"),
+            "{why}"
+        );
+        assert!(why.contains("at least 1600 px"), "{why}");
+        let unnamed = release_refusal(&v, None).expect("refused unnamed");
+        assert!(
+            unnamed.contains("recipient strict") && unnamed.ends_with("(name a recipient it passed: loose)"),
+            "{unnamed}"
+        );
+        let unknown = release_refusal(&v, Some("other")).expect("unknown refused");
+        assert!(
+            unknown.contains("not checked for recipient other (its recipients: loose, strict)"),
+            "{unknown}"
+        );
+        // Every recipient passed, or none configured: released as before.
+        let passed = verdicts([&loose], &cover(1200, 1800));
+        assert_eq!(release_refusal(&passed, None), None);
+        assert_eq!(release_refusal(&[], None), None);
+        assert!(release_refusal(&[], Some("loose")).is_some());
     }
 
     #[test]

@@ -342,3 +342,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_derived_id_is_the_text_when_valid_and_never_a_shared_constant() {
+    let valid = "reconcile-r1-5e00000000000000000000000000000000000042-v3";
+    assert_eq!(EventId::derived(valid).as_str(), valid);
+    // Too long: cut, with a digest of the whole text, so two long texts that share their first
+    // 111 characters still get two ids (the old fallback gave both "reconcile").
+    let long_a = format!("reconcile-{}-a", "x".repeat(200));
+    let long_b = format!("reconcile-{}-b", "x".repeat(200));
+    let (a, b) = (EventId::derived(&long_a), EventId::derived(&long_b));
+    assert_ne!(a, b);
+    assert_eq!(a.as_str().len(), MAX_EVENT_ID_LEN);
+    assert!(a.as_str().starts_with("reconcile-xxx"));
+    // Characters an id cannot hold become "-", and the digest keeps "a b" apart from "a-b".
+    let spaced = EventId::derived("a b");
+    assert!(spaced.as_str().starts_with("a-b-"), "{spaced}");
+    assert_ne!(spaced, EventId::derived("a-b"));
+    assert_eq!(EventId::derived("").as_str(), "derived");
+}
+
+proptest! {
+    /// Any text gives a valid id, the same one every time.
+    #[test]
+    fn any_text_derives_a_valid_stable_id(text in ".{0,300}") {
+        let id = EventId::derived(&text);
+        prop_assert!(EventId::parse(id.as_str()).is_ok(), "{:?} -> {:?}", text, id);
+        prop_assert_eq!(id, EventId::derived(&text));
+    }
+}

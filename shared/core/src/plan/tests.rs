@@ -200,9 +200,37 @@ fn version_three_after_four_changes_nothing_and_says_so() {
         "sr-4",
     );
     let plan = plan_asset(&asset(3, "Front Cover"), TitleLookup::Found(&title()), Some(&v4), &cfg, t(200));
-    assert!(plan.commands.is_empty() && plan.link.is_none());
+    assert!(plan.link.is_none());
+    // Nothing is linked; only what an interrupted earlier attempt for version 3 may have made
+    // in Consonance is looked for (by its marker) and removed.
+    assert_eq!(plan.commands, vec![stale_sweep(3)]);
     assert_eq!(actions(&plan), vec!["approval.stale"]);
     assert!(plan.notes[0].detail.contains("version 3 arrived after version 4"));
+}
+
+fn stale_sweep(version: u32) -> Command {
+    Command::RemoveResourcesMarked {
+        work_id: WorkId(1001),
+        marker_prefix: format!("otmm:{}:v{version}:", id(100)),
+    }
+}
+
+#[test]
+fn a_late_campaign_version_removes_what_its_interrupted_attempt_made() {
+    // Found by the chaos run: a worker killed while v1's create was in flight (it landed, no
+    // link was stored), v2 then linked, and v1's retry found itself stale: campaign roles have
+    // no unlinkPrevious, so v1's resource stayed beside v2's.
+    let cfg = config();
+    let v2 = linked(
+        &plan_asset(&asset(2, "Social Graphic"), TitleLookup::Found(&title()), None, &cfg, t(100)),
+        "sr-2",
+    );
+    let plan = plan_asset(&asset(1, "Social Graphic"), TitleLookup::Found(&title()), Some(&v2), &cfg, t(200));
+    assert_eq!(actions(&plan), vec!["approval.stale"]);
+    assert_eq!(plan.commands, vec![stale_sweep(1)]);
+    // The marker ends at the version: v1's sweep never matches v10's resources.
+    let Command::RemoveResourcesMarked { marker_prefix, .. } = &plan.commands[0] else { unreachable!() };
+    assert!(!format!("[otmm:{}:v10:p1]", id(100)).contains(&format!("[{marker_prefix}")));
 }
 
 #[test]
@@ -448,7 +476,7 @@ fn an_older_version_stays_stale_whatever_its_rights() {
     let plan =
         plan_asset(&asset(3, "Front Cover"), TitleLookup::Found(&title()), Some(&expired_v4), &cfg, t(200));
     assert_eq!(actions(&plan), vec!["approval.stale"]);
-    assert!(plan.commands.is_empty());
+    assert_eq!(plan.commands, vec![stale_sweep(3)]);
 }
 
 fn t_(minute: i64) -> DateTime<Utc> {
@@ -483,7 +511,7 @@ proptest! {
                         created = Some(format!("sr-{next}"));
                     }
                     Command::DeleteResource { resource_id } => { resources.remove(resource_id); }
-                    Command::UpdateOtmmFields { .. } => {}
+                    Command::UpdateOtmmFields { .. } | Command::RemoveResourcesMarked { .. } => {}
                 }
             }
             if let Some(mut link) = plan.link {

@@ -46,6 +46,48 @@ fn everything_linked_is_ready_and_packaged_counts_too() {
     assert_eq!(r.role(AssetRole::FrontCover).unwrap().state, RoleState::Linked);
 }
 
+/// A file that failed a recipient's delivery check blocks its role, with the recipient, the
+/// file, the check, the measured value and the limit in the reason; the other roles of the
+/// package stay packaged.
+#[test]
+fn a_failed_delivery_check_blocks_the_role_naming_file_check_value_and_limit() {
+    let c = config();
+    let f = rfacts("BC", date(2027, 6, 1));
+    let reason = "front_cover.jpg: image.short_side is 400 px; the limit is at least 500 px";
+    let body = serde_json::json!({
+        "status": "staged",
+        "files": [
+            {"role": "front_cover", "key": "packages/x/print/front_cover.jpg"},
+            {"role": "spine", "key": "packages/x/print/spine.jpg"},
+        ],
+        "delivery_checks": [
+            {"recipient": "lenient", "passed": true, "checks": [{"file": "front_cover.jpg", "passed": true, "reason": "ok"}]},
+            {"recipient": "strict", "passed": false, "checks": [
+                {"file": "front_cover.jpg", "passed": false, "reason": reason},
+                {"file": "spine.jpg", "passed": true, "reason": "ok"},
+                {"file": "package", "passed": false, "reason": "package: a package-wide check"},
+            ]},
+        ],
+    });
+    let pkg = PackageSummary::from_doc("print", &body).unwrap();
+    assert_eq!(
+        pkg.check_failures,
+        [CheckFailure { role: AssetRole::FrontCover, recipient: "strict".into(), reason: reason.into() }]
+    );
+    let r = evaluate_readiness(&f, &[], &all_linked(&BC), &[], &[], std::slice::from_ref(&pkg), &c, now());
+    let front = r.role(AssetRole::FrontCover).unwrap();
+    assert_eq!(front.state, RoleState::CheckFailed);
+    assert_eq!(front.reasons, [format!("front_cover: delivery check failed for strict: {reason}")]);
+    assert_eq!(r.role(AssetRole::Spine).unwrap().state, RoleState::Packaged);
+    assert_eq!(r.status, ReadinessStatus::Blocked, "a failed check blocks the launch, whatever the dates");
+    assert!(r.reasons[0].contains(reason), "{:?}", r.reasons);
+    // Every recipient passed: packaged, ready.
+    let passed = PackageSummary { check_failures: Vec::new(), ..pkg };
+    let r = evaluate_readiness(&f, &[], &all_linked(&BC), &[], &[], &[passed], &c, now());
+    assert_eq!(r.role(AssetRole::FrontCover).unwrap().state, RoleState::Packaged);
+    assert_eq!(r.status, ReadinessStatus::Ready);
+}
+
 #[test]
 fn missing_roles_are_at_risk_before_their_due_date_and_blocked_after() {
     let c = config();
@@ -235,7 +277,7 @@ proptest! {
         let c = config();
         let f = rfacts(form, now().date_naive() + chrono::Duration::days(days));
         let roles = c.launch_for(f.title.form.as_ref().unwrap()).unwrap().roles.clone();
-        let pkg = PackageSummary { channel: "print".into(), status: "released".into(), roles: roles.iter().copied().collect() };
+        let pkg = PackageSummary { channel: "print".into(), status: "released".into(), roles: roles.iter().copied().collect(), check_failures: Vec::new() };
         let r = evaluate_readiness(&f, &[], &all_linked(&roles), &[], &[], &[pkg], &c, now());
         prop_assert_eq!(r.status, ReadinessStatus::Ready);
         prop_assert!(r.roles.iter().all(|x| x.state == RoleState::Packaged));

@@ -192,11 +192,15 @@ impl OtmmClient {
     ) -> Result<Bytes, OtmmError> {
         resp.bytes().await.map_err(|e| {
             if e.is_timeout() {
-                OtmmError::Http(connector_http::HttpError::Timeout {
-                    system: SYSTEM,
+                // The answer began and stopped arriving: not whole, like a truncated one, so
+                // an idempotent read is asked again (`call_json`'s reread).
+                OtmmError::unreadable(
                     operation,
-                    after_ms: self.inner.config.policy.request_timeout_ms,
-                })
+                    format!(
+                        "the body stopped arriving (no bytes for {} ms)",
+                        self.inner.config.policy.request_timeout_ms
+                    ),
+                )
             } else {
                 OtmmError::unreadable(operation, format!("the body could not be read: {e}"))
             }
