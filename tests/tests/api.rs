@@ -273,6 +273,24 @@ async fn reconcile_runs_a_bounded_slice(backend: Backend) {
     // A valid ISBN Consonance does not know: 404, not a failure of the evaluator.
     let (status, body) = api.get("/titles/9780000000002/readiness?refresh=true").await;
     assert_eq!(status, 404, "{body}");
+    // Consonance unavailable past the client's retries: 503 with Retry-After, so a caller asks
+    // again (it was 502, "bad gateway", for a failure that is only "not now").
+    let unavailable =
+        connector_sim::faults::Fault { error_rate: 1.0, status: Some(503), ..Default::default() };
+    h.sims.consonance.faults().set(Some("POST"), "/graphql", unavailable);
+    let r =
+        api.client.get(format!("{}/titles/{isbn}/readiness?refresh=true", api.base)).send().await.unwrap();
+    h.sims.consonance.faults().clear();
+    assert_eq!(r.status().as_u16(), 503);
+    let retry_after = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+    assert!(
+        retry_after.as_deref().is_some_and(|v| v.parse::<u64>().is_ok_and(|s| s >= 1)),
+        "{retry_after:?}"
+    );
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("could not be evaluated"), "{body}");
+    let (status, _) = api.get(&format!("/titles/{isbn}/readiness?refresh=true")).await;
+    assert_eq!(status, 200, "asked again once Consonance is back");
 }
 
 on_both_backends!(

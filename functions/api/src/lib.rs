@@ -75,9 +75,10 @@ impl Route {
     }
 }
 
-/// Evaluates a title's readiness now (`?refresh=true`). `Ok(None)`: no such title.
+/// Evaluates a title's readiness now (`?refresh=true`). `Ok(None)`: no such title; `Err`: the
+/// answer to give (503 with `Retry-After` when the failure is worth retrying).
 pub type Evaluate =
-    Arc<dyn Fn(Isbn13) -> BoxFuture<'static, Result<Option<TitleReadiness>, String>> + Send + Sync>;
+    Arc<dyn Fn(Isbn13) -> BoxFuture<'static, Result<Option<TitleReadiness>, ApiError>> + Send + Sync>;
 /// Runs one reconcile slice of the given mode within the given time budget.
 pub type Reconcile = Arc<dyn Fn(Mode, Duration) -> BoxFuture<'static, Result<Summary, String>> + Send + Sync>;
 pub use connector_core::Clock;
@@ -87,7 +88,7 @@ pub use connector_core::Clock;
 pub fn evaluator<F, Fut>(f: F) -> Evaluate
 where
     F: Fn(Isbn13) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<Option<TitleReadiness>, String>> + Send + 'static,
+    Fut: std::future::Future<Output = Result<Option<TitleReadiness>, ApiError>> + Send + 'static,
 {
     Arc::new(move |isbn| Box::pin(f(isbn)))
 }
@@ -147,7 +148,7 @@ impl ApiDeps {
                 match readiness::evaluate_title(&app, &isbn).await {
                     Ok(report) => Ok(Some(report)),
                     Err(ReadinessError::UnknownTitle(_)) => Ok(None),
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => Err(evaluation_failed(&isbn, &e)),
                 }
             }
         });
@@ -193,20 +194,45 @@ impl ApiResponse {
     }
 }
 
+/// Seconds a client is told to wait when a refresh failed for a reason worth retrying and the
+/// system gave no `Retry-After` of its own.
+pub const REFRESH_RETRY_AFTER_SECS: u64 = 5;
+
+/// The answer to a failed `?refresh=true`: OTMM or Consonance unavailable, throttled, or another
+/// worker raising the same request is 503 with `Retry-After` (the caller may simply ask again);
+/// a failure that would happen again is 502.
+pub fn evaluation_failed(isbn: &Isbn13, e: &ReadinessError) -> ApiError {
+    let message = format!("readiness of {isbn} could not be evaluated: {e}");
+    if !e.is_transient() {
+        return ApiError::new(502, message);
+    }
+    let after = match e {
+        ReadinessError::System(s) => s.retry_after().map(|d| d.as_secs().max(1)),
+        _ => None,
+    };
+    ApiError::new(503, message).with_retry_after(after.unwrap_or(REFRESH_RETRY_AFTER_SECS))
+}
+
 /// A refusal or failure: `{"error": {"status", "message", "field"?}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: u16,
     pub message: String,
     pub field: Option<String>,
+    /// Sent as `Retry-After` (seconds).
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: u16, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), field: None }
+        ApiError { status, message: message.into(), field: None, retry_after_secs: None }
     }
     pub fn field(status: u16, field: &str, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), field: Some(field.to_string()) }
+        ApiError { field: Some(field.to_string()), ..ApiError::new(status, message) }
+    }
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
     }
     pub fn bad(field: &str, message: impl Into<String>) -> Self {
         ApiError::field(400, field, message)
@@ -216,7 +242,11 @@ impl ApiError {
         if let Some(f) = &self.field {
             error["field"] = json!(f);
         }
-        ApiResponse::json(self.status, &json!({ "error": error }))
+        let response = ApiResponse::json(self.status, &json!({ "error": error }));
+        match self.retry_after_secs {
+            Some(secs) => response.with_header("retry-after", secs.to_string()),
+            None => response,
+        }
     }
     /// A store failure; a cursor the store cannot read is the caller's fault.
     pub fn store(e: StoreError, cursor_given: bool) -> Self {

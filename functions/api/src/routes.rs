@@ -69,7 +69,7 @@ async fn readiness(deps: &ApiDeps, isbn: Isbn13, q: Option<&str>) -> Result<ApiR
         return match evaluate(isbn.clone()).await {
             Ok(Some(report)) => ok(&report),
             Ok(None) => Err(ApiError::field(404, "isbn", format!("no title with ISBN {isbn}"))),
-            Err(e) => Err(ApiError::new(502, format!("readiness of {isbn} could not be evaluated: {e}"))),
+            Err(e) => Err(e),
         };
     }
     let doc = deps
