@@ -121,6 +121,11 @@ enum Command {
         isbn: Option<String>,
         #[arg(long)]
         release: bool,
+        /// With --release: release to this recipient of `[packages.recipients]`; refused for a
+        /// package that failed (or was never checked against) its spec. Without it, a package
+        /// blocked for any recipient is not released.
+        #[arg(long, requires = "release")]
+        recipient: Option<String>,
     },
     /// List dead letters, or move them back to the queue.
     Replay {
@@ -309,7 +314,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Package { state_dir, isbn, release } => {
+        Command::Package { state_dir, isbn, release, recipient } => {
             let env = systems_env(&state_dir);
             let settings = local_settings(&env)?;
             let stores = open_state(&state_dir, settings.max_receives).map_err(|e| e.to_string())?;
@@ -335,9 +340,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                             _ => false,
                         });
                     if d.status == packages::STAGED && in_scope {
-                        let r = packages::release(&app, &d.isbn, d.channel, None, &correlation)
-                            .await
-                            .map_err(|e| e.to_string())?;
+                        let r =
+                            packages::release(&app, &d.isbn, d.channel, recipient.as_deref(), &correlation)
+                                .await
+                                .map_err(|e| e.to_string())?;
                         println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
                     }
                 }
