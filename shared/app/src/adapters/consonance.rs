@@ -44,22 +44,42 @@ impl ConsonancePms {
         let mut parts = request.dedupe_marker.splitn(3, ':');
         let (Some("otmm"), Some(lineage)) = (parts.next(), parts.next()) else { return Ok(()) };
         let lineage_marker = format!("[otmm:{lineage}:v");
+        let leftover = |r: &consonance_client::SupportingResource| {
+            r.id != keep && r.product_ids.is_empty() && caption_has(r, &lineage_marker)
+        };
+        self.delete_resources_where(request.work_id, "a leftover resource of the same asset", leftover)
+            .await
+            .map(|_| ())
+    }
+
+    /// Deletes the work's supporting resources `doomed` picks (one listing, then a delete each);
+    /// returns how many went.
+    async fn delete_resources_where(
+        &self,
+        work_id: WorkId,
+        what: &'static str,
+        doomed: impl Fn(&consonance_client::SupportingResource) -> bool,
+    ) -> Result<usize, SystemError> {
         let resources = self
             .client
-            .supporting_resources_of_work(request.work_id)
+            .supporting_resources_of_work(work_id)
             .await
             .map_err(|e| consonance_error("supporting resources of work", e))?;
-        for r in resources.iter().filter(|r| r.id != keep && r.product_ids.is_empty()) {
-            if r.caption.as_deref().is_some_and(|c| c.contains(&lineage_marker)) {
-                tracing::info!(resource_id = r.id, caption = ?r.caption, "deleting a leftover resource of the same asset");
-                self.client
-                    .delete_supporting_resource(r.id)
-                    .await
-                    .map_err(|e| consonance_error("delete supporting resource", e))?;
-            }
+        let mut deleted = 0;
+        for r in resources.iter().filter(|r| doomed(r)) {
+            tracing::info!(resource_id = r.id, caption = ?r.caption, "deleting {what}");
+            self.client
+                .delete_supporting_resource(r.id)
+                .await
+                .map_err(|e| consonance_error("delete supporting resource", e))?;
+            deleted += 1;
         }
-        Ok(())
+        Ok(deleted)
     }
+}
+
+fn caption_has(r: &consonance_client::SupportingResource, text: &str) -> bool {
+    r.caption.as_deref().is_some_and(|c| c.contains(text))
 }
 
 pub(crate) fn consonance_error(operation: &'static str, e: ConsonanceError) -> SystemError {
@@ -312,21 +332,10 @@ impl Pms for ConsonancePms {
         marker_prefix: &str,
     ) -> Result<usize, SystemError> {
         let needle = format!("[{marker_prefix}");
-        let resources = self
-            .client
-            .supporting_resources_of_work(work_id)
-            .await
-            .map_err(|e| consonance_error("supporting resources of work", e))?;
-        let mut deleted = 0;
-        for r in resources.iter().filter(|r| r.caption.as_deref().is_some_and(|c| c.contains(&needle))) {
-            tracing::info!(resource_id = r.id, caption = ?r.caption, "deleting a resource a stale version's earlier attempt made");
-            self.client
-                .delete_supporting_resource(r.id)
-                .await
-                .map_err(|e| consonance_error("delete supporting resource", e))?;
-            deleted += 1;
-        }
-        Ok(deleted)
+        self.delete_resources_where(work_id, "a resource a stale version's earlier attempt made", |r| {
+            caption_has(r, &needle)
+        })
+        .await
     }
 
     async fn work_schedule(&self, work_id: WorkId) -> Result<ScheduleFacts, SystemError> {
