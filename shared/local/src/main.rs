@@ -127,6 +127,29 @@ enum Command {
         #[arg(long, requires = "release")]
         recipient: Option<String>,
     },
+    /// A dry run of a full reconcile: reads OTMM and Consonance, writes nothing (to them or to
+    /// the state), and reports the links it would create, replace or withdraw (with the rights
+    /// reasons), the identifiers it would rewrite, the requests it would raise, the packages it
+    /// would stage or block and what it would dead-letter. Against the systems in the
+    /// environment, else the simulators of a `connector serve` on --state-dir, else (with
+    /// --sim-titles) simulators of its own.
+    Plan {
+        #[arg(long, default_value = ".state/connector", env = "CONNECTOR_STATE_DIR")]
+        state_dir: PathBuf,
+        /// Print the report as JSON (the shape in README, "connector plan").
+        #[arg(long)]
+        json: bool,
+        /// Also write the report as one self-contained HTML file.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// With no systems configured and no `connector serve` on --state-dir: start simulators
+        /// with this many titles.
+        #[arg(long)]
+        sim_titles: Option<usize>,
+        /// The longest the plan spends processing what the reconcile found, in seconds.
+        #[arg(long, default_value_t = 1800)]
+        timeout_secs: u64,
+    },
     /// List dead letters, or move them back to the queue.
     Replay {
         #[arg(long, default_value = ".state/connector", env = "CONNECTOR_STATE_DIR")]
@@ -347,6 +370,28 @@ async fn run(cli: Cli) -> Result<(), String> {
                         println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
                     }
                 }
+            }
+            Ok(())
+        }
+        Command::Plan { state_dir, json, html, sim_titles, timeout_secs } => {
+            let from_serve = std::env::var("OTMM_BASE_URL").is_err() || std::env::var("CONSONANCE_BASE_URL").is_err();
+            let env = systems_env(&state_dir);
+            let options = connector::commands::plan::PlanOptions {
+                systems: if from_serve { "serve simulators".into() } else { "environment".into() },
+                state_dir,
+                sim_titles,
+                deadline: std::time::Duration::from_secs(timeout_secs),
+            };
+            let report = connector::commands::plan::run(&options, &env).await.map_err(|e| e.to_string())?;
+            if let Some(path) = &html {
+                let page = connector::commands::plan::html::render(&report);
+                std::fs::write(path, page).map_err(|e| format!("--html {}: {e}", path.display()))?;
+                eprintln!("HTML report: {}", path.display());
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+            } else {
+                print!("{}", connector::commands::plan::report::render_table(&report));
             }
             Ok(())
         }
