@@ -21,6 +21,7 @@ use crate::systems::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use connector_core::config::{FieldName, MappingConfig};
 use connector_core::plan::{AssetFacts, TitleFacts};
 use connector_core::readiness::{ObservedAsset, ScheduleFacts};
 use connector_core::requests::OtmmRequestRef;
@@ -124,24 +125,121 @@ impl LogState {
     }
 }
 
-/// Wraps both systems; the two decorators share one [`WriteLog`].
-pub fn wrap(dam: Arc<dyn Dam>, pms: Arc<dyn Pms>) -> (Arc<dyn Dam>, Arc<dyn Pms>, WriteLog) {
+/// Wraps both systems; the two decorators share one [`WriteLog`]. `config` names the OTMM
+/// fields a planned field write changes in later reads.
+pub fn wrap(
+    dam: Arc<dyn Dam>,
+    pms: Arc<dyn Pms>,
+    config: Arc<MappingConfig>,
+) -> (Arc<dyn Dam>, Arc<dyn Pms>, WriteLog) {
     let log = WriteLog::default();
-    let dam = Arc::new(DryRunDam { inner: dam, log: log.clone() });
+    let dam = Arc::new(DryRunDam { inner: dam, log: log.clone(), config });
     let pms = Arc::new(DryRunPms { inner: pms, log: log.clone() });
     (dam, pms, log)
 }
 
-/// OTMM, read for real, written only in the [`WriteLog`].
+/// OTMM, read for real, written only in the [`WriteLog`]. A field write planned on an asset
+/// version shows in later reads of it, as it would after the real write: the ISBN and imprint
+/// of [`Dam::asset`], [`Dam::versions`] and [`Dam::changed_since`], and an asset whose ISBN
+/// the plan rewrote into a title's form is among that title's [`Dam::title_assets`] (OTMM's
+/// search finds the ISBN as written).
 pub struct DryRunDam {
     inner: Arc<dyn Dam>,
     log: WriteLog,
+    config: Arc<MappingConfig>,
+}
+
+impl DryRunDam {
+    /// The fields planned on this version so far (later writes win).
+    fn planned_fields(&self, asset_id: &AssetId) -> BTreeMap<String, String> {
+        let state = self.log.lock();
+        let mut out = BTreeMap::new();
+        for w in &state.writes {
+            if let PlannedWrite::OtmmUpdateFields { asset_id: a, fields } = w
+                && a == asset_id
+            {
+                out.extend(fields.iter().cloned());
+            }
+        }
+        out
+    }
+
+    fn overlay(&self, mut facts: AssetFacts) -> AssetFacts {
+        let fields = self.planned_fields(&facts.asset_id);
+        let ids = &self.config.otmm.fields;
+        if let Some(v) = fields.get(&ids.isbn) {
+            facts.isbn_field = Some(v.clone());
+        }
+        if let Some(v) = ids.imprint.as_ref().and_then(|f| fields.get(f)) {
+            facts.imprint_field = Some(v.clone());
+        }
+        facts
+    }
+
+    /// Versions whose ISBN field the plan rewrote to `isbn`, as OTMM's search would now find
+    /// them. Launch fields missing on them are read from what [`AssetFacts`] holds (ISBN,
+    /// asset type, imprint, approver); others count as present.
+    async fn rewritten_to(&self, isbn: &Isbn13) -> Result<Vec<ObservedAsset>, SystemError> {
+        let isbn_field = self.config.otmm.fields.isbn.clone();
+        let rewritten: Vec<AssetId> = {
+            let state = self.log.lock();
+            let mut ids: Vec<AssetId> = state
+                .writes
+                .iter()
+                .filter_map(|w| match w {
+                    PlannedWrite::OtmmUpdateFields { asset_id, fields }
+                        if fields.iter().any(|(f, v)| *f == isbn_field && v.trim() == isbn.as_str()) =>
+                    {
+                        Some(asset_id.clone())
+                    }
+                    _ => None,
+                })
+                .collect();
+            ids.dedup();
+            ids
+        };
+        let mut out = Vec::new();
+        for id in rewritten {
+            let facts = match self.inner.asset(&id).await {
+                Ok(f) => self.overlay(f),
+                Err(SystemError::NotFound { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            if facts.deleted {
+                continue;
+            }
+            let Some(role) = facts.asset_type_field.as_deref().and_then(|v| self.config.role_for(v)) else {
+                continue;
+            };
+            let missing_fields = self
+                .config
+                .launch
+                .required_fields
+                .iter()
+                .copied()
+                .filter(|f| match f {
+                    FieldName::AssetType => facts.asset_type_field.is_none(),
+                    FieldName::Imprint => facts.imprint_field.is_none(),
+                    FieldName::ApprovedBy => facts.approved_by.is_none(),
+                    _ => false,
+                })
+                .collect();
+            out.push(ObservedAsset {
+                lineage_id: facts.lineage_id,
+                role,
+                version: facts.version,
+                approved: facts.approved,
+                missing_fields,
+            });
+        }
+        Ok(out)
+    }
 }
 
 #[async_trait]
 impl Dam for DryRunDam {
     async fn asset(&self, asset_id: &AssetId) -> Result<AssetFacts, SystemError> {
-        self.inner.asset(asset_id).await
+        Ok(self.overlay(self.inner.asset(asset_id).await?))
     }
 
     async fn update_fields(
@@ -149,7 +247,8 @@ impl Dam for DryRunDam {
         asset_id: &AssetId,
         fields: &[(String, String)],
     ) -> Result<(), SystemError> {
-        self.log.record(PlannedWrite::OtmmUpdateFields { asset_id: asset_id.clone(), fields: fields.to_vec() });
+        self.log
+            .record(PlannedWrite::OtmmUpdateFields { asset_id: asset_id.clone(), fields: fields.to_vec() });
         Ok(())
     }
 
@@ -163,11 +262,11 @@ impl Dam for DryRunDam {
         skip: u64,
         limit: u64,
     ) -> Result<Vec<AssetFacts>, SystemError> {
-        self.inner.changed_since(since, skip, limit).await
+        Ok(self.inner.changed_since(since, skip, limit).await?.into_iter().map(|f| self.overlay(f)).collect())
     }
 
     async fn versions(&self, asset_id: &AssetId) -> Result<Vec<AssetFacts>, SystemError> {
-        self.inner.versions(asset_id).await
+        Ok(self.inner.versions(asset_id).await?.into_iter().map(|f| self.overlay(f)).collect())
     }
 
     async fn content(&self, asset_id: &AssetId) -> Result<Vec<u8>, SystemError> {
@@ -175,7 +274,13 @@ impl Dam for DryRunDam {
     }
 
     async fn title_assets(&self, isbn: &Isbn13) -> Result<Vec<ObservedAsset>, SystemError> {
-        self.inner.title_assets(isbn).await
+        let mut found = self.inner.title_assets(isbn).await?;
+        for extra in self.rewritten_to(isbn).await? {
+            if !found.iter().any(|a| a.lineage_id == extra.lineage_id && a.version == extra.version) {
+                found.push(extra);
+            }
+        }
+        Ok(found)
     }
 
     async fn find_request(&self, request_id: &str) -> Result<Option<OtmmRequestRef>, SystemError> {
@@ -402,7 +507,12 @@ mod tests {
         fn content_url(&self, _: &AssetFacts) -> String {
             "https://otmm.example/content".into()
         }
-        async fn changed_since(&self, _: DateTime<Utc>, _: u64, _: u64) -> Result<Vec<AssetFacts>, SystemError> {
+        async fn changed_since(
+            &self,
+            _: DateTime<Utc>,
+            _: u64,
+            _: u64,
+        ) -> Result<Vec<AssetFacts>, SystemError> {
             Ok(Vec::new())
         }
         async fn versions(&self, _: &AssetId) -> Result<Vec<AssetFacts>, SystemError> {
@@ -421,7 +531,11 @@ mod tests {
             self.wrote()?;
             Ok(OtmmRequestRef { kind: "folder".into(), id: "real".into() })
         }
-        async fn update_request(&self, _: &OtmmRequestRef, _: &[(String, String)]) -> Result<(), SystemError> {
+        async fn update_request(
+            &self,
+            _: &OtmmRequestRef,
+            _: &[(String, String)],
+        ) -> Result<(), SystemError> {
             self.wrote()
         }
         async fn content_stream(&self, _: &AssetId) -> Result<connector_store::ByteStream, SystemError> {
@@ -448,7 +562,11 @@ mod tests {
             self.wrote()?;
             Ok("weblink:1".into())
         }
-        async fn works_changed_since(&self, _: NaiveDate, _: Option<i64>) -> Result<Vec<WorkChange>, SystemError> {
+        async fn works_changed_since(
+            &self,
+            _: NaiveDate,
+            _: Option<i64>,
+        ) -> Result<Vec<WorkChange>, SystemError> {
             Ok(Vec::new())
         }
         async fn resource_ids_of_work(&self, _: WorkId) -> Result<Vec<String>, SystemError> {
@@ -464,7 +582,13 @@ mod tests {
         async fn work_schedule(&self, _: WorkId) -> Result<ScheduleFacts, SystemError> {
             none()
         }
-        async fn ensure_web_link(&self, _: &Isbn13, _: &str, _: &str, _: &str) -> Result<String, SystemError> {
+        async fn ensure_web_link(
+            &self,
+            _: &Isbn13,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<String, SystemError> {
             self.wrote()?;
             Ok("7".into())
         }
@@ -488,11 +612,17 @@ mod tests {
     #[tokio::test]
     async fn writes_are_recorded_never_sent_and_found_again() {
         let inner = Arc::new(Counting::default());
-        let (dam, pms, log) = wrap(inner.clone(), inner.clone());
+        let config = MappingConfig::from_toml_str(
+            include_str!("../../../config/mapping.example.toml"),
+            "mapping.example.toml",
+        )
+        .unwrap();
+        let (dam, pms, log) = wrap(inner.clone(), inner.clone(), Arc::new(config));
         let asset = AssetId::parse("5e00000000000000000000000000000000000001").unwrap();
         let isbn = Isbn13::parse("9781800100015").unwrap();
         dam.update_fields(&asset, &[("F".into(), "v".into())]).await.unwrap();
-        let request = NewRequest { request_id: "9781800100015#front_cover".into(), name: "n".into(), fields: vec![] };
+        let request =
+            NewRequest { request_id: "9781800100015#front_cover".into(), name: "n".into(), fields: vec![] };
         let raised = dam.create_request(&request).await.unwrap();
         // Raised in this run: found again, and raised once only.
         assert_eq!(dam.find_request(&request.request_id).await.unwrap(), Some(raised.clone()));
@@ -505,7 +635,8 @@ mod tests {
         let ids = pms.resource_ids_of_work(WorkId(1000)).await.unwrap();
         assert_eq!(ids, vec!["41".to_string(), first.id.clone()]);
         // A file the real adapter refuses is refused here too, before anything is recorded.
-        assert!(pms.ensure_resource(&resource("otmm:b:v1:p10020", "c.png")).await.is_err());
+        let png = ResourceRequest { mime_type: "image/png".into(), ..resource("otmm:b:v1:p10020", "c.png") };
+        assert!(pms.ensure_resource(&png).await.is_err());
         pms.delete_resource("41").await.unwrap();
         assert_eq!(pms.delete_resources_marked(WorkId(1000), "otmm:a:v").await.unwrap(), 0);
         pms.upload(&first.id, "https://up", "image/jpeg", vec![1, 2, 3]).await.unwrap();
@@ -541,7 +672,9 @@ mod tests {
             ]
         );
         // The update of a request raised in this run names the request, not a made-up id.
-        assert!(matches!(&log.writes()[2], PlannedWrite::OtmmUpdateRequest { request, .. } if request == "9781800100015#front_cover"));
+        assert!(
+            matches!(&log.writes()[2], PlannedWrite::OtmmUpdateRequest { request, .. } if request == "9781800100015#front_cover")
+        );
         assert_eq!(log.writes().iter().filter(|w| w.system() == "OTMM").count(), 3);
     }
 }

@@ -374,7 +374,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Plan { state_dir, json, html, sim_titles, timeout_secs } => {
-            let from_serve = std::env::var("OTMM_BASE_URL").is_err() || std::env::var("CONSONANCE_BASE_URL").is_err();
+            let from_serve =
+                std::env::var("OTMM_BASE_URL").is_err() || std::env::var("CONSONANCE_BASE_URL").is_err();
             let env = systems_env(&state_dir);
             let options = connector::commands::plan::PlanOptions {
                 systems: if from_serve { "serve simulators".into() } else { "environment".into() },

@@ -53,7 +53,10 @@ pub enum PlanError {
 
 /// Runs the plan against the systems `env` names (the simulators of `--sim-titles` when it
 /// names none) and returns the report. Writes nothing outside a scratch directory.
-pub async fn run(options: &PlanOptions, env: &dyn Fn(&str) -> Option<String>) -> Result<PlanReport, PlanError> {
+pub async fn run(
+    options: &PlanOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<PlanReport, PlanError> {
     let configured = env("OTMM_BASE_URL").is_some() && env("CONSONANCE_BASE_URL").is_some();
     let (sims, systems) = match (configured, options.sim_titles) {
         (true, _) => (None, options.systems.clone()),
@@ -64,7 +67,8 @@ pub async fn run(options: &PlanOptions, env: &dyn Fn(&str) -> Option<String>) ->
         }
         (false, None) => return Err(PlanError::NoSystems),
     };
-    let sim_env: BTreeMap<String, String> = sims.as_ref().map(|s| s.env().into_iter().collect()).unwrap_or_default();
+    let sim_env: BTreeMap<String, String> =
+        sims.as_ref().map(|s| s.env().into_iter().collect()).unwrap_or_default();
     let lookup = |k: &str| sim_env.get(k).cloned().or_else(|| env(k));
     let result = plan_on_scratch(options, &lookup, systems).await;
     if let Some(s) = sims {
@@ -84,7 +88,7 @@ async fn plan_on_scratch(
     let copied = connector_store::embedded::snapshot(&options.state_dir, scratch.path())?;
     let stores = open_state(scratch.path(), settings.max_receives)?;
     let mut app = connector_app::wiring::app(stores, &env, None, Some(settings))?;
-    let (dam, pms, log) = connector_app::dry_run::wrap(app.dam.clone(), app.pms.clone());
+    let (dam, pms, log) = connector_app::dry_run::wrap(app.dam.clone(), app.pms.clone(), app.config.clone());
     app.dam = dam;
     app.pms = pms;
     let generated_at = app.now();

@@ -58,10 +58,20 @@ pub fn snapshot(dir: &Path, into: &Path) -> Result<bool> {
         return Ok(false);
     }
     let target = into.join("state.sqlite");
-    let conn = Connection::open_with_flags(
-        &db,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
+    let read_only = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    // A WAL database has its `-wal` file while any connection is open. Without one nobody has
+    // it open: it is read as immutable, which creates no `-wal`/`-shm` beside it (a read-only
+    // open would, and leave them), so the state directory stays byte-identical.
+    let live = dir.join("state.sqlite-wal").exists();
+    let conn = if live {
+        Connection::open_with_flags(&db, read_only)
+    } else {
+        let path = db.to_string_lossy().replace('%', "%25").replace('?', "%3f").replace('#', "%23");
+        Connection::open_with_flags(
+            format!("file:{path}?immutable=1"),
+            read_only | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+        )
+    }
     .map_err(|e| sqlite_error("open database read-only", e))?;
     conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| sqlite_error("busy timeout", e))?;
     conn.execute("VACUUM INTO ?1", [target.to_string_lossy().as_ref()])
@@ -118,7 +128,8 @@ pub fn audit_after(dir: &Path, after: &str) -> Result<Vec<connector_core::AuditR
     for row in rows {
         let (sk, body) = row.map_err(|e| sqlite_error("list audit", e))?;
         out.push(
-            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { key: sk, message: e.to_string() })?,
+            serde_json::from_str(&body)
+                .map_err(|e| StoreError::Corrupt { key: sk, message: e.to_string() })?,
         );
     }
     Ok(out)

@@ -132,8 +132,20 @@ pub fn render(r: &PlanReport) -> String {
     );
     card(&mut out, s.requests.values().sum(), "asset requests", &count_text(&s.requests), "");
     let blocked = s.packages.get("blocked").copied().unwrap_or(0);
-    card(&mut out, s.packages.values().sum(), "packages", &count_text(&s.packages), if blocked > 0 { "warn" } else { "" });
-    card(&mut out, s.dead_letters, "dead letters", "messages that would fail", if s.dead_letters > 0 { "bad" } else { "" });
+    card(
+        &mut out,
+        s.packages.values().sum(),
+        "packages",
+        &count_text(&s.packages),
+        if blocked > 0 { "warn" } else { "" },
+    );
+    card(
+        &mut out,
+        s.dead_letters,
+        "dead letters",
+        "messages that would fail",
+        if s.dead_letters > 0 { "bad" } else { "" },
+    );
     card(&mut out, r.writes.len() as u64, "writes", &count_text(&s.writes), "");
     out.push_str("</div>\n");
 
@@ -152,7 +164,13 @@ pub fn render(r: &PlanReport) -> String {
             ]
         })
         .collect();
-    section(&mut out, "links", "Links", &["action", "ISBN", "role", "asset", "version", "products", "rights"], rows);
+    section(
+        &mut out,
+        "links",
+        "Links",
+        &["action", "ISBN", "role", "asset", "version", "products", "rights"],
+        rows,
+    );
 
     let rows = r
         .identifiers
@@ -161,7 +179,13 @@ pub fn render(r: &PlanReport) -> String {
             let change = if i.fixes.is_empty() {
                 i.detail.clone()
             } else {
-                i.fixes.iter().map(|f| format!("{}: \u{201c}{}\u{201d} \u{2192} \u{201c}{}\u{201d}", f.field, f.from, f.to)).collect::<Vec<_>>().join("; ")
+                i.fixes
+                    .iter()
+                    .map(|f| {
+                        format!("{}: \u{201c}{}\u{201d} \u{2192} \u{201c}{}\u{201d}", f.field, f.from, f.to)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
             };
             vec![(tag(&i.action), true), opt(&i.isbn), opt(&i.asset_id), text(change)]
         })

@@ -194,7 +194,10 @@ fn denied_at(data: &serde_json::Value) -> Vec<Denied> {
         data.get("denied").and_then(|d| serde_json::from_value(d.clone()).ok()).unwrap_or_default();
     denials
         .into_iter()
-        .map(|d| Denied { product_id: d.product_id.0, reasons: d.reasons.iter().map(|r| r.to_string()).collect() })
+        .map(|d| Denied {
+            product_id: d.product_id.0,
+            reasons: d.reasons.iter().map(|r| r.to_string()).collect(),
+        })
         .collect()
 }
 
@@ -240,7 +243,11 @@ pub fn build(inputs: Inputs) -> PlanReport {
                 asset_id,
                 version: r.asset_version,
                 role,
-                product_ids: if r.data.get("after").is_some() { after } else { ids_at(&r.data, "product_ids") },
+                product_ids: if r.data.get("after").is_some() {
+                    after
+                } else {
+                    ids_at(&r.data, "product_ids")
+                },
                 denied: denied_at(&r.data),
                 detail: r.detail.clone(),
             });
@@ -353,7 +360,8 @@ fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
 
 /// A short text for one planned write: system, operation and target.
 pub fn describe_write(w: &PlannedWrite) -> (String, String) {
-    let fields = |f: &[(String, String)]| f.iter().map(|(k, v)| format!("{k}={v:?}")).collect::<Vec<_>>().join(", ");
+    let fields =
+        |f: &[(String, String)]| f.iter().map(|(k, v)| format!("{k}={v:?}")).collect::<Vec<_>>().join(", ");
     match w {
         PlannedWrite::OtmmUpdateFields { asset_id, fields: f } => {
             ("update fields".into(), format!("asset {asset_id}: {}", fields(f)))
@@ -364,7 +372,13 @@ pub fn describe_write(w: &PlannedWrite) -> (String, String) {
         PlannedWrite::OtmmUpdateRequest { request, fields: f } => {
             ("update request".into(), format!("{request}: {}", fields(f)))
         }
-        PlannedWrite::ConsonanceCreateResource { work_id, product_ids, resource_variant, dedupe_marker, .. } => (
+        PlannedWrite::ConsonanceCreateResource {
+            work_id,
+            product_ids,
+            resource_variant,
+            dedupe_marker,
+            ..
+        } => (
             "create resource".into(),
             format!(
                 "work {work_id}, products {:?}, {resource_variant} [{dedupe_marker}]",
@@ -376,12 +390,17 @@ pub fn describe_write(w: &PlannedWrite) -> (String, String) {
         }
         PlannedWrite::ConsonanceCreateWebLinks { work_id, product_ids, link, .. } => (
             "create web links".into(),
-            format!("work {work_id}, products {:?}: {link}", product_ids.iter().map(|p| p.0).collect::<Vec<_>>()),
+            format!(
+                "work {work_id}, products {:?}: {link}",
+                product_ids.iter().map(|p| p.0).collect::<Vec<_>>()
+            ),
         ),
         PlannedWrite::ConsonanceCreateWebLink { isbn, link, role } => {
             ("create web link".into(), format!("{isbn} (role {role}): {link}"))
         }
-        PlannedWrite::ConsonanceDeleteResource { resource_id } => ("delete resource".into(), resource_id.clone()),
+        PlannedWrite::ConsonanceDeleteResource { resource_id } => {
+            ("delete resource".into(), resource_id.clone())
+        }
         PlannedWrite::ConsonanceDeleteResourcesMarked { work_id, marker_prefix } => {
             ("delete marked resources".into(), format!("work {work_id}: [{marker_prefix}…"))
         }
@@ -390,7 +409,11 @@ pub fn describe_write(w: &PlannedWrite) -> (String, String) {
 
 /// The reasons of a link's denials on one line: `10021: territory …; 10022: …`.
 pub fn denied_text(denied: &[Denied]) -> String {
-    denied.iter().map(|d| format!("{}: {}", d.product_id, d.reasons.join(", "))).collect::<Vec<_>>().join("; ")
+    denied
+        .iter()
+        .map(|d| format!("{}: {}", d.product_id, d.reasons.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The table `connector plan` prints (stdout, the default).
@@ -438,7 +461,11 @@ pub fn render_table(r: &PlanReport) -> String {
                 let change = if i.fixes.is_empty() {
                     i.detail.clone()
                 } else {
-                    i.fixes.iter().map(|f| format!("{}: {:?} -> {:?}", f.field, f.from, f.to)).collect::<Vec<_>>().join("; ")
+                    i.fixes
+                        .iter()
+                        .map(|f| format!("{}: {:?} -> {:?}", f.field, f.from, f.to))
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 };
                 vec![i.action.clone(), opt(&i.isbn).to_string(), opt(&i.asset_id).to_string(), change]
             })
@@ -450,7 +477,14 @@ pub fn render_table(r: &PlanReport) -> String {
         let rows: Vec<Vec<String>> = r
             .requests
             .iter()
-            .map(|q| vec![q.action.clone(), opt(&q.isbn).to_string(), opt(&q.role).to_string(), opt(&q.due).to_string()])
+            .map(|q| {
+                vec![
+                    q.action.clone(),
+                    opt(&q.isbn).to_string(),
+                    opt(&q.role).to_string(),
+                    opt(&q.due).to_string(),
+                ]
+            })
             .collect();
         table(&mut out, &["action", "isbn", "role", "due"], &rows);
     }
@@ -475,7 +509,14 @@ pub fn render_table(r: &PlanReport) -> String {
         let rows: Vec<Vec<String>> = r
             .dead_letters
             .iter()
-            .map(|d| vec![d.action.clone(), opt(&d.isbn).to_string(), opt(&d.asset_id).to_string(), d.cause.clone()])
+            .map(|d| {
+                vec![
+                    d.action.clone(),
+                    opt(&d.isbn).to_string(),
+                    opt(&d.asset_id).to_string(),
+                    d.cause.clone(),
+                ]
+            })
             .collect();
         table(&mut out, &["action", "isbn", "asset", "cause"], &rows);
     }

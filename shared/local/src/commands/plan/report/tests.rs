@@ -1,8 +1,8 @@
 use super::*;
 use crate::commands::plan::html;
 use connector_app::dry_run::PlannedWrite;
-use connector_core::{AssetId, AuditId, AuditRecord, Flow, Isbn13, Outcome, ProductId, WorkId};
 use connector_core::rights_eval::{ProductDenial, RightsReason};
+use connector_core::{AssetId, AuditId, AuditRecord, Flow, Isbn13, Outcome, ProductId, WorkId};
 use serde_json::json;
 
 const ISBN: &str = "9781800100015";
@@ -43,7 +43,9 @@ fn inputs(records: Vec<AuditRecord>, writes: Vec<PlannedWrite>) -> Inputs {
 fn sample() -> PlanReport {
     let denied = serde_json::to_value(vec![ProductDenial {
         product_id: ProductId(10021),
-        reasons: vec![RightsReason::Expired { expiry: chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap() }],
+        reasons: vec![RightsReason::Expired {
+            expiry: chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+        }],
     }])
     .unwrap();
     build(inputs(
@@ -64,11 +66,21 @@ fn sample() -> PlanReport {
                 Outcome::Applied,
                 json!({"request_id": format!("{ISBN}#author_photo"), "role": "author_photo", "due": "2027-01-10"}),
             ),
-            rec("06", "package.blocked", Outcome::Rejected, json!({"channel": "ebook", "reasons": ["front_cover: too small"]})),
+            rec(
+                "06",
+                "package.blocked",
+                Outcome::Rejected,
+                json!({"channel": "ebook", "reasons": ["front_cover: too small"]}),
+            ),
             rec("07", "title.not_found", Outcome::DeadLettered, serde_json::Value::Null),
             rec("08", "approval.repeat", Outcome::Skipped, serde_json::Value::Null),
             rec("09", "approval.repeat", Outcome::Skipped, serde_json::Value::Null),
-            rec("10", "link.narrowed", Outcome::Applied, json!({"before": [1, 2], "after": [1], "product_ids": [9]})),
+            rec(
+                "10",
+                "link.narrowed",
+                Outcome::Applied,
+                json!({"before": [1, 2], "after": [1], "product_ids": [9]}),
+            ),
         ],
         vec![
             PlannedWrite::ConsonanceCreateResource {
@@ -98,10 +110,7 @@ fn records_are_sorted_into_their_sections_in_time_order() {
     // A rights change reports the products it would be linked to after it.
     assert_eq!(r.links[2].product_ids, [1]);
     // The typed denial comes through as its reason text.
-    assert_eq!(
-        r.links[1].denied,
-        [Denied { product_id: 10021, reasons: vec!["expired 2026-11-30".into()] }]
-    );
+    assert_eq!(r.links[1].denied, [Denied { product_id: 10021, reasons: vec!["expired 2026-11-30".into()] }]);
     assert_eq!(r.identifiers.len(), 2);
     assert_eq!(r.identifiers[0].fixes[0].from, "978-1-80010-001-5");
     assert_eq!(r.identifiers[1].action, "invalid");
@@ -130,12 +139,8 @@ fn summary_counts_each_section() {
 fn the_table_has_a_row_per_item_with_aligned_columns() {
     let text = render_table(&sample());
     assert!(text.contains("links:        1 created, 1 narrowed, 1 withheld"), "{text}");
-    let links: Vec<&str> = text
-        .lines()
-        .skip_while(|l| *l != "Links")
-        .skip(1)
-        .take_while(|l| !l.is_empty())
-        .collect();
+    let links: Vec<&str> =
+        text.lines().skip_while(|l| *l != "Links").skip(1).take_while(|l| !l.is_empty()).collect();
     assert_eq!(links.len(), 4, "header + 3 rows: {links:?}");
     // Every column starts at the same offset on every line.
     let col = |l: &str| l.find(ISBN).or_else(|| l.find("isbn"));
@@ -150,7 +155,19 @@ fn the_table_has_a_row_per_item_with_aligned_columns() {
 #[test]
 fn json_shape_is_stable() {
     let v = serde_json::to_value(sample()).unwrap();
-    for key in ["format", "generated_at", "context", "summary", "links", "identifiers", "requests", "packages", "dead_letters", "writes", "other_actions"] {
+    for key in [
+        "format",
+        "generated_at",
+        "context",
+        "summary",
+        "links",
+        "identifiers",
+        "requests",
+        "packages",
+        "dead_letters",
+        "writes",
+        "other_actions",
+    ] {
         assert!(v.get(key).is_some(), "missing {key}");
     }
     assert_eq!(v["writes"][0]["write"], "consonance_create_resource");
