@@ -382,8 +382,43 @@ async fn plan_reports_what_the_real_run_does_and_writes_nothing() {
         sims.otmm.assets().into_iter().find(|a| a.original_asset_id == lineage && a.latest_version).unwrap()
     };
     sims.otmm.set_field(&latest(&expiring).asset_id, otmm_fields::EXPIRATION_DATE, "2020-01-31").unwrap();
+    // An ISBN Consonance does not know (a valid one): the approval would be dead-lettered.
+    let unknown = linked[1].asset_id.clone().unwrap();
+    sims.otmm.set_field(&latest(&unknown).asset_id, otmm_fields::ISBN, "9780306406157").unwrap();
+    // A linked asset's ISBN written in the wrong form (hyphenated): rewritten.
+    let hyphenated = linked[2].asset_id.clone().unwrap();
+    let isbn = linked[2].isbn.clone().unwrap();
+    let linked_version = sims
+        .otmm
+        .assets()
+        .into_iter()
+        .find(|a| a.original_asset_id == hyphenated && Some(a.version) == linked[2].version)
+        .unwrap();
+    sims.otmm.set_field(&linked_version.asset_id, otmm_fields::ISBN, &format!("978-{}", &isbn[3..])).unwrap();
+    // A resource deleted by hand in Consonance: the full scan links it again.
+    let gone = linked[3].asset_id.clone().unwrap();
+    let resource = sims
+        .consonance
+        .creates()
+        .creates
+        .into_iter()
+        .find(|r| r.caption.as_deref().is_some_and(|c| c.contains(&format!("[otmm:{gone}:"))))
+        .expect("the linked asset's resource");
+    sims.consonance.delete_supporting_resource_by_hand(resource.id).unwrap();
+
     let second = plan(&sims, &state, work.path(), "existing state").await;
     let p = &second.report;
+    assert!(
+        p.dead_letters.iter().any(|d| d.action == "title.not_found"),
+        "an unknown ISBN is dead-lettered with its cause: {:#?}",
+        p.dead_letters
+    );
+    assert!(
+        p.identifiers.iter().any(|i| i.action == "aligned" && i.isbn.as_ref() == Some(&isbn)),
+        "the hyphenated ISBN is rewritten: {:#?}",
+        p.identifiers
+    );
+    assert!(p.other_actions.contains_key("link.resource_missing"), "{:#?}", p.other_actions);
     assert!(count(p, "links", "replaced") > 0, "the new version replaces the old: {:#?}", p.links);
     assert!(count(p, "links", "withdrawn") > 0, "expired rights withdraw a link: {:#?}", p.links);
     let (creates, folders) = (sims.consonance.creates().creates.len(), sims.otmm.folders().len());
