@@ -35,7 +35,10 @@ const SYSTEM_VARS: [&str; 9] = [
     "CONNECTOR_STATE_DIR",
 ];
 
-/// `connector <args> --state-dir <state>` against the simulators.
+/// `connector <args> --state-dir <state>` against the simulators, one message at a time: with
+/// several at once the order in which a work's messages land decides e.g. whether a request is
+/// raised before the link that closes it, or a slot lease makes a message retry (an
+/// `approval.repeat`), so two real runs would not match each other either.
 fn connector(sims: &Simulators, state: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_connector"));
     for v in SYSTEM_VARS {
@@ -425,4 +428,81 @@ async fn plan_reports_what_the_real_run_does_and_writes_nothing() {
     let real = real_run(&sims, &state).await;
     assert_same("existing state", p, &real);
     assert_writes_landed("existing state", p, &sims, creates, folders);
+}
+
+/// The binary with none of the variables that name systems. One message at a time (as in the
+/// first test): with more, two messages of one work contend for its request claim and the
+/// loser waits out a 30 s retry, which only makes the test slow.
+fn bare_connector(state: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_connector"));
+    for v in SYSTEM_VARS {
+        c.env_remove(v);
+    }
+    c.env("RUST_LOG", "warn").env("PROCESSOR_CONCURRENCY", "1").args(args).arg("--state-dir").arg(state);
+    c
+}
+
+/// A child process killed when dropped, so a failing test leaves nothing running.
+struct Proc(std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn plan_finds_its_systems_like_reconcile_does() {
+    use std::io::BufRead as _;
+    // No systems, no serve: a precise error, and nothing written.
+    let empty = tempfile::tempdir().unwrap();
+    let state = empty.path().join("state");
+    let out = bare_connector(&state, &["plan"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no systems to plan against") && err.contains("--sim-titles"), "{err}");
+    assert!(!state.exists(), "a refused plan creates no state");
+
+    // --sim-titles: simulators of its own.
+    let out = bare_connector(&state, &["plan", "--sim-titles", "4"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("(own simulators, 4 titles)"), "{table}");
+    assert!(table.contains("\nLinks\n") && table.contains("created"), "{table}");
+    assert!(!state.exists(), "the plan on its own simulators creates no state");
+
+    // Beside a running `connector serve`: its simulators, and a copy of its live state.
+    let serve_dir = tempfile::tempdir().unwrap();
+    let mut child = bare_connector(
+        serve_dir.path(),
+        &["serve", "--listen", "127.0.0.1:0", "--sim-titles", "6", "--exit-when-stdin-closes"],
+    )
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap());
+    let _serve = Proc(child);
+    loop {
+        let mut line = String::new();
+        assert!(lines.read_line(&mut line).unwrap() > 0, "serve ended before it was ready");
+        if line.starts_with("connector serve: ready") {
+            break;
+        }
+    }
+    // A first plan while serve's state is live (its -wal open), then one after its own run.
+    for round in ["live", "after reconcile"] {
+        let out = bare_connector(serve_dir.path(), &["plan", "--json"]).output().unwrap();
+        assert!(out.status.success(), "{round}: {}", String::from_utf8_lossy(&out.stderr));
+        let report: PlanReport = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report.context.systems, "serve simulators", "{round}");
+        assert_eq!(report.context.state, serve_dir.path().display().to_string(), "{round}");
+        assert!(!report.links.is_empty() || !report.other_actions.is_empty(), "{round}: {report:#?}");
+        if round == "live" {
+            let out = bare_connector(serve_dir.path(), &["reconcile", "--full"]).output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
 }
