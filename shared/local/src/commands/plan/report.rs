@@ -93,7 +93,8 @@ pub struct LinkAction {
     pub version: Option<u32>,
     /// The connector role (`front_cover`…), where the mapping has the link.
     pub role: Option<String>,
-    /// Products it would be linked to.
+    /// Products it would be linked to (`withheld`: the products its role would take, which
+    /// the rights keep it from; a rights change: the products after it).
     pub product_ids: Vec<i64>,
     /// Products the rights keep it from, with every reason (`RightsReason` texts).
     pub denied: Vec<Denied>,
