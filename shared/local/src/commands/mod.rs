@@ -1,0 +1,3 @@
+//! The CLI's longer commands, one file each (the short ones stay in `main.rs`).
+
+pub mod backfill;
