@@ -107,6 +107,9 @@ struct AssetCursor {
     /// not yet; an invocation that resumes there does not walk it again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     done: bool,
+    /// When this pass began (the connector's clock), kept across invocations until it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pass_started: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,7 +169,7 @@ fn asset_start(options: &Options) -> AssetCursor {
         Mode::Backfill => options.since.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
         _ => DateTime::<Utc>::UNIX_EPOCH,
     };
-    AssetCursor { since, skip: 0, done: false }
+    AssetCursor { since, skip: 0, done: false, pass_started: None }
 }
 
 fn work_start(options: &Options) -> WorkCursor {
@@ -375,6 +378,7 @@ impl Run<'_> {
         if cursor.done {
             return Ok(true);
         }
+        cursor.pass_started.get_or_insert_with(|| self.app.now());
         loop {
             if self.out_of_time() {
                 return Ok(false);
@@ -401,17 +405,23 @@ impl Run<'_> {
                 Some(last) => AssetCursor {
                     since: last.last_updated,
                     skip: page.iter().filter(|f| f.last_updated == last.last_updated).count() as u64,
-                    done: false,
+                    ..cursor
                 },
                 None => cursor,
             };
             if !full_page {
-                // End of the feed: the next pass starts a little before the newest change seen.
+                // End of the feed. A change becomes visible within `overlap` of its date (late
+                // commits, clock skew): everything dated before this pass began less `overlap`
+                // was visible to it, and so read. The next pass starts there, or `overlap`
+                // before the newest change seen if that is later: with nothing changed for a
+                // while, it reads one empty page instead of the last five minutes' assets again.
+                let overlap = Span::from_std(self.options.overlap).unwrap_or_default();
                 let next = match self.options.mode {
                     Mode::Incremental | Mode::Rights => AssetCursor {
-                        since: cursor.since - Span::from_std(self.options.overlap).unwrap_or_default(),
+                        since: cursor.since.max(cursor.pass_started.unwrap_or(cursor.since)) - overlap,
                         skip: 0,
                         done: false,
+                        pass_started: None,
                     },
                     Mode::Full | Mode::Backfill => AssetCursor { done: true, ..cursor },
                 };
