@@ -322,7 +322,7 @@ async fn scenario(
 ) -> reconciler::Summary {
     let options = Options { mode, ..Default::default() };
     let start = match mode {
-        Mode::Full => full_start(),
+        Mode::Full | Mode::Backfill => full_start(),
         // The rights pass reads no change feed: it is not benchmarked here.
         Mode::Incremental | Mode::Rights => incremental_start(app).await,
     };

@@ -26,7 +26,7 @@ async fn main() -> Result<(), Error> {
             let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
             Duration::from_millis(deadline_ms.saturating_sub(now_ms))
         };
-        let options = ::reconciler::options(::reconciler::mode_of(&event.payload)?);
+        let options = ::reconciler::options_of(&event.payload)?;
         let summary = connector_app::reconciler::run(app, &options, &remaining).await?;
         Ok::<_, Error>(serde_json::to_value(summary)?)
     }))

@@ -111,6 +111,28 @@ enum Command {
         #[arg(long)]
         enqueue_only: bool,
     },
+    /// First install: walk the catalogue from a look-back date (OTMM assets changed on or after
+    /// it, Consonance works changed since its day) with a progress bar, enqueue what is
+    /// missing and process it. Checkpointed after every page: stopped, the same command
+    /// continues where it was (another --since starts over). Against the systems in the
+    /// environment, else the simulators of a `connector serve` on the same --state-dir (whose
+    /// worker then processes the messages).
+    Backfill {
+        #[arg(long, default_value = ".state/connector", env = "CONNECTOR_STATE_DIR")]
+        state_dir: PathBuf,
+        /// The look-back date: 2024-01-01 or an RFC 3339 time (the whole catalogue without it).
+        #[arg(long, value_parser = |s: &str| reconciler::parse_since(s).map_err(|e| format!("--since {e}")))]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Assets per OTMM search page (a checkpoint is written after each).
+        #[arg(long, default_value_t = 100)]
+        page_size: u64,
+        /// Enqueue and leave the processing to a worker (implied beside a running serve).
+        #[arg(long)]
+        enqueue_only: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Build (or confirm) the production packages of every work the mapping knows, or of one
     /// ISBN's work, against the systems in the environment; `--release` then releases the
     /// staged ones (a web link to the manifest on the Consonance product).
@@ -335,6 +357,25 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "processed {} messages ({} done, {} retried, {} dead-lettered)",
                 report.messages, report.done, report.retried, report.dead_lettered
             );
+            Ok(())
+        }
+        Command::Backfill { state_dir, since, page_size, enqueue_only, json } => {
+            let serve_running = state_dir.join(connector::SERVE_ENV_FILE).exists();
+            let env = systems_env(&state_dir);
+            let settings = local_settings(&env)?;
+            let stores = open_state(&state_dir, settings.max_receives).map_err(|e| e.to_string())?;
+            let app = app_from_env(stores, &env, None, Some(settings)).map_err(|e| e.to_string())?;
+            let options = connector::commands::backfill::BackfillOptions {
+                since,
+                page_size,
+                enqueue_only: enqueue_only || serve_running,
+            };
+            let report = connector::commands::backfill::run(&app, &options).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+            } else {
+                print!("{}", connector::commands::backfill::render(&report, since));
+            }
             Ok(())
         }
         Command::Package { state_dir, isbn, release, recipient } => {

@@ -1,3 +1,4 @@
-//! CLI commands with their own module (one file per command, beside `main.rs`).
+//! The CLI's longer commands, one file each (the short ones stay in `main.rs`).
 
+pub mod backfill;
 pub mod plan;
