@@ -8,7 +8,8 @@
 //!    reads are POSTs too) and no other Consonance write, and the real state directory is
 //!    byte-identical afterwards (a first install's plan leaves no state at all);
 //! 3. the HTML report in headless Chromium (tests/browser/plan.mjs) shows the rows of the JSON
-//!    report; the screenshot is saved to docs/img/plan-report.png.
+//!    report; the screenshot goes to target/test-output/plan-report.png (docs/img/ with
+//!    UPDATE_SCREENSHOTS=1).
 //!
 //! Two rounds: a first install (no state), then, after changes in both systems (a new version
 //! approved, rights expired, an ISBN rewritten in the wrong form, a resource deleted by hand),
@@ -279,8 +280,15 @@ fn check_html_in_browser(planned: &Planned) {
         browser_dir.join("node_modules/playwright-core").is_dir(),
         "tests/browser/node_modules is missing: run ./scripts/test (npm ci)"
     );
-    let shot = repo.join("docs/img/plan-report.png");
+    // Into target/test-output (a test must not rewrite tracked files); with
+    // UPDATE_SCREENSHOTS=1, into docs/img/plan-report.png, the README's picture.
+    let shot = if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+        repo.join("docs/img/plan-report.png")
+    } else {
+        repo.join("target/test-output/plan-report.png")
+    };
     std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
+    let _ = std::fs::remove_file(&shot);
     let out = Command::new("node")
         .arg("plan.mjs")
         .arg(&planned.html)
