@@ -2,6 +2,7 @@
 //! the store ports, on both backends: every route's answer checked against the data, paging,
 //! filters, and refusals naming the field.
 
+use connector_web::api;
 use connector::http;
 use connector_core::readiness::{ReadinessStatus, TitleReadiness};
 use connector_tests::api_seed::{self, IMPRINTS};
@@ -17,7 +18,7 @@ struct Api {
 
 impl Api {
     async fn start(deps: api::ApiDeps) -> Api {
-        let addr = http::spawn(http::api_router(Arc::new(deps)), "127.0.0.1:0").await.expect("server");
+        let addr = http::spawn(api::router(Arc::new(deps)), "127.0.0.1:0").await.expect("server");
         Api { base: format!("http://{addr}"), client: reqwest::Client::new() }
     }
     async fn get(&self, path_and_query: &str) -> (u16, Value) {

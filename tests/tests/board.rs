@@ -6,6 +6,7 @@
 //! parameters) shows exactly the expected rows. Saves a screenshot to
 //! `target/test-output/board.png`. Fails, never skips, when node or chromium is missing.
 
+use connector_web::api;
 use connector::http;
 use connector_core::readiness::TitleReadiness;
 use connector_tests::api_seed::{self, HOSTILE_TITLE, IMPRINTS};
@@ -60,7 +61,7 @@ async fn board_in_headless_chromium() {
     let stores = connector::open_state(dir.path(), 5).unwrap();
     let seeded = api_seed::seed(&stores, 16).await;
     let addr =
-        http::spawn(http::api_router(Arc::new(api::ApiDeps::new(stores))), "127.0.0.1:0").await.unwrap();
+        http::spawn(api::router(Arc::new(api::ApiDeps::new(stores))), "127.0.0.1:0").await.unwrap();
     let base = format!("http://{addr}");
 
     let scenarios = json!([

@@ -3,6 +3,7 @@
 //! IAM-authorised, the OpenAPI document open, every other route behind the JWT authorizer; the
 //! role grants what the DLQ and reconcile code paths call. Parses the template only.
 
+use connector_web::api;
 use serde_yaml::Value;
 use std::collections::BTreeSet;
 

@@ -12,7 +12,7 @@ use connector_store::aws::AwsConfig;
 use serde_yaml::Value;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use webhook_intake::Secrets;
+use connector_web::intake::Secrets;
 
 const INTAKE: &str = "WebhookIntakeFunction";
 const PROCESSOR: &str = "FlowProcessorFunction";

@@ -1,15 +1,15 @@
-//! Lambda entry point: API Gateway HTTP API (payload v2) -> [`api::handle`].
+//! Lambda entry point: API Gateway HTTP API (payload v2) -> [`connector_web::api::router`].
 //!
 //! Environment: as the reconciler (`connector_store::aws::AwsConfig` for the tables and queues,
 //! `connector_app::wiring` for OTMM, Consonance and the mapping config): `POST /reconcile` runs a
 //! reconcile slice inline. Authentication happens in API Gateway (see `infra/template.yaml`).
 //! It never stages packages (no S3 in its role), so its stores hold no S3 client.
 
-use api::{ApiDeps, from_lambda, handle, to_lambda};
 use connector_app::wiring;
 use connector_store::NoStaging;
 use connector_store::aws::{AwsClients, AwsConfig};
-use lambda_http::{Error, Request, service_fn};
+use connector_web::api::{self, ApiDeps};
+use lambda_http::Error;
 use std::sync::Arc;
 
 #[tokio::main]
@@ -19,10 +19,5 @@ async fn main() -> Result<(), Error> {
     let clients = AwsClients::load(&AwsConfig::from_env()?).await;
     let stores = clients.stores(Arc::new(NoStaging::new("the people-facing API")));
     let app = wiring::app(stores, &env, None, None)?;
-    let deps = Arc::new(ApiDeps::for_app(app));
-    lambda_http::run(service_fn(move |req: Request| {
-        let deps = deps.clone();
-        async move { Ok::<_, Error>(to_lambda(handle(&deps, from_lambda(&req)).await)) }
-    }))
-    .await
+    lambda_http::run(api::router(Arc::new(ApiDeps::for_app(app)))).await
 }

@@ -1,31 +1,23 @@
-//! Lambda entry point: API Gateway HTTP API (payload v2) -> [`webhook_intake::handle`].
+//! Lambda entry point: API Gateway HTTP API (payload v2) -> [`connector_web::intake::router`].
 //!
 //! Environment: the store variables of `connector_store::aws::AwsConfig` (tables, queue URLs,
 //! bucket; set by `infra/template.yaml`) and the signing secrets `WEBHOOK_SECRET_OTMM` /
 //! `WEBHOOK_SECRET_CONSONANCE` (at least one; in AWS the template resolves them from Secrets
-//! Manager or SSM Parameter Store, e.g. `{{resolve:secretsmanager:...}}`, so they never live in
-//! the template or the repository). A source without a secret answers 404.
-//!
-//! It builds only the DynamoDB (idempotency) and SQS (flow queue) clients it calls.
+//! Manager or SSM Parameter Store, so they never live in the template or the repository). A
+//! source without a secret answers 404. It builds only the DynamoDB and SQS clients it calls.
 
 use connector_store::aws::{AwsClients, AwsConfig};
-use lambda_http::{Error, Request, service_fn};
+use connector_web::intake::{self, IntakeDeps, Secrets};
+use lambda_http::Error;
 use std::sync::Arc;
-use webhook_intake::{IntakeDeps, Secrets, from_lambda, handle, to_lambda};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-
     let config = AwsConfig::from_env()?;
     let secrets = Secrets::from_lookup(|name| std::env::var(name).ok())?;
     let clients = AwsClients::load(&config).await;
-    let deps = Arc::new(IntakeDeps::new(Arc::new(clients.dynamo()), Arc::new(clients.queue()), secrets));
+    let deps = IntakeDeps::new(Arc::new(clients.dynamo()), Arc::new(clients.queue()), secrets);
     tracing::info!(sources = ?deps.secrets.sources().collect::<Vec<_>>(), "webhook intake ready");
-
-    lambda_http::run(service_fn(move |req: Request| {
-        let deps = deps.clone();
-        async move { Ok::<_, Error>(to_lambda(handle(&deps, from_lambda(&req)).await)) }
-    }))
-    .await
+    lambda_http::run(intake::router(Arc::new(deps))).await
 }

@@ -14,7 +14,7 @@ use connector_sim::consonance::{ConsonanceSim, ConsonanceSimHandle, ConsonanceSi
 use connector_sim::otmm::{OtmmSim, OtmmSimHandle, OtmmSimOptions, WebhookTarget};
 use connector_store::Stores;
 use std::path::Path;
-use webhook_intake::{IntakeDeps, Secret, Secrets};
+use connector_web::intake::{IntakeDeps, Secret, Secrets};
 
 /// The signing secret the OTMM simulator and the local intake share when `WEBHOOK_SECRET_OTMM`
 /// is not set: the local development secret of `events/README.md` and `events/sign-webhook.py`,

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use connector_web::api::ApiDeps;
 
 #[derive(Parser)]
 #[command(name = "connector", version, about = "OTMM <-> Consonance connector, on embedded state")]
@@ -582,8 +583,8 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
         let app =
             app_from_env(stores.clone(), &process_env, None, Some(settings)).map_err(|e| e.to_string())?;
         let deps = intake_deps(&stores, &secret, consonance_configured.as_deref())?;
-        let api = Arc::new(api::ApiDeps::for_app(app.clone()));
-        http::serve(listener, http::router(Arc::new(deps)).merge(http::api_router(api)));
+        let api = Arc::new(ApiDeps::for_app(app.clone()));
+        http::serve(listener, http::app(Arc::new(deps), api));
         banner.push("  webhook secrets: from WEBHOOK_SECRET_OTMM / WEBHOOK_SECRET_CONSONANCE".into());
         (app, None)
     } else {
@@ -597,8 +598,8 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
             Simulators::start(&catalogue, Some(format!("http://{addr}/webhooks/otmm")), &otmm_secret).await;
         let env = connector::overlay_env(sims.env(), process_env);
         let app = app_from_env(stores.clone(), &env, None, Some(settings)).map_err(|e| e.to_string())?;
-        let api = Arc::new(api::ApiDeps::for_app(app.clone()));
-        http::serve(listener, http::router(Arc::new(deps)).merge(http::api_router(api)));
+        let api = Arc::new(ApiDeps::for_app(app.clone()));
+        http::serve(listener, http::app(Arc::new(deps), api));
         // Printed only when they are the local defaults; a configured secret stays unprinted.
         let shown = |configured: &Option<String>, value: &str, var: &str| match configured {
             Some(_) => format!("from {var}"),

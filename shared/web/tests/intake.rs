@@ -1,17 +1,73 @@
-//! Handler-level tests on the embedded adapters (SQLite idempotency and queue in a temp dir).
+//! The intake router on the embedded adapters (SQLite idempotency and queue in a temp dir):
+//! each request goes through [`connector_web::intake::router`] as an `http::Request`.
 
+use axum::body::Body;
 use chrono::{DateTime, TimeZone, Utc};
 use connector_core::event::{FlowMessage, InboundEvent, Source, parse_event};
 use connector_core::signature;
 use connector_store::embedded::{self, EmbeddedOptions};
 use connector_store::{Claim, Stores};
+use connector_web::intake::{self, IntakeDeps, MAX_BODY_BYTES, Secret, Secrets, default_ttl};
+use lambda_http::request::RequestContext;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use webhook_intake::{
-    IntakeDeps, IntakeRequest, IntakeResponse, MAX_BODY_BYTES, Secret, Secrets, default_ttl, from_lambda,
-    handle,
-};
+use tower::ServiceExt;
+
+/// A delivery as the tests write it: the request is built from it in [`handle`].
+#[derive(Debug, Clone, Default)]
+struct IntakeRequest {
+    method: String,
+    path: String,
+    /// Header names in lower case.
+    headers: BTreeMap<String, String>,
+    body: Vec<u8>,
+    /// API Gateway's `requestContext.requestId` (put in the extensions as lambda_http does).
+    request_id: Option<String>,
+}
+
+/// What the router answered.
+#[derive(Debug)]
+struct IntakeResponse {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Value,
+}
+
+fn http_request(req: &IntakeRequest) -> axum::http::Request<Body> {
+    let uri = axum::http::Uri::builder().path_and_query(req.path.as_str()).build().expect("path");
+    let mut builder = axum::http::Request::builder().method(req.method.as_str()).uri(uri);
+    for (name, value) in &req.headers {
+        builder = builder.header(name, value);
+    }
+    if let Some(id) = &req.request_id {
+        let mut ctx = lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
+        ctx.request_id = Some(id.clone());
+        builder = builder.extension(RequestContext::ApiGatewayV2(ctx));
+    }
+    builder.body(Body::from(req.body.clone())).expect("request")
+}
+
+/// Sends `req` through the intake router on `deps`.
+async fn send(deps: &IntakeDeps, req: axum::http::Request<Body>) -> IntakeResponse {
+    let resp = intake::router(Arc::new(deps.clone())).oneshot(req).await.expect("infallible");
+    let status = resp.status().as_u16();
+    assert_eq!(resp.headers()["content-type"], "application/json", "every answer is JSON");
+    let headers = resp
+        .headers()
+        .iter()
+        .filter(|(n, _)| *n != "content-type" && *n != "content-length")
+        .map(|(n, v)| (&*String::leak(n.as_str().to_string()), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body");
+    let body = serde_json::from_slice(&bytes).expect("a JSON body");
+    IntakeResponse { status, headers, body }
+}
+
+async fn handle(deps: &IntakeDeps, req: IntakeRequest) -> IntakeResponse {
+    send(deps, http_request(&req)).await
+}
 
 const OTMM_SECRET: &[u8] = b"local-dev-otmm-webhook-secret";
 const CONSONANCE_SECRET: &[u8] = b"local-dev-consonance-webhook-secret";
@@ -42,7 +98,7 @@ fn harness_at(at: DateTime<Utc>) -> Harness {
         secrets: secrets(),
         now: Arc::new(move || at),
         ttl: default_ttl(),
-        duplicate_wait: webhook_intake::DUPLICATE_WAIT,
+        duplicate_wait: intake::DUPLICATE_WAIT,
     };
     Harness { _dir: dir, stores, deps }
 }
@@ -451,7 +507,6 @@ async fn routes_methods_and_disabled_sources() {
 }
 
 /// The real SQS adapter pointed at a closed port: sending fails like an SQS outage would.
-#[cfg(feature = "aws")]
 fn unreachable_sqs() -> Arc<dyn connector_store::Queue> {
     use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig};
     let conf = aws_sdk_sqs::Config::builder()
@@ -474,7 +529,6 @@ fn unreachable_sqs() -> Arc<dyn connector_store::Queue> {
     Arc::new(connector_store::aws::SqsQueue::new(aws_sdk_sqs::Client::from_conf(conf), &cfg))
 }
 
-#[cfg(feature = "aws")]
 #[tokio::test]
 async fn queue_failure_releases_the_claim_and_answers_503_so_the_retry_succeeds() {
     let h = harness();
@@ -490,11 +544,13 @@ async fn queue_failure_releases_the_claim_and_answers_503_so_the_retry_succeeds(
     assert_eq!(h.queued().await, 1);
 }
 
-/// The samples under events/ convert through the lambda_http adapter and are accepted at their
-/// signing time, and refused as stale five minutes later.
+/// The samples under events/, decoded by lambda_http as the Lambda decodes them (request
+/// context in the extensions), are accepted at their signing time, and refused as stale five
+/// minutes later.
 #[tokio::test]
 async fn sample_events_are_accepted_when_fresh_and_refused_when_stale() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+    let decode = |text: &str| lambda_http::request::from_str(text).unwrap().map(|b| Body::from(b.to_vec()));
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -504,14 +560,20 @@ async fn sample_events_are_accepted_when_fresh_and_refused_when_stale() {
         }
         seen += 1;
         let text = std::fs::read_to_string(&path).unwrap();
-        let req = from_lambda(&lambda_http::request::from_str(&text).unwrap());
-        assert_eq!(req.method, "POST", "{name}");
-        assert!(req.request_id.is_some(), "{name}");
-        let ts: i64 = req.header("x-signature-timestamp").unwrap().parse().unwrap();
+        let req = decode(&text);
+        assert_eq!(req.method(), "POST", "{name}");
+        assert!(
+            matches!(req.extensions().get::<RequestContext>(), Some(RequestContext::ApiGatewayV2(c)) if c.request_id.is_some()),
+            "{name}"
+        );
+        let header = |n: &str| req.headers()[n].to_str().unwrap().to_string();
+        let ts: i64 = header("x-signature-timestamp").parse().unwrap();
+        let correlation = header("x-correlation-id");
+        let body: Value = serde_json::from_slice(&axum::body::to_bytes(req.into_body(), usize::MAX).await.unwrap()).unwrap();
         let at = Utc.timestamp_opt(ts, 0).unwrap();
 
         let stale = harness_at(at + chrono::Duration::seconds(301));
-        let resp = stale.post(req.clone()).await;
+        let resp = send(&stale.deps, decode(&text)).await;
         assert_eq!(
             (resp.status, resp.body["header"].clone()),
             (401, json!("X-Signature-Timestamp")),
@@ -519,15 +581,12 @@ async fn sample_events_are_accepted_when_fresh_and_refused_when_stale() {
         );
 
         let fresh = harness_at(at + chrono::Duration::seconds(5));
-        let resp = fresh.post(req.clone()).await;
+        let resp = send(&fresh.deps, decode(&text)).await;
         assert_eq!(resp.status, 202, "{name}: {resp:?}");
         let msgs = fresh.messages().await;
         assert_eq!(msgs.len(), 1, "{name}");
-        assert_eq!(msgs[0].correlation_id, req.header("x-correlation-id").unwrap(), "{name}");
-        assert_eq!(
-            msgs[0].event.event_type(),
-            serde_json::from_slice::<Value>(&req.body).unwrap()["event_type"]
-        );
+        assert_eq!(msgs[0].correlation_id, correlation, "{name}");
+        assert_eq!(msgs[0].event.event_type(), body["event_type"]);
     }
     assert_eq!(seen, 6, "one sample per OTMM event type and one Consonance notification");
 }

@@ -4,7 +4,7 @@
 //! work as a plain GET form and, with the small inline script, instantly in the page.
 //! Every piece of data goes through [`escape`].
 
-use crate::query::TitleFilter;
+use super::query::TitleFilter;
 use chrono::NaiveDate;
 use connector_core::AssetRole;
 use connector_core::readiness::{ReadinessStatus, RoleState, TitleReadiness};
@@ -136,7 +136,7 @@ fn select(out: &mut String, name: &str, caption: &str, options: &[(String, Strin
 /// The whole page: `titles` (every stored report, any order) with rows outside `filter` hidden.
 pub fn render_board(titles: &[TitleReadiness], filter: &TitleFilter, today: NaiveDate) -> String {
     let mut titles: Vec<&TitleReadiness> = titles.iter().collect();
-    titles.sort_by_key(|t| crate::query::sort_key(t));
+    titles.sort_by_key(|t| super::query::sort_key(t));
     // Columns: every role some title requires, in the roles' own order.
     let required: BTreeSet<AssetRole> = titles.iter().flat_map(|t| t.roles.iter().map(|r| r.role)).collect();
     let columns: Vec<AssetRole> = AssetRole::ALL.iter().copied().filter(|r| required.contains(r)).collect();

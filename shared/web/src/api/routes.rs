@@ -1,7 +1,16 @@
 //! The route handlers: read the stores, shape the answers.
 
-use crate::query::{self, TitleFilter, sort_key};
-use crate::{ApiDeps, ApiError, ApiRequest, ApiResponse, OPENAPI_JSON, RouteId};
+use super::query::{self, TitleFilter, sort_key};
+use super::{ApiDeps, ApiError, OPENAPI_JSON, RouteId};
+use crate::gateway::Caller;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter, on};
+use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use connector_app::dlq;
 use connector_app::reconciler::Mode;
@@ -12,43 +21,101 @@ use connector_core::{
 use connector_store::{Document, PageRequest};
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// Readiness documents read per store page while listing titles.
 const SCAN_PAGE: usize = 500;
 
-pub(crate) async fn dispatch(
-    deps: &ApiDeps,
-    id: RouteId,
-    params: &[String],
-    req: &ApiRequest,
-) -> Result<ApiResponse, ApiError> {
-    let q = req.query.as_deref();
-    let path_isbn = || query::isbn("isbn", params.first().map(String::as_str).unwrap_or(""));
+type Deps = State<Arc<ApiDeps>>;
+type Answer = Result<Response, ApiError>;
+
+/// The handler of a route, on its method.
+pub(crate) fn endpoint(id: RouteId, method: &str) -> MethodRouter<Arc<ApiDeps>> {
+    let filter = if method.eq_ignore_ascii_case("POST") { MethodFilter::POST } else { MethodFilter::GET };
     match id {
-        RouteId::Titles => titles(deps, q).await,
-        RouteId::Readiness => readiness(deps, path_isbn()?, q).await,
-        RouteId::Assets => assets(deps, path_isbn()?, q).await,
-        RouteId::Audit => audit(deps, q).await,
-        RouteId::Dlq => dead_letters(deps, q).await,
-        RouteId::DlqReplay => replay(deps, q, &req.body, req.caller.as_deref()).await,
-        RouteId::Reconcile => reconcile(deps, q, &req.body).await,
-        RouteId::OpenApi => {
-            query::params(q, &[])?;
-            Ok(ApiResponse {
-                status: 200,
-                content_type: "application/json",
-                headers: Vec::new(),
-                body: OPENAPI_JSON.to_string(),
-            })
-        }
-        RouteId::Board => board(deps, q).await,
+        RouteId::Titles => on(filter, |State(d): Deps, RawQuery(q): RawQuery| async move {
+            titles(&d, q.as_deref()).await
+        }),
+        RouteId::Readiness => on(filter, |State(d): Deps, isbn: IsbnPath, RawQuery(q): RawQuery| async move {
+            readiness(&d, isbn.parse()?, q.as_deref()).await
+        }),
+        RouteId::Assets => on(filter, |State(d): Deps, isbn: IsbnPath, RawQuery(q): RawQuery| async move {
+            assets(&d, isbn.parse()?, q.as_deref()).await
+        }),
+        RouteId::Audit => on(filter, |State(d): Deps, RawQuery(q): RawQuery| async move {
+            audit(&d, q.as_deref()).await
+        }),
+        RouteId::Dlq => on(filter, |State(d): Deps, RawQuery(q): RawQuery| async move {
+            dead_letters(&d, q.as_deref()).await
+        }),
+        RouteId::DlqReplay => on(
+            filter,
+            |State(d): Deps, RawQuery(q): RawQuery, Caller(caller): Caller, body: Body| async move {
+                replay(&d, q.as_deref(), &body.bytes()?, caller.as_deref()).await
+            },
+        ),
+        RouteId::Reconcile => on(filter, |State(d): Deps, RawQuery(q): RawQuery, body: Body| async move {
+            reconcile(&d, q.as_deref(), &body.bytes()?).await
+        }),
+        RouteId::OpenApi => on(filter, |RawQuery(q): RawQuery| async move {
+            query::params(q.as_deref(), &[])?;
+            Ok::<_, ApiError>(([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response())
+        }),
+        RouteId::Board => on(filter, |State(d): Deps, RawQuery(q): RawQuery| async move {
+            board(&d, q.as_deref()).await
+        }),
     }
 }
 
-fn ok(body: &impl Serialize) -> Result<ApiResponse, ApiError> {
+/// The `{isbn}` of a route's path (percent-decoded by axum), checked as an ISBN-13. An empty
+/// segment (`/titles//readiness`) names no route: 404, as for any other path no route takes.
+struct IsbnPath {
+    path: String,
+    isbn: Result<Path<String>, PathRejection>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IsbnPath {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let isbn = Path::<String>::from_request_parts(parts, state).await;
+        Ok(IsbnPath { path: parts.uri.path().to_string(), isbn })
+    }
+}
+
+impl IsbnPath {
+    fn parse(self) -> Result<Isbn13, ApiError> {
+        match self.isbn {
+            Ok(Path(isbn)) if isbn.is_empty() => Err(super::no_route(&self.path)),
+            Ok(Path(isbn)) => query::isbn("isbn", &isbn),
+            Err(e) => Err(ApiError::bad("isbn", format!("the ISBN in the path cannot be read: {e}"))),
+        }
+    }
+}
+
+/// A request body as bytes; one that cannot be read is refused naming `body`.
+struct Body(Result<Bytes, BytesRejection>);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = std::convert::Infallible;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Body(Bytes::from_request(req, state).await))
+    }
+}
+
+impl Body {
+    fn bytes(self) -> Result<Bytes, ApiError> {
+        self.0.map_err(|e| ApiError::field(e.status().as_u16(), "body", format!("the body cannot be read: {e}")))
+    }
+}
+
+fn json(status: StatusCode, body: Value) -> Answer {
+    Ok((status, Json(body)).into_response())
+}
+
+fn ok(body: &impl Serialize) -> Answer {
     let value = serde_json::to_value(body)
         .map_err(|e| ApiError::new(500, format!("answer cannot be written: {e}")))?;
-    Ok(ApiResponse::json(200, &value))
+    json(StatusCode::OK, value)
 }
 
 fn parse_readiness(doc: &Document) -> Result<TitleReadiness, ApiError> {
@@ -56,7 +123,7 @@ fn parse_readiness(doc: &Document) -> Result<TitleReadiness, ApiError> {
         .map_err(|e| ApiError::new(500, format!("stored readiness report {} cannot be read: {e}", doc.id)))
 }
 
-async fn readiness(deps: &ApiDeps, isbn: Isbn13, q: Option<&str>) -> Result<ApiResponse, ApiError> {
+async fn readiness(deps: &ApiDeps, isbn: Isbn13, q: Option<&str>) -> Answer {
     let p = query::params(q, &["refresh"])?;
     if query::boolean("refresh", p.get("refresh"))? {
         let Some(evaluate) = &deps.evaluate else {
@@ -136,7 +203,7 @@ pub struct TitlesPage {
     pub scanned: usize,
 }
 
-async fn titles(deps: &ApiDeps, q: Option<&str>) -> Result<ApiResponse, ApiError> {
+async fn titles(deps: &ApiDeps, q: Option<&str>) -> Answer {
     let mut allowed = TitleFilter::PARAMS.to_vec();
     allowed.extend(["limit", "cursor"]);
     let p = query::params(q, &allowed)?;
@@ -230,7 +297,7 @@ async fn docs_by_id(deps: &ApiDeps, kind: &str, ids: Vec<String>) -> Result<Vec<
         .collect())
 }
 
-async fn assets(deps: &ApiDeps, isbn: Isbn13, q: Option<&str>) -> Result<ApiResponse, ApiError> {
+async fn assets(deps: &ApiDeps, isbn: Isbn13, q: Option<&str>) -> Answer {
     query::params(q, &[])?;
     let Some(title) = deps.stores.mapping.get_title(&isbn).await.map_err(|e| ApiError::store(e, false))?
     else {
@@ -253,7 +320,7 @@ async fn assets(deps: &ApiDeps, isbn: Isbn13, q: Option<&str>) -> Result<ApiResp
     })
 }
 
-async fn audit(deps: &ApiDeps, q: Option<&str>) -> Result<ApiResponse, ApiError> {
+async fn audit(deps: &ApiDeps, q: Option<&str>) -> Answer {
     let p = query::params(q, &["title", "asset", "limit", "cursor"])?;
     let limit = query::limit(&p, 50, 200)?;
     let cursor = p.get("cursor").cloned().filter(|c| !c.is_empty());
@@ -282,15 +349,15 @@ async fn audit(deps: &ApiDeps, q: Option<&str>) -> Result<ApiResponse, ApiError>
         }
     };
     let page = result.map_err(|e| ApiError::store(e, cursor_given))?;
-    Ok(ApiResponse::json(200, &json!({ "items": page.items, "next_cursor": page.next })))
+    json(StatusCode::OK, json!({ "items": page.items, "next_cursor": page.next }))
 }
 
-async fn dead_letters(deps: &ApiDeps, q: Option<&str>) -> Result<ApiResponse, ApiError> {
+async fn dead_letters(deps: &ApiDeps, q: Option<&str>) -> Answer {
     let p = query::params(q, &["limit"])?;
     let limit = query::limit(&p, 100, dlq::MAX_LISTED)?;
     let items = dlq::list(&deps.stores, limit).await.map_err(|e| ApiError::store(e, false))?;
     let depth = deps.stores.queue.depth().await.map_err(|e| ApiError::store(e, false))?;
-    Ok(ApiResponse::json(200, &json!({ "items": items, "depth": depth })))
+    json(StatusCode::OK, json!({ "items": items, "depth": depth }))
 }
 
 fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
@@ -342,7 +409,7 @@ async fn replay(
     q: Option<&str>,
     body: &[u8],
     caller: Option<&str>,
-) -> Result<ApiResponse, ApiError> {
+) -> Answer {
     query::params(q, &[])?;
     let selection = replay_selection(body)?;
     let outcome = dlq::replay(&deps.stores, &selection, (deps.now)(), caller)
@@ -367,7 +434,7 @@ pub(crate) fn reconcile_mode(body: &[u8]) -> Result<Mode, ApiError> {
     }
 }
 
-async fn reconcile(deps: &ApiDeps, q: Option<&str>, body: &[u8]) -> Result<ApiResponse, ApiError> {
+async fn reconcile(deps: &ApiDeps, q: Option<&str>, body: &[u8]) -> Answer {
     query::params(q, &[])?;
     let mode = reconcile_mode(body)?;
     let Some(run) = &deps.reconcile else {
@@ -377,15 +444,15 @@ async fn reconcile(deps: &ApiDeps, q: Option<&str>, body: &[u8]) -> Result<ApiRe
         ApiError::new(502, format!("reconcile stopped: {e}; the next run continues from the checkpoints"))
     })?;
     let more = !summary.finished;
-    Ok(ApiResponse::json(202, &json!({ "summary": summary, "more": more })))
+    json(StatusCode::ACCEPTED, json!({ "summary": summary, "more": more }))
 }
 
-async fn board(deps: &ApiDeps, q: Option<&str>) -> Result<ApiResponse, ApiError> {
+async fn board(deps: &ApiDeps, q: Option<&str>) -> Answer {
     let p = query::params(q, &TitleFilter::PARAMS)?;
     let filter = TitleFilter::from_params(&p, true)?;
     let (all, _) = matching_titles(deps, &TitleFilter::default()).await?;
     let today: NaiveDate = (deps.now)().date_naive();
-    Ok(ApiResponse::html(200, crate::board::render_board(&all, &filter, today)))
+    Ok(Html(super::board::render_board(&all, &filter, today)).into_response())
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Query strings: only the parameters a route documents, each at most once, each validated
 //! with an error naming it. Pure; the routes call these.
 
-use crate::ApiError;
+use super::ApiError;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDate;
@@ -182,7 +182,7 @@ mod tests {
         fn cursors_round_trip(days in 0i64..40_000, n in 0u64..1_000_000_000, dated in any::<bool>()) {
             let isbn = Isbn13::from_prefix12(&format!("978{n:09}")).unwrap();
             let date = dated.then(|| NaiveDate::from_ymd_opt(1950, 1, 1).unwrap() + chrono::Days::new(days as u64));
-            let t = crate::routes::tests::readiness(&isbn, date, ReadinessStatus::Ready);
+            let t = crate::api::routes::tests::readiness(&isbn, date, ReadinessStatus::Ready);
             prop_assert_eq!(decode_title_cursor(&encode_title_cursor(&t)).unwrap(), sort_key(&t));
         }
 

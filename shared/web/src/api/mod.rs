@@ -2,10 +2,10 @@
 //! the audit trail, the dead-letter queue and an on-demand reconcile, with its OpenAPI 3.1
 //! document at `/openapi.json` and the readiness board (HTML) at `/board`.
 //!
-//! The handler ([`handle`]) is transport-neutral: an [`ApiRequest`] in, an [`ApiResponse`] out.
-//! [`from_lambda`] / [`to_lambda`] adapt API Gateway HTTP API (payload v2) events for the Lambda
-//! (`main.rs`); the local runner (`connector serve`) calls [`handle`] from its axum router.
-//! Routing is driven by [`ROUTES`], which a test compares with the OpenAPI document both ways.
+//! [`router`] is an axum router built from [`ROUTES`] (which a test compares with the OpenAPI
+//! document both ways): the Lambda (`functions/api`) serves it with `lambda_http`, the local
+//! runner (`connector serve`) merges it with the intake's routes. A path no route has, or a
+//! method a path does not take, gets the same JSON error shape as every other refusal.
 //!
 //! Authentication is API Gateway's (`infra/template.yaml`: a JWT authorizer on the read routes,
 //! IAM on the admin routes); the handler only reads who the caller is, for the audit trail.
@@ -18,6 +18,11 @@ pub use board::{ROLE_STATE_COLOURS, colour_of, render_board};
 pub use query::{TitleFilter, decode_title_cursor, encode_title_cursor};
 pub use routes::{LinkView, TitlesPage};
 
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
 use chrono::Utc;
 use connector_app::App;
 use connector_app::readiness::{self, ReadinessError};
@@ -26,13 +31,13 @@ use connector_core::Isbn13;
 use connector_core::readiness::TitleReadiness;
 use connector_store::{StoreError, Stores};
 use futures::future::BoxFuture;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The OpenAPI 3.1 document served at `/openapi.json` (hand-written; a test checks it against
 /// [`ROUTES`] and schemathesis checks it against the running server).
-pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
 
 /// One route: method and path template (`{name}` matches one path segment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,44 +161,6 @@ impl ApiDeps {
     }
 }
 
-/// A request, independent of the transport.
-#[derive(Debug, Clone, Default)]
-pub struct ApiRequest {
-    pub method: String,
-    /// The path, without the query string.
-    pub path: String,
-    /// The raw query string (without `?`), if any.
-    pub query: Option<String>,
-    pub body: Vec<u8>,
-    /// Who API Gateway says the caller is (JWT `sub`, IAM user ARN), for the audit trail.
-    pub caller: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApiResponse {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: String,
-}
-
-impl ApiResponse {
-    pub fn json(status: u16, body: &Value) -> Self {
-        ApiResponse { status, content_type: "application/json", headers: Vec::new(), body: body.to_string() }
-    }
-    pub fn html(status: u16, body: String) -> Self {
-        ApiResponse { status, content_type: "text/html; charset=utf-8", headers: Vec::new(), body }
-    }
-    fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.headers.push((name, value.into()));
-        self
-    }
-    /// The JSON body, for tests.
-    pub fn json_body(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-}
-
 /// Seconds a client is told to wait when a refresh failed for a reason worth retrying and the
 /// system gave no `Retry-After` of its own.
 pub const REFRESH_RETRY_AFTER_SECS: u64 = 5;
@@ -237,17 +204,6 @@ impl ApiError {
     pub fn bad(field: &str, message: impl Into<String>) -> Self {
         ApiError::field(400, field, message)
     }
-    pub fn to_response(&self) -> ApiResponse {
-        let mut error = json!({ "status": self.status, "message": self.message });
-        if let Some(f) = &self.field {
-            error["field"] = json!(f);
-        }
-        let response = ApiResponse::json(self.status, &json!({ "error": error }));
-        match self.retry_after_secs {
-            Some(secs) => response.with_header("retry-after", secs.to_string()),
-            None => response,
-        }
-    }
     /// A store failure; a cursor the store cannot read is the caller's fault.
     pub fn store(e: StoreError, cursor_given: bool) -> Self {
         match e {
@@ -260,124 +216,87 @@ impl ApiError {
     }
 }
 
-/// Which route a method and path select, or the refusal (404, 405 with the allowed methods).
-pub fn route(method: &str, path: &str) -> Result<(Route, Vec<String>), ApiResponse> {
-    let trimmed = path.trim_end_matches('/');
-    let segments: Vec<&str> = if trimmed.is_empty() { Vec::new() } else { trimmed[1..].split('/').collect() };
-    let mut allowed = Vec::new();
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({ "status": self.status, "message": self.message });
+        if let Some(f) = &self.field {
+            error["field"] = json!(f);
+        }
+        let body = json!({ "error": error });
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let logged = Refusal(body.to_string());
+        let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response.extensions_mut().insert(logged);
+        response
+    }
+}
+
+/// The body of a refusal, kept on the response for the request log ([`log`]).
+#[derive(Debug, Clone)]
+struct Refusal(String);
+
+/// The people-facing API: every route of [`ROUTES`] (also with a trailing slash), a JSON 405
+/// naming the allowed method for another method on a route's path, a JSON 404 listing the
+/// routes for any other path, and one log line per request.
+pub fn router(deps: Arc<ApiDeps>) -> Router {
+    let mut router = Router::new();
     for r in ROUTES {
-        if let Some(params) = match_template(r.path, &segments) {
-            if r.method.eq_ignore_ascii_case(method) {
-                return Ok((*r, params));
-            }
-            allowed.push(r.method);
-        }
+        let allowed = r.method;
+        let methods = routes::endpoint(r.id, r.method).fallback(move |method: Method, uri: Uri| async move {
+            ApiError::new(
+                405,
+                format!("method {method} is not allowed on {}; allowed: {allowed}", uri.path()),
+            )
+            .into_response_with_allow(allowed)
+        });
+        router = router.route(r.path, methods.clone()).route(&format!("{}/", r.path), methods);
     }
-    if allowed.is_empty() {
-        let paths: Vec<&str> = ROUTES.iter().map(|r| r.path).collect();
-        return Err(
-            ApiError::new(404, format!("no route for {path:?}; routes: {}", paths.join(", "))).to_response()
-        );
-    }
-    Err(ApiError::new(
-        405,
-        format!("method {method} is not allowed on {path}; allowed: {}", allowed.join(", ")),
-    )
-    .to_response()
-    .with_header("allow", allowed.join(", ")))
+    router.fallback(not_found).layer(middleware::from_fn(log)).with_state(deps)
 }
 
-fn match_template(template: &str, segments: &[&str]) -> Option<Vec<String>> {
-    let parts: Vec<&str> = template[1..].split('/').collect();
-    if parts.len() != segments.len() {
-        return None;
+impl ApiError {
+    fn into_response_with_allow(self, allowed: &'static str) -> Response {
+        let mut response = self.into_response();
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allowed));
+        response
     }
-    let mut params = Vec::new();
-    for (p, s) in parts.iter().zip(segments) {
-        if p.starts_with('{') {
-            if s.is_empty() {
-                return None;
-            }
-            params.push(percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned());
-        } else if p != s {
-            return None;
-        }
-    }
-    Some(params)
 }
 
-/// Handles one request. Never panics on input; every refusal is a JSON error naming the field.
-pub async fn handle(deps: &ApiDeps, req: ApiRequest) -> ApiResponse {
+async fn not_found(uri: Uri) -> ApiError {
+    no_route(uri.path())
+}
+
+/// The 404 for a path no route takes, listing the routes.
+pub(crate) fn no_route(path: &str) -> ApiError {
+    let paths: Vec<&str> = ROUTES.iter().map(|r| r.path).collect();
+    ApiError::new(404, format!("no route for {path:?}; routes: {}", paths.join(", ")))
+}
+
+/// One line per request: refusals at warn with their body, failures (5xx) at error.
+async fn log(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let started = Instant::now();
-    let response = match route(&req.method, &req.path) {
-        Err(r) => r,
-        Ok((r, params)) => match routes::dispatch(deps, r.id, &params, &req).await {
-            Ok(resp) => resp,
-            Err(e) => e.to_response(),
-        },
-    };
+    let response = next.run(req).await;
     let ms = started.elapsed().as_millis() as u64;
-    if response.status >= 500 {
-        tracing::error!(method = %req.method, path = %req.path, status = response.status, ms, body = %response.body, "api request failed");
-    } else if response.status >= 400 {
-        tracing::warn!(method = %req.method, path = %req.path, status = response.status, ms, body = %response.body, "api request refused");
+    let status = response.status().as_u16();
+    let body = response.extensions().get::<Refusal>().map(|r| r.0.as_str()).unwrap_or("");
+    if status >= 500 {
+        tracing::error!(%method, %path, status, ms, body, "api request failed");
+    } else if status >= 400 {
+        tracing::warn!(%method, %path, status, ms, body, "api request refused");
     } else {
-        tracing::info!(method = %req.method, path = %req.path, status = response.status, ms, "api request");
+        tracing::info!(%method, %path, status, ms, "api request");
     }
     response
-}
-
-// ---------------------------------------------------------------------------------------------
-// API Gateway HTTP API (v2) adapter
-
-/// Converts a `lambda_http` request (API Gateway HTTP API payload v2).
-pub fn from_lambda(req: &lambda_http::Request) -> ApiRequest {
-    use lambda_http::RequestExt;
-    use lambda_http::request::RequestContext;
-
-    let raw = req.raw_http_path();
-    let path = if raw.is_empty() { req.uri().path().to_string() } else { raw.to_string() };
-    let caller = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| {
-            let jwt = a.jwt.as_ref().and_then(|j| j.claims.get("sub").cloned());
-            jwt.or_else(|| a.iam.as_ref().and_then(|i| i.user_arn.clone()))
-        }),
-        _ => None,
-    };
-    let body = match req.body() {
-        lambda_http::Body::Empty => Vec::new(),
-        lambda_http::Body::Text(t) => t.as_bytes().to_vec(),
-        lambda_http::Body::Binary(b) => b.clone(),
-        _ => Vec::new(),
-    };
-    ApiRequest {
-        method: req.method().as_str().to_string(),
-        path,
-        query: req.uri().query().map(str::to_string),
-        body,
-        caller,
-    }
-}
-
-/// Converts the handler's answer into a `lambda_http` response.
-pub fn to_lambda(resp: ApiResponse) -> lambda_http::Response<lambda_http::Body> {
-    let mut builder =
-        lambda_http::Response::builder().status(resp.status).header("content-type", resp.content_type);
-    for (name, value) in &resp.headers {
-        builder = builder.header(*name, value.as_str());
-    }
-    builder.body(lambda_http::Body::Text(resp.body)).unwrap_or_else(|_| {
-        let mut r = lambda_http::Response::new(lambda_http::Body::Text(
-            "{\"error\":{\"status\":500,\"message\":\"response could not be built\"}}".into(),
-        ));
-        *r.status_mut() = lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR;
-        r
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
     use std::collections::BTreeSet;
 
     fn openapi() -> Value {
@@ -449,62 +368,76 @@ mod tests {
         assert!(seen > 30);
     }
 
-    #[test]
-    fn routing_matches_templates_and_refuses_the_rest() {
-        let (r, params) = route("GET", "/titles/978-1-80010-000-8/readiness").unwrap();
-        assert_eq!((r.id, params), (RouteId::Readiness, vec!["978-1-80010-000-8".to_string()]));
-        assert_eq!(route("GET", "/titles/").unwrap().0.id, RouteId::Titles);
-        let e = route("DELETE", "/dlq").unwrap_err();
-        assert_eq!(e.status, 405);
-        assert!(e.headers.iter().any(|(k, v)| *k == "allow" && v == "GET"));
-        assert_eq!(route("GET", "/dlq/replay").unwrap_err().status, 405);
-        assert_eq!(route("GET", "/nope").unwrap_err().status, 404);
-        assert_eq!(route("GET", "/titles//readiness").unwrap_err().status, 404);
-        assert_eq!(route("GET", "").unwrap_err().status, 404);
+    /// One request through the router: status, `Allow` header, body as JSON (or `Null`).
+    async fn call(deps: &ApiDeps, method: &str, uri: &str, body: &[u8]) -> (u16, Option<String>, Value) {
+        use tower::ServiceExt;
+        let req = axum::http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(axum::body::Body::from(body.to_vec()))
+            .unwrap();
+        let resp = router(Arc::new(deps.clone())).oneshot(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let allow = resp.headers().get("allow").map(|v| v.to_str().unwrap().to_string());
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        (status, allow, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
-    #[tokio::test]
-    async fn every_route_answers_on_empty_state() {
+    fn empty_deps() -> (tempfile::TempDir, ApiDeps) {
         let dir = tempfile::tempdir().unwrap();
         let stores = connector_store::embedded::open(
             dir.path(),
             connector_store::embedded::EmbeddedOptions { max_receives: 5 },
         )
         .unwrap();
-        let deps = ApiDeps::new(stores);
+        (dir, ApiDeps::new(stores))
+    }
+
+    #[tokio::test]
+    async fn routing_matches_templates_and_refuses_the_rest() {
+        let (_dir, deps) = empty_deps();
+        // The path parameter is percent-decoded before it is checked.
+        let (status, _, body) = call(&deps, "GET", "/titles/978-1-80010-000-8%2F/readiness", b"").await;
+        assert_eq!((status, body["error"]["field"].as_str()), (400, Some("isbn")), "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("978-1-80010-000-8/"), "{body}");
+        assert_eq!(call(&deps, "GET", "/titles/9781800100008/readiness/", b"").await.0, 404);
+        assert_eq!(call(&deps, "GET", "/titles/", b"").await.0, 200);
+        let (status, allow, body) = call(&deps, "DELETE", "/dlq", b"").await;
+        assert_eq!((status, allow.as_deref()), (405, Some("GET")));
+        assert_eq!(body["error"]["status"], 405);
+        assert!(body["error"]["message"].as_str().unwrap().contains("allowed: GET"), "{body}");
+        assert_eq!(call(&deps, "GET", "/dlq/replay", b"").await.1.as_deref(), Some("POST"));
+        let (status, _, body) = call(&deps, "GET", "/nope", b"").await;
+        assert_eq!((status, body["error"]["status"].as_u64()), (404, Some(404)));
+        assert!(body["error"]["message"].as_str().unwrap().contains("/titles/{isbn}/readiness"), "{body}");
+        assert_eq!(call(&deps, "GET", "/titles//readiness", b"").await.0, 404);
+        assert_eq!(call(&deps, "GET", "/", b"").await.0, 404);
+    }
+
+    #[tokio::test]
+    async fn every_route_answers_on_empty_state() {
+        let (_dir, deps) = empty_deps();
         for r in ROUTES {
             let path = r.path.replace("{isbn}", "9781800100008");
-            let body = match r.id {
-                RouteId::DlqReplay => br#"{"all": true}"#.to_vec(),
-                RouteId::Reconcile => br#"{"mode": "incremental"}"#.to_vec(),
-                _ => Vec::new(),
+            let body: &[u8] = match r.id {
+                RouteId::DlqReplay => br#"{"all": true}"#,
+                RouteId::Reconcile => br#"{"mode": "incremental"}"#,
+                _ => b"",
             };
-            let query = (r.id == RouteId::Audit).then(|| "title=9781800100008".to_string());
-            let resp = handle(
-                &deps,
-                ApiRequest { method: r.method.into(), path: path.clone(), query, body, caller: None },
-            )
-            .await;
+            let uri = if r.id == RouteId::Audit { format!("{path}?title=9781800100008") } else { path.clone() };
+            let (status, _, json) = call(&deps, r.method, &uri, body).await;
             let expected = match r.id {
                 RouteId::Readiness | RouteId::Assets => 404,
                 RouteId::Reconcile => 503,
                 _ => 200,
             };
-            assert_eq!(resp.status, expected, "{} {path}: {}", r.method, resp.body);
+            assert_eq!(status, expected, "{} {path}: {json}", r.method);
             if r.id != RouteId::Board {
-                assert!(resp.json_body().is_object(), "{} {path}: JSON body", r.method);
+                assert!(json.is_object(), "{} {path}: JSON body", r.method);
             }
         }
-        let resp = handle(
-            &deps,
-            ApiRequest {
-                method: "GET".into(),
-                path: "/titles/97818001000x8/readiness".into(),
-                ..Default::default()
-            },
-        )
-        .await;
-        assert_eq!(resp.status, 400);
-        assert_eq!(resp.json_body()["error"]["field"], "isbn");
+        let (status, _, json) = call(&deps, "GET", "/titles/97818001000x8/readiness", b"").await;
+        assert_eq!(status, 400);
+        assert_eq!(json["error"]["field"], "isbn");
     }
 }

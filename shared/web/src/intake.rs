@@ -1,13 +1,21 @@
-//! Webhook intake: `POST /webhooks/{otmm|consonance}`.
+//! Webhook intake: `POST /webhooks/{otmm|consonance}`, as an axum [`router`].
 //!
 //! Verify the signature, validate the body into an [`InboundEvent`], claim its dedupe key,
 //! send one [`FlowMessage`] to the flow queue and answer 202 with the event id. Nothing else
 //! happens on the request path; the flow processor does the work.
 //!
-//! The handler ([`handle`]) is transport-neutral: it takes an [`IntakeRequest`] and returns an
-//! [`IntakeResponse`]. [`from_lambda`] / [`to_lambda`] adapt API Gateway HTTP API (v2) events,
-//! which is all `main.rs` adds. The contract senders follow is `docs/webhook-contract.md`.
+//! The Lambda (`functions/webhook-intake`) serves [`router`] with `lambda_http`; the local
+//! runner merges [`routes`] with the API's router. The contract senders follow is
+//! `docs/webhook-contract.md`.
 
+use crate::gateway::RequestId;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use connector_core::event::{EventError, FlowMessage, InboundEvent, Source, parse_event};
 use connector_core::signature::{self, SignatureError};
@@ -134,63 +142,105 @@ pub fn default_ttl() -> IdempotencyTtl {
     IdempotencyTtl { in_progress: Duration::from_secs(30), completed: Duration::from_secs(7 * 24 * 3600) }
 }
 
-/// A request, independent of the transport.
-#[derive(Debug, Clone, Default)]
-pub struct IntakeRequest {
-    pub method: String,
-    /// The path as received (a stage prefix such as `/prod` is allowed).
-    pub path: String,
-    /// Header names in lower case. Repeated headers: the first value.
-    pub headers: BTreeMap<String, String>,
-    pub body: Vec<u8>,
-    /// The platform's request id (API Gateway `requestContext.requestId`), for correlation.
-    pub request_id: Option<String>,
-}
-
-impl IntakeRequest {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
-    }
-}
-
+/// An answer: status, extra headers (`Allow`, `Retry-After`) and a JSON body.
 #[derive(Debug, Clone, PartialEq)]
-pub struct IntakeResponse {
-    pub status: u16,
-    /// Extra headers (`Allow`, `Retry-After`); `Content-Type: application/json` is implied.
-    pub headers: Vec<(&'static str, String)>,
-    pub body: Value,
+struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Value,
 }
 
-impl IntakeResponse {
+impl Reply {
     fn new(status: u16, body: Value) -> Self {
-        IntakeResponse { status, headers: Vec::new(), body }
+        Reply { status, headers: Vec::new(), body }
     }
     fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self
     }
     fn error(status: u16, code: &str, message: impl Into<String>) -> Self {
-        IntakeResponse::new(status, json!({ "error": code, "message": message.into() }))
+        Reply::new(status, json!({ "error": code, "message": message.into() }))
     }
 }
 
-/// The source named by `.../webhooks/{source}` (trailing slash allowed), or why not.
-fn route(path: &str) -> Result<Source, IntakeResponse> {
-    let trimmed = path.split('?').next().unwrap_or("").trim_end_matches('/');
-    let mut segments = trimmed.rsplit('/');
-    let (last, before) = (segments.next().unwrap_or(""), segments.next().unwrap_or(""));
-    if before != "webhooks" {
-        return Err(IntakeResponse::error(
-            404,
-            "not_found",
-            format!("no route for {path:?}; webhooks are posted to /webhooks/otmm or /webhooks/consonance"),
-        ));
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, Json(self.body)).into_response();
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, value);
+            }
+        }
+        response
     }
-    last.parse::<Source>().map_err(|e| IntakeResponse::error(404, "unknown_source", e))
 }
 
-fn check_content_type(value: Option<&str>) -> Result<(), IntakeResponse> {
-    let unsupported = |message: String| IntakeResponse::error(415, "unsupported_media_type", message);
+/// The intake's routes without a fallback (to merge with a router that has its own):
+/// `/webhooks/{source}`, also behind a stage prefix (`/prod/webhooks/otmm`) and with a trailing
+/// slash. Every method reaches the handler, which answers 405 to all but POST.
+pub fn routes(deps: Arc<IntakeDeps>) -> Router {
+    let mut router = Router::new();
+    for path in ["/webhooks/{source}", "/{stage}/webhooks/{source}"] {
+        router = router.route(path, any(webhook)).route(&format!("{path}/"), any(webhook));
+    }
+    router.with_state(deps)
+}
+
+/// The webhook API as the Lambda serves it: [`routes`], and a JSON 404 for any other path.
+pub fn router(deps: Arc<IntakeDeps>) -> Router {
+    routes(deps).fallback(not_found)
+}
+
+async fn not_found(method: Method, uri: Uri) -> Response {
+    let path = uri.path();
+    let reply = Reply::error(
+        404,
+        "not_found",
+        format!("no route for {path:?}; webhooks are posted to /webhooks/otmm or /webhooks/consonance"),
+    );
+    log_refusal(&method, path, &reply);
+    reply.into_response()
+}
+
+/// What the handler reads of a request.
+struct Delivery<'a> {
+    method: &'a Method,
+    path: &'a str,
+    headers: &'a HeaderMap,
+    /// `Err`: the body could not be read (larger than axum's default limit, or cut off).
+    body: Result<Bytes, BytesRejection>,
+    request_id: Option<String>,
+}
+
+impl Delivery<'_> {
+    /// A header's first value, if it is text.
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+async fn webhook(
+    State(deps): State<Arc<IntakeDeps>>,
+    Path(params): Path<BTreeMap<String, String>>,
+    RequestId(request_id): RequestId,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let source = params.get("source").map(String::as_str).unwrap_or("");
+    let delivery = Delivery { method: &method, path: uri.path(), headers: &headers, body, request_id };
+    handle(&deps, source, &delivery).await.into_response()
+}
+
+/// The source a `/webhooks/{source}` path names, or 404.
+fn source(segment: &str) -> Result<Source, Reply> {
+    segment.parse::<Source>().map_err(|e| Reply::error(404, "unknown_source", e))
+}
+
+fn check_content_type(value: Option<&str>) -> Result<(), Reply> {
+    let unsupported = |message: String| Reply::error(415, "unsupported_media_type", message);
     let Some(value) = value else {
         return Err(unsupported("header Content-Type is missing; send application/json".into()));
     };
@@ -213,20 +263,17 @@ fn check_content_type(value: Option<&str>) -> Result<(), IntakeResponse> {
     Ok(())
 }
 
-fn check_size(req: &IntakeRequest) -> Result<(), IntakeResponse> {
-    let too_large = |n: usize| {
-        IntakeResponse::error(
-            413,
-            "payload_too_large",
-            format!("body is {n} bytes; at most {MAX_BODY_BYTES} are accepted"),
-        )
+/// The body, if the declared and the received size are within [`MAX_BODY_BYTES`].
+fn check_size<'a>(req: &'a Delivery<'_>) -> Result<&'a [u8], Reply> {
+    let too_large = |n: String| {
+        Reply::error(413, "payload_too_large", format!("body is {n} bytes; at most {MAX_BODY_BYTES} are accepted"))
     };
     if let Some(declared) = req.header("content-length") {
         match declared.trim().parse::<usize>() {
-            Ok(n) if n > MAX_BODY_BYTES => return Err(too_large(n)),
+            Ok(n) if n > MAX_BODY_BYTES => return Err(too_large(n.to_string())),
             Ok(_) => {}
             Err(_) => {
-                return Err(IntakeResponse::new(
+                return Err(Reply::new(
                     400,
                     json!({"error": "invalid_header", "header": "Content-Length",
                            "message": format!("Content-Length {declared:?} is not a byte count")}),
@@ -234,13 +281,16 @@ fn check_size(req: &IntakeRequest) -> Result<(), IntakeResponse> {
             }
         }
     }
-    if req.body.len() > MAX_BODY_BYTES {
-        return Err(too_large(req.body.len()));
+    match &req.body {
+        Ok(body) if body.len() > MAX_BODY_BYTES => Err(too_large(body.len().to_string())),
+        Ok(body) => Ok(body),
+        // Larger than the server reads at all (axum's default limit, far above ours).
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large("more than that".into())),
+        Err(e) => Err(Reply::error(400, "invalid_body", format!("the body could not be read: {e}"))),
     }
-    Ok(())
 }
 
-fn signature_failure(e: &SignatureError) -> IntakeResponse {
+fn signature_failure(e: &SignatureError) -> Reply {
     let header = match e {
         SignatureError::MissingTimestamp | SignatureError::BadTimestamp(_) | SignatureError::Stale { .. } => {
             "X-Signature-Timestamp"
@@ -249,54 +299,57 @@ fn signature_failure(e: &SignatureError) -> IntakeResponse {
             "X-Signature-256"
         }
     };
-    IntakeResponse::new(
-        401,
-        json!({ "error": "invalid_signature", "header": header, "message": e.to_string() }),
-    )
+    Reply::new(401, json!({ "error": "invalid_signature", "header": header, "message": e.to_string() }))
 }
 
 /// A correlation id from the sender's header (if it is a sane token), else the platform's
 /// request id, else a new ULID.
-fn correlation_id(req: &IntakeRequest) -> String {
+fn correlation_id(header: Option<&str>, request_id: Option<&str>) -> String {
     let sane = |s: &&str| {
         !s.is_empty()
             && s.len() <= 128
             && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
     };
-    req.header(CORRELATION_HEADER)
+    header
         .map(str::trim)
         .filter(sane)
+        .or_else(|| request_id.filter(sane))
         .map(str::to_string)
-        .or_else(|| req.request_id.clone().filter(|s| sane(&s.as_str())))
         .unwrap_or_else(|| ulid::Ulid::new().to_string())
 }
 
-/// Handles one webhook delivery. Never panics; every refusal has a JSON body naming the cause.
-pub async fn handle(deps: &IntakeDeps, req: IntakeRequest) -> IntakeResponse {
-    let response = match handle_inner(deps, &req).await {
-        Ok(r) | Err(r) => r,
-    };
-    if response.status >= 400 && response.body.get("error").and_then(Value::as_str) != Some("in_progress") {
-        let text = |key: &str| response.body.get(key).and_then(|v| v.as_str()).unwrap_or("").to_string();
-        let (error, field, message) = (text("error"), text("field"), text("message"));
-        tracing::warn!(
-            method = %req.method,
-            path = %req.path,
-            status = response.status,
-            error,
-            field,
-            message,
-            outcome = "refused",
-            "webhook refused"
-        );
+/// Logs a refusal with the fields of its body (an `in_progress` wait is not a refusal).
+fn log_refusal(method: &Method, path: &str, reply: &Reply) {
+    if reply.status < 400 || reply.body.get("error").and_then(Value::as_str) == Some("in_progress") {
+        return;
     }
-    response
+    let text = |key: &str| reply.body.get(key).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let (error, field, message) = (text("error"), text("field"), text("message"));
+    tracing::warn!(
+        method = %method,
+        path = %path,
+        status = reply.status,
+        error,
+        field,
+        message,
+        outcome = "refused",
+        "webhook refused"
+    );
 }
 
-async fn handle_inner(deps: &IntakeDeps, req: &IntakeRequest) -> Result<IntakeResponse, IntakeResponse> {
-    let source = route(&req.path)?;
-    if !req.method.eq_ignore_ascii_case("POST") {
-        return Err(IntakeResponse::error(
+/// Handles one webhook delivery. Never panics; every refusal has a JSON body naming the cause.
+async fn handle(deps: &IntakeDeps, source: &str, req: &Delivery<'_>) -> Reply {
+    let reply = match handle_inner(deps, source, req).await {
+        Ok(r) | Err(r) => r,
+    };
+    log_refusal(req.method, req.path, &reply);
+    reply
+}
+
+async fn handle_inner(deps: &IntakeDeps, source: &str, req: &Delivery<'_>) -> Result<Reply, Reply> {
+    let source = self::source(source)?;
+    if !req.method.as_str().eq_ignore_ascii_case("POST") {
+        return Err(Reply::error(
             405,
             "method_not_allowed",
             format!("method {} is not allowed; webhooks are sent with POST", req.method),
@@ -304,7 +357,7 @@ async fn handle_inner(deps: &IntakeDeps, req: &IntakeRequest) -> Result<IntakeRe
         .with_header("allow", "POST"));
     }
     let Some(secret) = deps.secrets.get(source) else {
-        return Err(IntakeResponse::error(
+        return Err(Reply::error(
             404,
             "source_not_enabled",
             format!(
@@ -313,19 +366,18 @@ async fn handle_inner(deps: &IntakeDeps, req: &IntakeRequest) -> Result<IntakeRe
         ));
     };
     check_content_type(req.header("content-type"))?;
-    check_size(req)?;
+    let body = check_size(req)?;
     let now = (deps.now)();
     signature::verify(
         secret.expose(),
         req.header(signature::SIGNATURE_HEADER),
         req.header(signature::TIMESTAMP_HEADER),
-        &req.body,
+        body,
         now.timestamp(),
     )
     .map_err(|e| signature_failure(&e))?;
-    let event =
-        parse_event(source, &req.body).map_err(|e: EventError| IntakeResponse::new(400, e.to_json()))?;
-    let correlation_id = correlation_id(req);
+    let event = parse_event(source, body).map_err(|e: EventError| Reply::new(400, e.to_json()))?;
+    let correlation_id = correlation_id(req.header(CORRELATION_HEADER), req.request_id.as_deref());
     Ok(accept(deps, event, now, correlation_id).await)
 }
 
@@ -335,7 +387,7 @@ async fn accept(
     event: InboundEvent,
     now: DateTime<Utc>,
     correlation_id: String,
-) -> IntakeResponse {
+) -> Reply {
     let key = event.dedupe_key();
     let event_id = event.event_id().to_string();
     let source = event.source();
@@ -354,7 +406,7 @@ async fn accept(
             Ok(Claim::Completed { data }) => {
                 let original = data.unwrap_or_else(|| event_id.clone());
                 log("duplicate", "already accepted; nothing enqueued");
-                return IntakeResponse::new(202, json!({ "event_id": original, "status": "duplicate" }));
+                return Reply::new(202, json!({ "event_id": original, "status": "duplicate" }));
             }
             Ok(Claim::InProgress { .. }) if started.elapsed() < deps.duplicate_wait => {
                 tokio::time::sleep(pause).await;
@@ -364,7 +416,7 @@ async fn accept(
                 // The first delivery is stuck (or died holding the claim): nothing is accepted
                 // yet, so this one is not either. Its claim lapses after `ttl.in_progress`.
                 log("in_progress", "another delivery of this event is still being accepted");
-                return IntakeResponse::new(
+                return Reply::new(
                     503,
                     json!({
                         "error": "in_progress",
@@ -377,7 +429,7 @@ async fn accept(
             }
             Err(StoreError::PayloadMismatch { .. }) => {
                 log("conflict", "same event_id, different body");
-                return IntakeResponse::new(
+                return Reply::new(
                     409,
                     json!({
                         "error": "event_id_conflict",
@@ -406,7 +458,7 @@ async fn accept(
                 tracing::error!(%event_id, %source, %correlation_id, error = %e, "enqueued but could not complete the claim");
             }
             log("accepted", &format!("enqueued as message {message_id}"));
-            IntakeResponse::new(202, json!({ "event_id": event_id, "status": "accepted" }))
+            Reply::new(202, json!({ "event_id": event_id, "status": "accepted" }))
         }
         Err(e) => {
             // Give the key back so the sender's retry can claim it: nothing is lost.
@@ -422,69 +474,43 @@ async fn accept(
     }
 }
 
-fn unavailable(code: &str, message: &str) -> IntakeResponse {
-    IntakeResponse::new(
+fn unavailable(code: &str, message: &str) -> Reply {
+    Reply::new(
         503,
         json!({ "error": code, "message": message, "retry_after_secs": RETRY_AFTER_SECS }),
     )
     .with_header("retry-after", RETRY_AFTER_SECS.to_string())
 }
 
-// ---------------------------------------------------------------------------------------------
-// API Gateway HTTP API (v2) adapter
-
-/// Converts a `lambda_http` request (API Gateway HTTP API payload v2).
-pub fn from_lambda(req: &lambda_http::Request) -> IntakeRequest {
-    use lambda_http::RequestExt;
-    use lambda_http::request::RequestContext;
-
-    let mut headers = BTreeMap::new();
-    for (name, value) in req.headers() {
-        if let Ok(v) = value.to_str() {
-            headers.entry(name.as_str().to_ascii_lowercase()).or_insert_with(|| v.to_string());
-        }
-    }
-    let raw = req.raw_http_path();
-    let path = if raw.is_empty() { req.uri().path().to_string() } else { raw.to_string() };
-    let request_id = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
-        _ => None,
-    };
-    let body = match req.body() {
-        lambda_http::Body::Empty => Vec::new(),
-        lambda_http::Body::Text(t) => t.as_bytes().to_vec(),
-        lambda_http::Body::Binary(b) => b.clone(),
-        _ => Vec::new(),
-    };
-    IntakeRequest { method: req.method().as_str().to_string(), path, headers, body, request_id }
-}
-
-/// Converts the handler's answer into a `lambda_http` response.
-pub fn to_lambda(resp: IntakeResponse) -> lambda_http::Response<lambda_http::Body> {
-    let mut builder =
-        lambda_http::Response::builder().status(resp.status).header("content-type", "application/json");
-    for (name, value) in &resp.headers {
-        builder = builder.header(*name, value.as_str());
-    }
-    let body = lambda_http::Body::Text(resp.body.to_string());
-    builder.body(body).unwrap_or_else(|_| {
-        let mut r = lambda_http::Response::new(lambda_http::Body::Text("{\"error\":\"internal\"}".into()));
-        *r.status_mut() = lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR;
-        r
-    })
-}
-
 #[cfg(test)]
 mod unit {
     use super::*;
 
-    #[test]
-    fn routes_by_last_two_segments() {
-        assert_eq!(route("/webhooks/otmm"), Ok(Source::Otmm));
-        assert_eq!(route("/prod/webhooks/consonance/"), Ok(Source::Consonance));
-        assert_eq!(route("/webhooks/sap").unwrap_err().status, 404);
-        assert_eq!(route("/hooks/otmm").unwrap_err().status, 404);
-        assert_eq!(route("").unwrap_err().status, 404);
+    /// Which error code a GET of `path` gets: the route's own 405 once the path names a
+    /// webhook, the fallback's 404 otherwise, 404 for a source the intake does not know.
+    #[tokio::test]
+    async fn routes_by_last_two_segments() {
+        use tower::ServiceExt;
+        let dir = tempfile::tempdir().unwrap();
+        let stores = connector_store::embedded::open(dir.path(), Default::default()).unwrap();
+        let secrets = Secrets::new().with(Source::Otmm, Secret::new(vec![b'x'; 16]).unwrap());
+        let app = router(Arc::new(IntakeDeps::new(stores.idempotency, stores.queue, secrets)));
+        let code = |path: &'static str| {
+            let app = app.clone();
+            async move {
+                let req = axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap();
+                let resp = app.oneshot(req).await.unwrap();
+                let status = resp.status().as_u16();
+                let body = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+                let body: Value = serde_json::from_slice(&body).unwrap();
+                (status, body["error"].as_str().unwrap_or("").to_string())
+            }
+        };
+        assert_eq!(code("/webhooks/otmm").await, (405, "method_not_allowed".into()));
+        assert_eq!(code("/prod/webhooks/consonance/").await, (405, "method_not_allowed".into()));
+        assert_eq!(code("/webhooks/sap").await, (404, "unknown_source".into()));
+        assert_eq!(code("/hooks/otmm").await, (404, "not_found".into()));
+        assert_eq!(code("/").await, (404, "not_found".into()));
     }
 
     #[test]
@@ -515,18 +541,12 @@ mod unit {
 
     #[test]
     fn correlation_prefers_a_sane_sender_header() {
-        let mut req = IntakeRequest { request_id: Some("apigw-1".into()), ..Default::default() };
-        assert_eq!(correlation_id(&req), "apigw-1");
-        req.headers.insert(CORRELATION_HEADER.into(), "abc-123".into());
-        assert_eq!(correlation_id(&req), "abc-123");
-        req.headers.insert(CORRELATION_HEADER.into(), "bad value\n".into());
-        assert_eq!(correlation_id(&req), "apigw-1");
-        req.request_id = None;
-        assert_eq!(correlation_id(&req).len(), 26);
+        assert_eq!(correlation_id(None, Some("apigw-1")), "apigw-1");
+        assert_eq!(correlation_id(Some("abc-123"), Some("apigw-1")), "abc-123");
+        assert_eq!(correlation_id(Some("bad value\n"), Some("apigw-1")), "apigw-1");
+        assert_eq!(correlation_id(Some("bad value\n"), None).len(), 26);
         // At most 128 characters are taken from the sender.
-        req.headers.insert(CORRELATION_HEADER.into(), "c".repeat(128));
-        assert_eq!(correlation_id(&req), "c".repeat(128));
-        req.headers.insert(CORRELATION_HEADER.into(), "c".repeat(129));
-        assert_eq!(correlation_id(&req).len(), 26);
+        assert_eq!(correlation_id(Some(&"c".repeat(128)), None), "c".repeat(128));
+        assert_eq!(correlation_id(Some(&"c".repeat(129)), None).len(), 26);
     }
 }
