@@ -2,12 +2,12 @@
 //! the store ports, on both backends: every route's answer checked against the data, paging,
 //! filters, and refusals naming the field.
 
-use connector_web::api;
 use connector::http;
 use connector_core::readiness::{ReadinessStatus, TitleReadiness};
 use connector_tests::api_seed::{self, IMPRINTS};
 use connector_tests::e2e::{self, Backend, Harness};
 use connector_tests::on_both_backends;
+use connector_web::api;
 use serde_json::{Value, json};
 use std::sync::Arc;
 

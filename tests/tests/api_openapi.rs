@@ -13,9 +13,9 @@
 //! examples per operation and a hard time limit. Runs on the embedded backend with the
 //! simulators behind `/reconcile`.
 
-use connector_web::api;
 use connector_tests::api_seed;
 use connector_tests::e2e::{Backend, Harness};
+use connector_web::api;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -39,8 +39,7 @@ async fn openapi_document_holds_against_the_running_api() {
     let h = Harness::start(Backend::Embedded, "api_openapi", 3).await;
     api_seed::seed(&h.app.stores, 10).await;
     let deps = api::ApiDeps::for_app(h.app.clone());
-    let addr =
-        connector::http::spawn(api::router(Arc::new(deps)), "127.0.0.1:0").await.unwrap();
+    let addr = connector::http::spawn(api::router(Arc::new(deps)), "127.0.0.1:0").await.unwrap();
     let base = format!("http://{addr}");
 
     let out_dir = root.join("target/test-output");

@@ -6,10 +6,10 @@
 //! parameters) shows exactly the expected rows. Saves a screenshot to
 //! `target/test-output/board.png`. Fails, never skips, when node or chromium is missing.
 
-use connector_web::api;
 use connector::http;
 use connector_core::readiness::TitleReadiness;
 use connector_tests::api_seed::{self, HOSTILE_TITLE, IMPRINTS};
+use connector_web::api;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -60,8 +60,7 @@ async fn board_in_headless_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let stores = connector::open_state(dir.path(), 5).unwrap();
     let seeded = api_seed::seed(&stores, 16).await;
-    let addr =
-        http::spawn(api::router(Arc::new(api::ApiDeps::new(stores))), "127.0.0.1:0").await.unwrap();
+    let addr = http::spawn(api::router(Arc::new(api::ApiDeps::new(stores))), "127.0.0.1:0").await.unwrap();
     let base = format!("http://{addr}");
 
     let scenarios = json!([

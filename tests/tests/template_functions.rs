@@ -9,10 +9,10 @@
 
 use connector_app::wiring;
 use connector_store::aws::AwsConfig;
+use connector_web::intake::Secrets;
 use serde_yaml::Value;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use connector_web::intake::Secrets;
 
 const INTAKE: &str = "WebhookIntakeFunction";
 const PROCESSOR: &str = "FlowProcessorFunction";

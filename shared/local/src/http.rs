@@ -12,7 +12,8 @@ use std::sync::Arc;
 /// The intake's routes and `GET /healthz` (no fallback: merge it with [`api::router`], whose
 /// JSON 404 then answers every other path, or serve it alone).
 pub fn router(intake: Arc<IntakeDeps>) -> Router {
-    intake::routes(intake).route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+    intake::routes(intake)
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
 }
 
 /// Everything `connector serve` answers: [`router`] merged with the people-facing API.

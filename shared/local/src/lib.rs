@@ -13,8 +13,8 @@ use connector_sim::catalogue::Catalogue;
 use connector_sim::consonance::{ConsonanceSim, ConsonanceSimHandle, ConsonanceSimOptions};
 use connector_sim::otmm::{OtmmSim, OtmmSimHandle, OtmmSimOptions, WebhookTarget};
 use connector_store::Stores;
-use std::path::Path;
 use connector_web::intake::{IntakeDeps, Secret, Secrets};
+use std::path::Path;
 
 /// The signing secret the OTMM simulator and the local intake share when `WEBHOOK_SECRET_OTMM`
 /// is not set: the local development secret of `events/README.md` and `events/sign-webhook.py`,

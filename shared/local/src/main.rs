@@ -10,11 +10,11 @@ use connector_app::reconciler::{self, Mode};
 use connector_core::{AssetId, Isbn13};
 use connector_sim::catalogue::Catalogue;
 use connector_store::PageRequest;
+use connector_web::api::ApiDeps;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use connector_web::api::ApiDeps;
 
 #[derive(Parser)]
 #[command(name = "connector", version, about = "OTMM <-> Consonance connector, on embedded state")]

@@ -266,7 +266,11 @@ fn check_content_type(value: Option<&str>) -> Result<(), Reply> {
 /// The body, if the declared and the received size are within [`MAX_BODY_BYTES`].
 fn check_size<'a>(req: &'a Delivery<'_>) -> Result<&'a [u8], Reply> {
     let too_large = |n: String| {
-        Reply::error(413, "payload_too_large", format!("body is {n} bytes; at most {MAX_BODY_BYTES} are accepted"))
+        Reply::error(
+            413,
+            "payload_too_large",
+            format!("body is {n} bytes; at most {MAX_BODY_BYTES} are accepted"),
+        )
     };
     if let Some(declared) = req.header("content-length") {
         match declared.trim().parse::<usize>() {
@@ -382,12 +386,7 @@ async fn handle_inner(deps: &IntakeDeps, source: &str, req: &Delivery<'_>) -> Re
 }
 
 /// Dedupe and enqueue a verified, valid event.
-async fn accept(
-    deps: &IntakeDeps,
-    event: InboundEvent,
-    now: DateTime<Utc>,
-    correlation_id: String,
-) -> Reply {
+async fn accept(deps: &IntakeDeps, event: InboundEvent, now: DateTime<Utc>, correlation_id: String) -> Reply {
     let key = event.dedupe_key();
     let event_id = event.event_id().to_string();
     let source = event.source();
@@ -475,11 +474,8 @@ async fn accept(
 }
 
 fn unavailable(code: &str, message: &str) -> Reply {
-    Reply::new(
-        503,
-        json!({ "error": code, "message": message, "retry_after_secs": RETRY_AFTER_SECS }),
-    )
-    .with_header("retry-after", RETRY_AFTER_SECS.to_string())
+    Reply::new(503, json!({ "error": code, "message": message, "retry_after_secs": RETRY_AFTER_SECS }))
+        .with_header("retry-after", RETRY_AFTER_SECS.to_string())
 }
 
 #[cfg(test)]

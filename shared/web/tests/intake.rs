@@ -569,7 +569,9 @@ async fn sample_events_are_accepted_when_fresh_and_refused_when_stale() {
         let header = |n: &str| req.headers()[n].to_str().unwrap().to_string();
         let ts: i64 = header("x-signature-timestamp").parse().unwrap();
         let correlation = header("x-correlation-id");
-        let body: Value = serde_json::from_slice(&axum::body::to_bytes(req.into_body(), usize::MAX).await.unwrap()).unwrap();
+        let body: Value =
+            serde_json::from_slice(&axum::body::to_bytes(req.into_body(), usize::MAX).await.unwrap())
+                .unwrap();
         let at = Utc.timestamp_opt(ts, 0).unwrap();
 
         let stale = harness_at(at + chrono::Duration::seconds(301));

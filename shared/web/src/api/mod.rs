@@ -424,7 +424,8 @@ mod tests {
                 RouteId::Reconcile => br#"{"mode": "incremental"}"#,
                 _ => b"",
             };
-            let uri = if r.id == RouteId::Audit { format!("{path}?title=9781800100008") } else { path.clone() };
+            let uri =
+                if r.id == RouteId::Audit { format!("{path}?title=9781800100008") } else { path.clone() };
             let (status, _, json) = call(&deps, r.method, &uri, body).await;
             let expected = match r.id {
                 RouteId::Readiness | RouteId::Assets => 404,

@@ -3,6 +3,7 @@
 use super::query::{self, TitleFilter, sort_key};
 use super::{ApiDeps, ApiError, OPENAPI_JSON, RouteId};
 use crate::gateway::Caller;
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
@@ -10,7 +11,6 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
-use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use connector_app::dlq;
 use connector_app::reconciler::Mode;
@@ -33,21 +33,26 @@ type Answer = Result<Response, ApiError>;
 pub(crate) fn endpoint(id: RouteId, method: &str) -> MethodRouter<Arc<ApiDeps>> {
     let filter = if method.eq_ignore_ascii_case("POST") { MethodFilter::POST } else { MethodFilter::GET };
     match id {
-        RouteId::Titles => on(filter, |State(d): Deps, RawQuery(q): RawQuery| async move {
-            titles(&d, q.as_deref()).await
-        }),
-        RouteId::Readiness => on(filter, |State(d): Deps, isbn: IsbnPath, RawQuery(q): RawQuery| async move {
-            readiness(&d, isbn.parse()?, q.as_deref()).await
-        }),
+        RouteId::Titles => {
+            on(filter, |State(d): Deps, RawQuery(q): RawQuery| async move { titles(&d, q.as_deref()).await })
+        }
+        RouteId::Readiness => {
+            on(filter, |State(d): Deps, isbn: IsbnPath, RawQuery(q): RawQuery| async move {
+                readiness(&d, isbn.parse()?, q.as_deref()).await
+            })
+        }
         RouteId::Assets => on(filter, |State(d): Deps, isbn: IsbnPath, RawQuery(q): RawQuery| async move {
             assets(&d, isbn.parse()?, q.as_deref()).await
         }),
-        RouteId::Audit => on(filter, |State(d): Deps, RawQuery(q): RawQuery| async move {
-            audit(&d, q.as_deref()).await
-        }),
-        RouteId::Dlq => on(filter, |State(d): Deps, RawQuery(q): RawQuery| async move {
-            dead_letters(&d, q.as_deref()).await
-        }),
+        RouteId::Audit => {
+            on(filter, |State(d): Deps, RawQuery(q): RawQuery| async move { audit(&d, q.as_deref()).await })
+        }
+        RouteId::Dlq => {
+            on(
+                filter,
+                |State(d): Deps, RawQuery(q): RawQuery| async move { dead_letters(&d, q.as_deref()).await },
+            )
+        }
         RouteId::DlqReplay => on(
             filter,
             |State(d): Deps, RawQuery(q): RawQuery, Caller(caller): Caller, body: Body| async move {
@@ -61,9 +66,9 @@ pub(crate) fn endpoint(id: RouteId, method: &str) -> MethodRouter<Arc<ApiDeps>> 
             query::params(q.as_deref(), &[])?;
             Ok::<_, ApiError>(([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response())
         }),
-        RouteId::Board => on(filter, |State(d): Deps, RawQuery(q): RawQuery| async move {
-            board(&d, q.as_deref()).await
-        }),
+        RouteId::Board => {
+            on(filter, |State(d): Deps, RawQuery(q): RawQuery| async move { board(&d, q.as_deref()).await })
+        }
     }
 }
 
@@ -104,7 +109,9 @@ impl<S: Send + Sync> FromRequest<S> for Body {
 
 impl Body {
     fn bytes(self) -> Result<Bytes, ApiError> {
-        self.0.map_err(|e| ApiError::field(e.status().as_u16(), "body", format!("the body cannot be read: {e}")))
+        self.0.map_err(|e| {
+            ApiError::field(e.status().as_u16(), "body", format!("the body cannot be read: {e}"))
+        })
     }
 }
 
@@ -404,12 +411,7 @@ pub(crate) fn replay_selection(body: &[u8]) -> Result<dlq::Selection, ApiError> 
     }
 }
 
-async fn replay(
-    deps: &ApiDeps,
-    q: Option<&str>,
-    body: &[u8],
-    caller: Option<&str>,
-) -> Answer {
+async fn replay(deps: &ApiDeps, q: Option<&str>, body: &[u8], caller: Option<&str>) -> Answer {
     query::params(q, &[])?;
     let selection = replay_selection(body)?;
     let outcome = dlq::replay(&deps.stores, &selection, (deps.now)(), caller)
