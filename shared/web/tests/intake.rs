@@ -17,7 +17,7 @@ use tower::ServiceExt;
 
 /// A delivery as the tests write it: the request is built from it in [`handle`].
 #[derive(Debug, Clone, Default)]
-struct IntakeRequest {
+struct Post {
     method: String,
     path: String,
     /// Header names in lower case.
@@ -29,13 +29,13 @@ struct IntakeRequest {
 
 /// What the router answered.
 #[derive(Debug)]
-struct IntakeResponse {
+struct Answer {
     status: u16,
     headers: Vec<(&'static str, String)>,
     body: Value,
 }
 
-fn http_request(req: &IntakeRequest) -> axum::http::Request<Body> {
+fn http_request(req: &Post) -> axum::http::Request<Body> {
     let uri = axum::http::Uri::builder().path_and_query(req.path.as_str()).build().expect("path");
     let mut builder = axum::http::Request::builder().method(req.method.as_str()).uri(uri);
     for (name, value) in &req.headers {
@@ -50,7 +50,7 @@ fn http_request(req: &IntakeRequest) -> axum::http::Request<Body> {
 }
 
 /// Sends `req` through the intake router on `deps`.
-async fn send(deps: &IntakeDeps, req: axum::http::Request<Body>) -> IntakeResponse {
+async fn send(deps: &IntakeDeps, req: axum::http::Request<Body>) -> Answer {
     let resp = intake::router(Arc::new(deps.clone())).oneshot(req).await.expect("infallible");
     let status = resp.status().as_u16();
     assert_eq!(resp.headers()["content-type"], "application/json", "every answer is JSON");
@@ -62,10 +62,10 @@ async fn send(deps: &IntakeDeps, req: axum::http::Request<Body>) -> IntakeRespon
         .collect();
     let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body");
     let body = serde_json::from_slice(&bytes).expect("a JSON body");
-    IntakeResponse { status, headers, body }
+    Answer { status, headers, body }
 }
 
-async fn handle(deps: &IntakeDeps, req: IntakeRequest) -> IntakeResponse {
+async fn handle(deps: &IntakeDeps, req: Post) -> Answer {
     send(deps, http_request(&req)).await
 }
 
@@ -108,7 +108,7 @@ fn harness() -> Harness {
 }
 
 impl Harness {
-    async fn post(&self, req: IntakeRequest) -> IntakeResponse {
+    async fn post(&self, req: Post) -> Answer {
         handle(&self.deps, req).await
     }
     /// Every message in the queue (received with a long visibility, so each is seen once).
@@ -135,8 +135,8 @@ fn otmm_body(event_id: &str) -> Value {
 }
 
 /// A POST to `/webhooks/{source}` signed with `secret` at `ts`.
-fn request(source: &str, body: &[u8], secret: &[u8], ts: i64) -> IntakeRequest {
-    let mut req = IntakeRequest {
+fn request(source: &str, body: &[u8], secret: &[u8], ts: i64) -> Post {
+    let mut req = Post {
         method: "POST".into(),
         path: format!("/webhooks/{source}"),
         body: body.to_vec(),
@@ -150,7 +150,7 @@ fn request(source: &str, body: &[u8], secret: &[u8], ts: i64) -> IntakeRequest {
     req
 }
 
-fn signed_otmm(body: &Value) -> IntakeRequest {
+fn signed_otmm(body: &Value) -> Post {
     request("otmm", &serde_json::to_vec(body).unwrap(), OTMM_SECRET, now().timestamp())
 }
 
