@@ -8,6 +8,7 @@
 //! What API Gateway adds to a request (the request id, who the caller is) reaches the handlers
 //! through the request context `lambda_http` stores in the request's extensions: [`gateway`].
 
+#[cfg(feature = "api")]
 pub mod api;
 pub mod gateway;
 pub mod intake;
