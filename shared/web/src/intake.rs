@@ -11,7 +11,7 @@
 use crate::gateway::RequestId;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -184,7 +184,8 @@ pub fn routes(deps: Arc<IntakeDeps>) -> Router {
     for path in ["/webhooks/{source}", "/{stage}/webhooks/{source}"] {
         router = router.route(path, any(webhook)).route(&format!("{path}/"), any(webhook));
     }
-    router.with_state(deps)
+    // Read at most one byte more than is accepted: a longer body is refused without being held.
+    router.layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1)).with_state(deps)
 }
 
 /// The webhook API as the Lambda serves it: [`routes`], and a JSON 404 for any other path.
@@ -288,8 +289,10 @@ fn check_size<'a>(req: &'a Delivery<'_>) -> Result<&'a [u8], Reply> {
     match &req.body {
         Ok(body) if body.len() > MAX_BODY_BYTES => Err(too_large(body.len().to_string())),
         Ok(body) => Ok(body),
-        // Larger than the server reads at all (axum's default limit, far above ours).
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large("more than that".into())),
+        // Cut off by the router's body limit (one byte over ours): too large, length unknown.
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(too_large(format!("more than {MAX_BODY_BYTES}")))
+        }
         Err(e) => Err(Reply::error(400, "invalid_body", format!("the body could not be read: {e}"))),
     }
 }

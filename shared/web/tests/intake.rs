@@ -323,6 +323,15 @@ async fn oversize_body_is_413_by_length_and_by_declared_length() {
     let mut req = signed_otmm(&body);
     req.headers.insert("content-length".into(), "10".into());
     assert_eq!(h.post(req).await.status, 413);
+    // Without Content-Length (chunked), reading stops one byte past the limit: a body of 1 MiB
+    // is refused without being held, so its length is not known.
+    let mut big = otmm_body("evt-2");
+    big["padding"] = json!("x".repeat(4 * MAX_BODY_BYTES));
+    let mut req = signed_otmm(&big);
+    req.headers.remove("content-length");
+    let resp = h.post(req).await;
+    assert_eq!((resp.status, resp.body["error"].as_str()), (413, Some("payload_too_large")), "{resp:?}");
+    assert!(resp.body["message"].as_str().unwrap().starts_with("body is more than 262144 bytes"), "{resp:?}");
     assert_eq!(h.queued().await, 0);
 }
 
