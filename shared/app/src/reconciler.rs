@@ -51,6 +51,10 @@ pub struct Options {
     pub overlap: Duration,
     /// Stop when less than this remains before the deadline.
     pub stop_margin: Duration,
+    /// External reads in flight at once where a pass has many independent ones (version
+    /// lists of a page's assets, resource listings of a page's works); the clients' rate
+    /// limits still pace them.
+    pub concurrency: usize,
     /// Backfill only: the look-back date (assets changed on or after it, works changed on or
     /// after its day). `None`: the whole catalogue.
     pub since: Option<DateTime<Utc>>,
@@ -63,6 +67,7 @@ impl Default for Options {
             page_size: 100,
             overlap: Duration::from_secs(300),
             stop_margin: Duration::from_secs(15),
+            concurrency: 8,
             since: None,
         }
     }

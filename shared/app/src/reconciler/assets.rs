@@ -6,9 +6,20 @@ use connector_core::event::OtmmEventType;
 use connector_core::plan::{AssetFacts, asset_isbn};
 use connector_core::{Approval, LinkKey, LinkStatus, Supersession, supersedes};
 use connector_store::{Document, StoreError};
+use futures::StreamExt as _;
 
 /// Per asset (by lineage id): the `date_last_updated` at which its versions were last listed.
 pub const VERSIONS_SEEN_KIND: &str = "asset_versions_seen";
+
+/// What the pass knows of an asset's versions.
+enum Listing {
+    /// Its latest version is approved (or it is not one the connector links): no list needed.
+    NotNeeded,
+    /// Listed at its current `date_last_updated` by an earlier run (incremental only).
+    Unchanged,
+    Needed,
+    Listed(Vec<AssetFacts>),
+}
 
 impl Run<'_> {
     /// Returns true when the pass reached the end of the feed.
@@ -29,9 +40,10 @@ impl Run<'_> {
             }
             let page = self.app.dam.changed_since(cursor.since, cursor.skip, self.options.page_size).await?;
             self.summary.pages += 1;
-            for facts in &page {
+            let listings = self.list_versions(&page).await?;
+            for (facts, listing) in page.iter().zip(listings) {
                 self.summary.assets_seen += 1;
-                self.assess_asset(facts).await?;
+                self.assess_asset(facts, listing).await?;
             }
             if let Some(last) = page.last() {
                 tracing::debug!(mode = ?self.options.mode, at = %last.last_updated, seen = self.summary.assets_seen, "assets page read");
@@ -93,8 +105,54 @@ impl Run<'_> {
         }
     }
 
+    /// The version list of each asset of the page that needs one (its latest version is not
+    /// approved, so only the list says which version to link), `concurrency` at a time (the
+    /// client's rate limit still paces them). An incremental pass lists an asset's versions
+    /// once per change of it (its `date_last_updated`), not on every run that reads it again;
+    /// the full scan and the backfill list them every time.
+    async fn list_versions(&self, page: &[AssetFacts]) -> Result<Vec<Listing>, ReconcileError> {
+        let mut listings = Vec::with_capacity(page.len());
+        for facts in page {
+            listings.push(if !self.needs_versions(facts) {
+                Listing::NotNeeded
+            } else if self.options.mode == Mode::Incremental && self.versions_seen(facts).await? {
+                Listing::Unchanged
+            } else {
+                Listing::Needed
+            });
+        }
+        let dam = &self.app.dam;
+        // Collected first: a stream over a closure's futures is not `Send` for every lifetime
+        // the async trait methods above need (rustc's higher-ranked lifetime limitation).
+        let calls: Vec<_> = page
+            .iter()
+            .zip(&listings)
+            .filter(|(_, l)| matches!(l, Listing::Needed))
+            .map(|(f, _)| dam.versions(&f.asset_id))
+            .collect();
+        let mut fetched = futures::stream::iter(calls)
+            .buffered(self.options.concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter();
+        for listing in listings.iter_mut().filter(|l| matches!(l, Listing::Needed)) {
+            if let Some(versions) = fetched.next() {
+                *listing = Listing::Listed(versions?);
+            }
+        }
+        Ok(listings)
+    }
+
+    fn needs_versions(&self, latest: &AssetFacts) -> bool {
+        !latest.deleted
+            && !latest.approved
+            && latest.version > 1
+            && latest.asset_type_field.as_deref().and_then(|v| self.app.config.role_for(v)).is_some()
+            && asset_isbn(latest).is_ok()
+    }
+
     /// Compares one asset (its latest version) with the mapping; enqueues what a webhook would.
-    async fn assess_asset(&mut self, latest: &AssetFacts) -> Result<(), ReconcileError> {
+    async fn assess_asset(&mut self, latest: &AssetFacts, listing: Listing) -> Result<(), ReconcileError> {
         let app = self.app;
         if latest.deleted {
             let linked = app.stores.mapping.links_for_asset(&latest.lineage_id).await?;
@@ -113,28 +171,18 @@ impl Run<'_> {
             // No or invalid ISBN: the processor reports it once per change; nothing to repair.
             Err(_) => return Ok(()),
         };
-        // The version to link is the latest approved one, which need not be the latest: then
-        // only the version list says which, one call. An incremental pass lists an asset's
-        // versions once per change of it (its `date_last_updated`), not once per run that reads
-        // it again; the full scan and the backfill list them every time.
-        let listed = !latest.approved && latest.version > 1;
-        if listed && self.options.mode == Mode::Incremental && self.versions_seen(latest).await? {
-            return Ok(());
-        }
-        let candidate = if latest.approved {
-            Some(latest.clone())
-        } else if listed {
-            app.dam
-                .versions(&latest.asset_id)
-                .await?
-                .into_iter()
-                .filter(|v| v.approved)
-                .max_by_key(|v| v.version)
-        } else {
-            None
+        // The version to link is the latest approved one, which need not be the latest.
+        let candidate = match &listing {
+            _ if latest.approved => Some(latest.clone()),
+            Listing::Listed(versions) => {
+                versions.iter().filter(|v| v.approved).max_by_key(|v| v.version).cloned()
+            }
+            // Listed at this change of the asset already, and acted on.
+            Listing::Unchanged => return Ok(()),
+            Listing::NotNeeded | Listing::Needed => None,
         };
         self.assess_candidate(candidate, isbn, role).await?;
-        if listed {
+        if matches!(listing, Listing::Listed(_)) {
             self.remember_versions_seen(latest).await?;
         }
         Ok(())

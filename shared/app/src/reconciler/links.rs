@@ -3,8 +3,9 @@
 use super::{LinkCursor, Progress, ReconcileError, Run};
 use connector_core::event::OtmmEventType;
 use connector_core::plan::{AssetFacts, link_create_key};
-use connector_core::{AssetLink, AuditRecord, Flow, LinkStatus, Outcome};
+use connector_core::{AssetLink, AuditRecord, Flow, LinkStatus, Outcome, WorkId};
 use connector_store::{PageRequest, StoreError, new_audit_id};
+use futures::StreamExt as _;
 use std::collections::{BTreeMap, BTreeSet};
 
 impl Run<'_> {
@@ -36,14 +37,15 @@ impl Run<'_> {
                     }
                 }
             }
-            for (work, links) in by_work {
-                let present: BTreeSet<String> = self
-                    .app
-                    .pms
-                    .resource_ids_of_work(connector_core::WorkId(work))
-                    .await?
-                    .into_iter()
-                    .collect();
+            // The works' resource listings, `concurrency` at a time (the client's rate limit
+            // still paces them), in order.
+            let pms = &self.app.pms;
+            // Collected first (see `list_versions`).
+            let calls: Vec<_> = by_work.keys().map(|w| pms.resource_ids_of_work(WorkId(*w))).collect();
+            let listings: Vec<_> =
+                futures::stream::iter(calls).buffered(self.options.concurrency.max(1)).collect().await;
+            for ((_, links), listing) in by_work.into_iter().zip(listings) {
+                let present: BTreeSet<String> = listing?.into_iter().collect();
                 for link in links {
                     self.summary.links_checked += 1;
                     (self.progress)(&Progress::Links { checked: self.summary.links_checked });
