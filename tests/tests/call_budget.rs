@@ -38,6 +38,12 @@ const NOTHING_CHANGED_BUDGET: (usize, usize) = (1, 2);
 /// An incremental reconcile after one title's cover got a new approved version: (OTMM,
 /// Consonance); the enqueued link's own calls are the processor's, counted above. Was (4, 2).
 const ONE_PERCENT_CHANGED_BUDGET: (usize, usize) = (1, 2);
+/// A cover's new version put in review (its latest version not approved: the version list
+/// says which one to link: two calls, the lineage's first version and a search on it), then
+/// the next run, which reads it again within the overlap:
+/// (OTMM, Consonance) of each. The versions are listed once per change of the asset; every
+/// run that read it used to list them again.
+const IN_REVIEW_BUDGETS: [(usize, usize); 2] = [(3, 2), (1, 2)];
 
 fn calls(h: &Harness) -> (usize, usize) {
     (h.sims.otmm.faults().requests().len(), h.sims.consonance.faults().requests().len())
@@ -176,4 +182,17 @@ async fn reconciler_stays_within_its_call_budgets() {
         "1%-changed reconcile (OTMM, Consonance):{}",
         describe(&h)
     );
+    h.drain().await;
+
+    let other =
+        h.catalogue.assets.iter().filter(|a| a.asset_type == "Front Cover").nth(1).expect("a second cover");
+    h.sims.otmm.add_version(&other.original_asset_id, "In Review").unwrap();
+    for (run, budget) in IN_REVIEW_BUDGETS.iter().enumerate() {
+        clear_logs(&h);
+        let s = reconciler::run(&h.app, &options, &forever).await.unwrap();
+        assert!(s.finished && s.enqueued == 0, "the approved version stays linked: {s:?}");
+        let in_review = calls(&h);
+        eprintln!("a version in review, run {run}: {in_review:?}");
+        assert_eq!(in_review, *budget, "run {run} after a version in review:{}", describe(&h));
+    }
 }

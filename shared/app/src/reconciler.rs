@@ -15,12 +15,12 @@ use chrono::{DateTime, Duration as Span, NaiveDate, Utc};
 use connector_core::event::{
     ConsonanceEvent, ConsonanceEventType, EventId, FlowMessage, InboundEvent, OtmmEvent, OtmmEventType,
 };
-use connector_core::plan::{AssetFacts, asset_isbn, link_create_key};
-use connector_core::{
-    Actor, Approval, AssetLink, AuditRecord, Checkpoint, Flow, LinkKey, LinkStatus, Outcome, Supersession,
-    TitleRecord, supersedes,
-};
-use connector_store::{PageRequest, StoreError, new_audit_id};
+use connector_core::plan::AssetFacts;
+use connector_core::{Actor, AuditRecord, Checkpoint, Flow, Outcome, TitleRecord};
+use connector_store::{StoreError, new_audit_id};
+
+mod assets;
+mod links;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -51,6 +51,10 @@ pub struct Options {
     pub overlap: Duration,
     /// Stop when less than this remains before the deadline.
     pub stop_margin: Duration,
+    /// External reads in flight at once where a pass has many independent ones (version
+    /// lists of a page's assets, resource listings of a page's works); the clients' rate
+    /// limits still pace them.
+    pub concurrency: usize,
     /// Backfill only: the look-back date (assets changed on or after it, works changed on or
     /// after its day). `None`: the whole catalogue.
     pub since: Option<DateTime<Utc>>,
@@ -63,6 +67,7 @@ impl Default for Options {
             page_size: 100,
             overlap: Duration::from_secs(300),
             stop_margin: Duration::from_secs(15),
+            concurrency: 8,
             since: None,
         }
     }
@@ -367,157 +372,6 @@ impl Run<'_> {
         })
     }
 
-    /// Returns true when the pass reached the end of the feed.
-    async fn otmm_pass(&mut self, name: &str) -> Result<bool, ReconcileError> {
-        let (cursor, mut revision) = self.load::<AssetCursor>(name).await?;
-        let start = asset_start(self.options);
-        let mut cursor = match cursor {
-            Some(resumed) => self.resume_assets(resumed),
-            None => start.clone(),
-        };
-        if cursor.done {
-            return Ok(true);
-        }
-        cursor.pass_started.get_or_insert_with(|| self.app.now());
-        loop {
-            if self.out_of_time() {
-                return Ok(false);
-            }
-            let page = self.app.dam.changed_since(cursor.since, cursor.skip, self.options.page_size).await?;
-            self.summary.pages += 1;
-            for facts in &page {
-                self.summary.assets_seen += 1;
-                self.assess_asset(facts).await?;
-            }
-            if let Some(last) = page.last() {
-                tracing::debug!(mode = ?self.options.mode, at = %last.last_updated, seen = self.summary.assets_seen, "assets page read");
-                (self.progress)(&Progress::Assets {
-                    from: start.since,
-                    at: last.last_updated,
-                    seen: self.summary.assets_seen,
-                });
-            }
-            let full_page = page.len() as u64 >= self.options.page_size;
-            cursor = match page.last() {
-                Some(last) if last.last_updated == cursor.since => {
-                    AssetCursor { skip: cursor.skip + page.len() as u64, ..cursor }
-                }
-                Some(last) => AssetCursor {
-                    since: last.last_updated,
-                    skip: page.iter().filter(|f| f.last_updated == last.last_updated).count() as u64,
-                    ..cursor
-                },
-                None => cursor,
-            };
-            if !full_page {
-                // End of the feed. A change becomes visible within `overlap` of its date (late
-                // commits, clock skew): everything dated before this pass began less `overlap`
-                // was visible to it, and so read. The next pass starts there, or `overlap`
-                // before the newest change seen if that is later: with nothing changed for a
-                // while, it reads one empty page instead of the last five minutes' assets again.
-                let overlap = Span::from_std(self.options.overlap).unwrap_or_default();
-                let next = match self.options.mode {
-                    Mode::Incremental | Mode::Rights => AssetCursor {
-                        since: cursor.since.max(cursor.pass_started.unwrap_or(cursor.since)) - overlap,
-                        skip: 0,
-                        done: false,
-                        pass_started: None,
-                    },
-                    Mode::Full | Mode::Backfill => AssetCursor { done: true, ..cursor },
-                };
-                self.save(name, &next, revision).await?;
-                return Ok(true);
-            }
-            revision = self.save(name, &cursor, revision).await?;
-        }
-    }
-
-    /// Where an OTMM pass stopped by an earlier invocation goes on. A full scan or backfill
-    /// re-reads the assets sharing its cursor's date from the first: between invocations the
-    /// processor edits assets it already read (identifier alignment, rights flags), which
-    /// moves them out of that group, so counting `skip` places past them would pass over as
-    /// many unread ones, and those modes have no overlap to catch them later. Bounded (a group
-    /// larger than a few pages keeps its place: re-reading it every time could never finish).
-    /// Found by the backfill test that processes between invocations.
-    fn resume_assets(&self, cursor: AssetCursor) -> AssetCursor {
-        const REREAD_PAGES: u64 = 4;
-        let rereads = matches!(self.options.mode, Mode::Full | Mode::Backfill);
-        if rereads && !cursor.done && cursor.skip <= REREAD_PAGES * self.options.page_size {
-            AssetCursor { skip: 0, ..cursor }
-        } else {
-            cursor
-        }
-    }
-
-    /// Compares one asset (its latest version) with the mapping; enqueues what a webhook would.
-    async fn assess_asset(&mut self, latest: &AssetFacts) -> Result<(), ReconcileError> {
-        let app = self.app;
-        if latest.deleted {
-            let linked = app.stores.mapping.links_for_asset(&latest.lineage_id).await?;
-            if linked.iter().any(|l| l.status == LinkStatus::Linked) {
-                self.drift("deleted_asset");
-                let e = self.otmm_event(latest, OtmmEventType::AssetDeleted);
-                self.enqueue(e).await?;
-            }
-            return Ok(());
-        }
-        let Some(role) = latest.asset_type_field.as_deref().and_then(|v| app.config.role_for(v)) else {
-            return Ok(());
-        };
-        let isbn = match asset_isbn(latest) {
-            Ok(isbn) => isbn,
-            // No or invalid ISBN: the processor reports it once per change; nothing to repair.
-            Err(_) => return Ok(()),
-        };
-        // The version to link is the latest approved one, which need not be the latest.
-        let candidate = if latest.approved {
-            Some(latest.clone())
-        } else if latest.version > 1 {
-            app.dam
-                .versions(&latest.asset_id)
-                .await?
-                .into_iter()
-                .filter(|v| v.approved)
-                .max_by_key(|v| v.version)
-        } else {
-            None
-        };
-        let Some(candidate) = candidate else { return Ok(()) };
-        let key = LinkKey::for_asset(isbn, role, &candidate.lineage_id);
-        let current = app.stores.mapping.get_link(&key).await?;
-        let approval = Approval {
-            asset_id: candidate.lineage_id.clone(),
-            version: candidate.version,
-            approved_at: candidate.approved_at.unwrap_or(candidate.last_updated),
-        };
-        let kind = match (&current, supersedes(current.as_ref().map(|c| &c.approval), &approval)) {
-            (None, _) => Some("not_linked"),
-            (Some(_), Supersession::Replaces) => Some("newer_version"),
-            (Some(c), Supersession::Repeat)
-                if matches!(c.status, LinkStatus::Pending | LinkStatus::Failed) =>
-            {
-                Some("link_unfinished")
-            }
-            // Flow 4: the usage rights in OTMM differ from the link's snapshot (linked or
-            // withdrawn alike): evaluate again. A withdrawn link with the same rights stays.
-            (Some(c), Supersession::Repeat) if c.rights.as_ref() != Some(&candidate.rights) => {
-                Some("rights_changed")
-            }
-            (Some(c), Supersession::Repeat) if c.status == LinkStatus::Withdrawn => None,
-            // Linked and current; the ISBN written in a non-canonical form is still drift.
-            _ if candidate.isbn_field.as_deref().map(str::trim) != Some(key.isbn.as_str()) => {
-                Some("identifier_form")
-            }
-            _ => None,
-        };
-        if let Some(kind) = kind {
-            self.drift(kind);
-            let e = self.otmm_event(&candidate, OtmmEventType::AssetApproved);
-            self.enqueue(e).await?;
-        }
-        Ok(())
-    }
-
     async fn consonance_pass(&mut self, name: &str) -> Result<bool, ReconcileError> {
         let (cursor, mut revision) = self.load::<WorkCursor>(name).await?;
         let mut cursor = cursor.unwrap_or_else(|| work_start(self.options));
@@ -607,119 +461,6 @@ impl Run<'_> {
         }
         self.save("readiness-sweep", &today, revision).await?;
         Ok(())
-    }
-
-    /// Full scan only: every live link's resource must still exist in Consonance.
-    async fn links_pass(&mut self, name: &str) -> Result<bool, ReconcileError> {
-        let (cursor, mut revision) = self.load::<LinkCursor>(name).await?;
-        let mut cursor = cursor.unwrap_or(LinkCursor { after: None });
-        loop {
-            if self.out_of_time() {
-                return Ok(false);
-            }
-            let page = self
-                .app
-                .stores
-                .mapping
-                .list_titles(PageRequest { limit: 100, cursor: cursor.after.clone() })
-                .await?;
-            self.summary.pages += 1;
-            // Links grouped by work: one Consonance call per work.
-            let mut by_work: BTreeMap<i64, Vec<AssetLink>> = BTreeMap::new();
-            for title in &page.items {
-                for link in self.app.stores.mapping.links_for_title(&title.isbn).await? {
-                    // Backfill of the rights watch index (flow 4) for links written before it.
-                    crate::rights::watch(self.app, &link).await?;
-                    if link.status == LinkStatus::Linked
-                        && let Some(work) = link.work_id
-                    {
-                        by_work.entry(work.0).or_default().push(link);
-                    }
-                }
-            }
-            for (work, links) in by_work {
-                let present: BTreeSet<String> = self
-                    .app
-                    .pms
-                    .resource_ids_of_work(connector_core::WorkId(work))
-                    .await?
-                    .into_iter()
-                    .collect();
-                for link in links {
-                    self.summary.links_checked += 1;
-                    (self.progress)(&Progress::Links { checked: self.summary.links_checked });
-                    if link.consonance_resource_id.as_ref().is_some_and(|id| !present.contains(id)) {
-                        self.repair_missing_resource(link).await?;
-                    }
-                }
-            }
-            match page.next {
-                Some(next) => {
-                    cursor.after = Some(next);
-                    revision = self.save(name, &cursor, revision).await?;
-                }
-                None => {
-                    self.save(name, &LinkCursor { after: None }, revision).await?;
-                    return Ok(true);
-                }
-            }
-        }
-    }
-
-    /// A resource removed by hand in Consonance: mark the link unfinished, free the create
-    /// key, and enqueue the approval again so the processor creates it anew.
-    async fn repair_missing_resource(&mut self, link: AssetLink) -> Result<(), ReconcileError> {
-        self.drift("resource_missing");
-        let app = self.app;
-        let at = app.now();
-        let detail = format!(
-            "resource {} of {} {} is gone from Consonance; linking again",
-            link.consonance_resource_id.as_deref().unwrap_or("?"),
-            link.key.role,
-            link.approval.asset_id
-        );
-        let record = AuditRecord {
-            id: new_audit_id(at),
-            at,
-            flow: Flow::Reconcile,
-            action: "link.resource_missing".into(),
-            outcome: Outcome::Retrying,
-            isbn: Some(link.key.isbn.clone()),
-            asset_id: Some(link.approval.asset_id.clone()),
-            asset_version: Some(link.approval.version),
-            actor: None,
-            correlation_id: format!("reconcile-{}", self.run_id),
-            detail,
-            data: serde_json::json!({ "resource_id": link.consonance_resource_id }),
-        };
-        let revision = link.revision;
-        let unfinished = AssetLink { status: LinkStatus::Failed, updated_at: at, ..link.clone() };
-        match app.stores.mapping.put_link(&unfinished, Some(revision), &[record]).await {
-            Ok(_) => {}
-            // Changed meanwhile (a newer approval linked): nothing to repair here.
-            Err(StoreError::Conflict { .. }) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        }
-        app.stores.idempotency.release(&link_create_key(&link)).await?;
-        let version_id = link.version_asset_id.clone().unwrap_or_else(|| link.approval.asset_id.clone());
-        let facts = AssetFacts {
-            asset_id: version_id,
-            lineage_id: link.approval.asset_id.clone(),
-            version: link.approval.version,
-            deleted: false,
-            name: String::new(),
-            mime_type: String::new(),
-            isbn_field: None,
-            asset_type_field: None,
-            imprint_field: None,
-            approved: true,
-            approved_by: None,
-            approved_at: Some(link.approval.approved_at),
-            rights: connector_core::AssetRights::unrestricted(),
-            last_updated: at,
-        };
-        let e = self.otmm_event(&facts, OtmmEventType::AssetApproved);
-        self.enqueue(e).await
     }
 }
 
