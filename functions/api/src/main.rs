@@ -16,13 +16,14 @@ use std::sync::Arc;
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let env = |name: &str| std::env::var(name).ok();
+    let metrics = connector_metrics::emf::Emf::install(env("METRICS_NAMESPACE"))?;
     let clients = AwsClients::load(&AwsConfig::from_env()?).await;
     let stores = clients.stores(Arc::new(NoStaging::new("the people-facing API")));
     let app = wiring::app(stores, &env, None, None)?;
     let deps = Arc::new(ApiDeps::for_app(app));
     lambda_http::run(service_fn(move |req: Request| {
         let deps = deps.clone();
-        async move { Ok::<_, Error>(to_lambda(handle(&deps, from_lambda(&req)).await)) }
+        metrics.around(async move { Ok::<_, Error>(to_lambda(handle(&deps, from_lambda(&req)).await)) })
     }))
     .await
 }

@@ -175,6 +175,20 @@ impl IntakeResponse {
 }
 
 /// The source named by `.../webhooks/{source}` (trailing slash allowed), or why not.
+/// The `source` and `outcome` dimensions of a delivery's `webhook_requests` count: the routed
+/// source (`unknown` for any other path, so a scanner's paths add no dimension values) and
+/// accepted / duplicate (202), rejected (4xx) or failed (5xx, e.g. the queue was unreachable).
+pub fn metric_labels(path: &str, response: &IntakeResponse) -> (&'static str, &'static str) {
+    let source = route(path).map(Source::as_str).unwrap_or("unknown");
+    let outcome = match response.status {
+        200..=299 if response.body.get("status").and_then(Value::as_str) == Some("duplicate") => "duplicate",
+        200..=299 => "accepted",
+        400..=499 => "rejected",
+        _ => "failed",
+    };
+    (source, outcome)
+}
+
 fn route(path: &str) -> Result<Source, IntakeResponse> {
     let trimmed = path.split('?').next().unwrap_or("").trim_end_matches('/');
     let mut segments = trimmed.rsplit('/');
@@ -276,6 +290,8 @@ pub async fn handle(deps: &IntakeDeps, req: IntakeRequest) -> IntakeResponse {
     let response = match handle_inner(deps, &req).await {
         Ok(r) | Err(r) => r,
     };
+    let (source, outcome) = metric_labels(&req.path, &response);
+    connector_metrics::webhook_request(source, outcome, response.status);
     if response.status >= 400 && response.body.get("error").and_then(Value::as_str) != Some("in_progress") {
         let text = |key: &str| response.body.get(key).and_then(|v| v.as_str()).unwrap_or("").to_string();
         let (error, field, message) = (text("error"), text("field"), text("message"));
@@ -528,5 +544,21 @@ mod unit {
         assert_eq!(correlation_id(&req), "c".repeat(128));
         req.headers.insert(CORRELATION_HEADER.into(), "c".repeat(129));
         assert_eq!(correlation_id(&req).len(), 26);
+    }
+    #[test]
+    fn metric_labels_are_a_closed_set() {
+        let answer = |status, body| IntakeResponse::new(status, body);
+        let accepted = answer(202, json!({"event_id": "e", "status": "accepted"}));
+        let duplicate = answer(202, json!({"event_id": "e", "status": "duplicate"}));
+        assert_eq!(metric_labels("/webhooks/otmm", &accepted), ("otmm", "accepted"));
+        assert_eq!(metric_labels("/webhooks/consonance", &duplicate), ("consonance", "duplicate"));
+        let refused = IntakeResponse::error(401, "bad_signature", "no");
+        assert_eq!(metric_labels("/webhooks/otmm", &refused), ("otmm", "rejected"));
+        let failed = IntakeResponse::error(503, "queue_unavailable", "down");
+        assert_eq!(metric_labels("/webhooks/otmm", &failed), ("otmm", "failed"));
+        // Whatever path a caller invents counts as one source.
+        let unknown = IntakeResponse::error(404, "unknown_source", "no");
+        assert_eq!(metric_labels("/webhooks/whatever", &unknown), ("unknown", "rejected"));
+        assert_eq!(metric_labels("/wp-login.php", &unknown), ("unknown", "rejected"));
     }
 }

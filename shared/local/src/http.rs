@@ -1,6 +1,7 @@
 //! The HTTP routes the local runner serves: the webhook intake as API Gateway would call it,
-//! and the people-facing API with the readiness board ([`api_router`]; no authentication here:
-//! in AWS, API Gateway checks JWTs and IAM signatures before the function runs).
+//! the people-facing API with the readiness board ([`api_router`]; no authentication here:
+//! in AWS, API Gateway checks JWTs and IAM signatures before the function runs), and the
+//! process's counters in the Prometheus text format ([`metrics_router`], `GET /metrics`).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -51,6 +52,18 @@ async fn webhook(
         }
     }
     response
+}
+
+/// `GET /metrics`: every counter of this process (`connector_metrics`), Prometheus text.
+pub fn metrics_router(metrics: connector_metrics::prometheus::Prometheus) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(m): State<connector_metrics::prometheus::Prometheus>| async move {
+                ([(header::CONTENT_TYPE, connector_metrics::prometheus::CONTENT_TYPE)], m.render())
+            }),
+        )
+        .with_state(metrics)
 }
 
 /// The people-facing API (`/titles...`, `/audit`, `/dlq...`, `/reconcile`, `/openapi.json`,

@@ -2,6 +2,7 @@
 //! worker loop, and (unless real systems are configured) the OTMM and Consonance simulators,
 //! all on embedded state. The integration tests use the same router and worker.
 
+pub mod commands;
 pub mod demo;
 pub mod http;
 pub mod sim_process;
