@@ -11,6 +11,7 @@
 //!
 //! Needs `./scripts/test` (the IAM-enforcing moto on MOTO_IAM_ENDPOINT).
 
+use connector_store::Queue as _;
 use connector_tests::packages::{BB, catalogue, default_specs, isbn_of, lineage};
 use connector_tests::sources::schedule_payload;
 use connector_tests::stack_harness::{API, INTAKE, PROCESSOR, RECONCILER, StackHarness};
@@ -28,7 +29,8 @@ type MetricKey = (String, String, BTreeSet<String>);
 fn emf_metrics(doc: &Value) -> Vec<(MetricKey, BTreeMap<String, String>)> {
     let aws = doc.get("_aws").unwrap_or_else(|| panic!("no _aws: {doc}"));
     assert!(aws["Timestamp"].is_u64(), "Timestamp: {doc}");
-    let directives = aws["CloudWatchMetrics"].as_array().unwrap_or_else(|| panic!("CloudWatchMetrics: {doc}"));
+    let directives =
+        aws["CloudWatchMetrics"].as_array().unwrap_or_else(|| panic!("CloudWatchMetrics: {doc}"));
     assert!(!directives.is_empty(), "{doc}");
     let mut out = Vec::new();
     for d in directives {
@@ -41,12 +43,15 @@ fn emf_metrics(doc: &Value) -> Vec<(MetricKey, BTreeMap<String, String>)> {
                 .as_array()
                 .unwrap_or_else(|| panic!("a dimension set is an array: {doc}"))
                 .iter()
-                .map(|n| n.as_str().unwrap_or_else(|| panic!("dimension names are strings: {doc}")).to_string())
+                .map(|n| {
+                    n.as_str().unwrap_or_else(|| panic!("dimension names are strings: {doc}")).to_string()
+                })
                 .collect();
             let values: BTreeMap<String, String> = names
                 .iter()
                 .map(|n| {
-                    let v = doc[n].as_str().unwrap_or_else(|| panic!("dimension {n} has no string value: {doc}"));
+                    let v =
+                        doc[n].as_str().unwrap_or_else(|| panic!("dimension {n} has no string value: {doc}"));
                     (n.clone(), v.to_string())
                 })
                 .collect();
@@ -64,7 +69,9 @@ fn emf_metrics(doc: &Value) -> Vec<(MetricKey, BTreeMap<String, String>)> {
 fn emf_lines(logs: &str) -> Vec<Value> {
     logs.lines()
         .filter(|l| l.starts_with("{\"_aws\""))
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("an EMF line that is not JSON ({e}): {l}")))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("an EMF line that is not JSON ({e}): {l}"))
+        })
         .collect()
 }
 
@@ -75,13 +82,13 @@ fn searched(expression: &str) -> Vec<MetricKey> {
     let mut rest = expression;
     while let Some(i) = rest.find("SEARCH('") {
         rest = &rest[i + "SEARCH('".len()..];
-        let (query, tail) = rest.split_once('\'').unwrap_or_else(|| panic!("unterminated SEARCH: {expression}"));
+        let (query, tail) =
+            rest.split_once('\'').unwrap_or_else(|| panic!("unterminated SEARCH: {expression}"));
         rest = tail;
-        let schema = query
-            .strip_prefix('{')
-            .and_then(|q| q.split_once('}'))
-            .map(|(s, _)| s)
-            .unwrap_or_else(|| panic!("a SEARCH without a {{namespace,dimensions}} schema: {expression}"));
+        let schema =
+            query.strip_prefix('{').and_then(|q| q.split_once('}')).map(|(s, _)| s).unwrap_or_else(|| {
+                panic!("a SEARCH without a {{namespace,dimensions}} schema: {expression}")
+            });
         let mut parts = schema.split(',').map(|p| p.trim().trim_matches('"').to_string());
         let namespace = parts.next().unwrap_or_default();
         let dimensions: BTreeSet<String> = parts.collect();
@@ -103,8 +110,10 @@ fn dashboard_metrics(body: &Value) -> Vec<(String, MetricKey)> {
     for w in body["widgets"].as_array().expect("widgets") {
         let title = w["properties"]["title"].as_str().unwrap_or("(untitled)").to_string();
         for entry in w["properties"]["metrics"].as_array().into_iter().flatten() {
-            let items = entry.as_array().unwrap_or_else(|| panic!("{title}: a metric entry is an array: {entry}"));
-            if let Some(expression) = items.first().and_then(|f| f.get("expression")).and_then(Value::as_str) {
+            let items =
+                entry.as_array().unwrap_or_else(|| panic!("{title}: a metric entry is an array: {entry}"));
+            if let Some(expression) = items.first().and_then(|f| f.get("expression")).and_then(Value::as_str)
+            {
                 out.extend(searched(expression).into_iter().map(|k| (title.clone(), k)));
                 continue;
             }
@@ -156,9 +165,15 @@ fn alarm_metrics(stack: &str) -> Vec<(String, MetricKey, BTreeMap<String, String
                 .and_then(|d| d.as_sequence())
                 .into_iter()
                 .flatten()
-                .map(|d| (resolved(&d["Name"], stack), d["Value"].as_str().map(str::to_string).unwrap_or_default()))
+                .map(|d| {
+                    (resolved(&d["Name"], stack), d["Value"].as_str().map(str::to_string).unwrap_or_default())
+                })
                 .collect();
-            let key = (resolved(&m["Namespace"], stack), resolved(&m["MetricName"], stack), dims.keys().cloned().collect());
+            let key = (
+                resolved(&m["Namespace"], stack),
+                resolved(&m["MetricName"], stack),
+                dims.keys().cloned().collect(),
+            );
             out.push((id.clone(), key, dims));
         }
     }
@@ -204,7 +219,13 @@ async fn every_metric_the_dashboard_and_alarms_read_is_written_by_the_functions(
     assert_eq!(deliveries.len(), specs.len(), "{}", h.logs());
     // A delivery without a signature: refused.
     let http = reqwest::Client::new();
-    let refused = http.post(format!("{}/webhooks/otmm", h.webhook_api.local_url)).body("{}").send().await.unwrap();
+    let refused = http
+        .post(format!("{}/webhooks/otmm", h.webhook_api.local_url))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 401);
     h.admin.queue.send("this is not a flow message").await.unwrap();
     let batches = h.flow_queue.drain(h.function(PROCESSOR), Duration::from_secs(60)).await;
@@ -314,5 +335,8 @@ fn an_emf_document_declares_its_metrics() {
     assert_eq!(found[0].1["system"], "otmm");
     let bad = serde_json::json!({"_aws": {"Timestamp": 1, "CloudWatchMetrics": [{"Namespace": "N",
         "Dimensions": [["system"]], "Metrics": [{"Name": "x"}]}]}, "x": 1});
-    assert!(std::panic::catch_unwind(|| emf_metrics(&bad)).is_err(), "a dimension without a value is refused");
+    assert!(
+        std::panic::catch_unwind(|| emf_metrics(&bad)).is_err(),
+        "a dimension without a value is refused"
+    );
 }

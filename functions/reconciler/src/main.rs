@@ -22,15 +22,18 @@ async fn main() -> Result<(), Error> {
     let stores = clients.stores(Arc::new(NoStaging::new("the reconciler")));
     let app = wiring::app(stores, &env, None, None)?;
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| metrics.around(async move {
-        let deadline_ms = event.context.deadline;
-        let remaining = move || {
-            let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
-            Duration::from_millis(deadline_ms.saturating_sub(now_ms))
-        };
-        let options = ::reconciler::options(::reconciler::mode_of(&event.payload)?);
-        let summary = connector_app::reconciler::run(app, &options, &remaining).await?;
-        Ok::<_, Error>(serde_json::to_value(summary)?)
-    })))
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        metrics.around(async move {
+            let deadline_ms = event.context.deadline;
+            let remaining = move || {
+                let now_ms =
+                    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+                Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+            };
+            let options = ::reconciler::options(::reconciler::mode_of(&event.payload)?);
+            let summary = connector_app::reconciler::run(app, &options, &remaining).await?;
+            Ok::<_, Error>(serde_json::to_value(summary)?)
+        })
+    }))
     .await
 }

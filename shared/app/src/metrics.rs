@@ -85,7 +85,9 @@ mod tests {
 
     #[test]
     fn the_mode_dimension_is_the_input_name() {
-        for (mode, name) in [(Mode::Incremental, "incremental"), (Mode::Full, "full"), (Mode::Rights, "rights")] {
+        for (mode, name) in
+            [(Mode::Incremental, "incremental"), (Mode::Full, "full"), (Mode::Rights, "rights")]
+        {
             let summary = Summary { mode: Some(mode), ..Default::default() };
             assert_eq!(mode_name(&summary), name);
         }

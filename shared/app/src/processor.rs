@@ -102,7 +102,10 @@ pub async fn process(app: &App, message: &QueueMessage) -> Disposition {
                 correlation_id: message.message_id.clone(),
                 ..record(app, Flow::Intake, "message.unreadable", Outcome::DeadLettered, &cause, None, None)
             };
-            return crate::metrics::processed("unreadable", dead_letter(app, message, None, cause, vec![rec], false).await);
+            return crate::metrics::processed(
+                "unreadable",
+                dead_letter(app, message, None, cause, vec![rec], false).await,
+            );
         }
     };
     let span = tracing::info_span!(

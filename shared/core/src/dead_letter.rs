@@ -74,9 +74,18 @@ mod tests {
 
     #[test]
     fn the_explaining_action_names_the_kind() {
-        assert_eq!(DeadLetterCause::of_parking(Some("asset.not_found"), false), DeadLetterCause::AssetNotFound);
-        assert_eq!(DeadLetterCause::of_parking(Some("title.not_found"), false), DeadLetterCause::TitleNotFound);
-        assert_eq!(DeadLetterCause::of_parking(Some("package.failed"), false), DeadLetterCause::PackageFailed);
+        assert_eq!(
+            DeadLetterCause::of_parking(Some("asset.not_found"), false),
+            DeadLetterCause::AssetNotFound
+        );
+        assert_eq!(
+            DeadLetterCause::of_parking(Some("title.not_found"), false),
+            DeadLetterCause::TitleNotFound
+        );
+        assert_eq!(
+            DeadLetterCause::of_parking(Some("package.failed"), false),
+            DeadLetterCause::PackageFailed
+        );
         assert_eq!(
             DeadLetterCause::of_parking(Some("message.unreadable"), false),
             DeadLetterCause::MessageUnreadable
@@ -89,12 +98,16 @@ mod tests {
         );
         assert_eq!(DeadLetterCause::of_parking(None, false), DeadLetterCause::PermanentError);
         // A named cause wins over the receives count: it says more.
-        assert_eq!(DeadLetterCause::of_parking(Some("title.not_found"), true), DeadLetterCause::TitleNotFound);
+        assert_eq!(
+            DeadLetterCause::of_parking(Some("title.not_found"), true),
+            DeadLetterCause::TitleNotFound
+        );
     }
 
     #[test]
     fn names_are_the_serde_names_and_distinct() {
-        let names: std::collections::BTreeSet<&str> = DeadLetterCause::ALL.iter().map(|c| c.as_str()).collect();
+        let names: std::collections::BTreeSet<&str> =
+            DeadLetterCause::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(names.len(), DeadLetterCause::ALL.len());
         for c in DeadLetterCause::ALL {
             assert_eq!(serde_json::to_value(c).unwrap(), serde_json::json!(c.as_str()));

@@ -503,7 +503,8 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
             app_from_env(stores.clone(), &process_env, None, Some(settings)).map_err(|e| e.to_string())?;
         let deps = intake_deps(&stores, &secret, consonance_configured.as_deref())?;
         let api = Arc::new(api::ApiDeps::for_app(app.clone()));
-        let routes = http::router(Arc::new(deps)).merge(http::metrics_router(metrics)).merge(http::api_router(api));
+        let routes =
+            http::router(Arc::new(deps)).merge(http::metrics_router(metrics)).merge(http::api_router(api));
         http::serve(listener, routes);
         banner.push("  webhook secrets: from WEBHOOK_SECRET_OTMM / WEBHOOK_SECRET_CONSONANCE".into());
         (app, None)
@@ -519,7 +520,8 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
         let env = connector::overlay_env(sims.env(), process_env);
         let app = app_from_env(stores.clone(), &env, None, Some(settings)).map_err(|e| e.to_string())?;
         let api = Arc::new(api::ApiDeps::for_app(app.clone()));
-        let routes = http::router(Arc::new(deps)).merge(http::metrics_router(metrics)).merge(http::api_router(api));
+        let routes =
+            http::router(Arc::new(deps)).merge(http::metrics_router(metrics)).merge(http::api_router(api));
         http::serve(listener, routes);
         // Printed only when they are the local defaults; a configured secret stays unprinted.
         let shown = |configured: &Option<String>, value: &str, var: &str| match configured {
@@ -573,7 +575,8 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
             state_dir.display()
         ),
     );
-    banner.push(format!("  metrics: GET http://{addr}/metrics (Prometheus text; `connector status` reads it)"));
+    banner
+        .push(format!("  metrics: GET http://{addr}/metrics (Prometheus text; `connector status` reads it)"));
     banner.push("connector serve: ready (Ctrl-C stops it)".into());
     for line in &banner {
         println!("{line}");

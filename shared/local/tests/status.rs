@@ -75,7 +75,8 @@ fn after<'a>(lines: &'a [String], prefix: &str) -> &'a str {
 fn status_json(state: &Path) -> Value {
     let out = connector().args(["status", "--json", "--state-dir"]).arg(state).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 async fn samples(http: &reqwest::Client, base: &str) -> Vec<text::Sample> {

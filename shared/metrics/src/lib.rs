@@ -160,7 +160,8 @@ pub fn external_attempt(system: &'static str, status: Option<u16>) {
 pub fn external_call(system: &'static str, operation: &'static str, attempts: u32, latency: Duration) {
     metrics::counter!(names::EXTERNAL_CALLS, "system" => system, "operation" => operation).increment(1);
     let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
-    metrics::counter!(names::EXTERNAL_CALL_LATENCY_MS, "system" => system, "operation" => operation).increment(ms);
+    metrics::counter!(names::EXTERNAL_CALL_LATENCY_MS, "system" => system, "operation" => operation)
+        .increment(ms);
     let retries = u64::from(attempts.saturating_sub(1));
     if retries > 0 {
         metrics::counter!(names::EXTERNAL_RETRIES, "system" => system, "operation" => operation)

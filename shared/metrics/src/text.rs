@@ -111,7 +111,10 @@ mod tests {
         assert_eq!(samples[0].labels["source"], "otmm");
         assert_eq!(samples[0].labels["outcome"], "done");
         assert_eq!(samples[0].value, 3.0);
-        assert_eq!(samples[2], Sample { name: "rights_expiring".into(), labels: BTreeMap::new(), value: 2.0 });
+        assert_eq!(
+            samples[2],
+            Sample { name: "rights_expiring".into(), labels: BTreeMap::new(), value: 2.0 }
+        );
         assert_eq!(samples[3].labels["a"], "x\"y\\z");
         assert_eq!(samples[3].labels["b"], "");
         assert_eq!(samples[3].value, f64::INFINITY);

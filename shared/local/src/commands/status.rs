@@ -151,7 +151,12 @@ async fn last_reconcile(stores: &Stores) -> Result<Option<ReconcileRun>, StoreEr
         let page = stores.audit.untitled(PageRequest { limit: 200, cursor }).await?;
         read += page.items.len();
         if let Some(r) = page.items.into_iter().find(|r| r.action == "reconcile.run") {
-            return Ok(Some(ReconcileRun { at: r.at, run_id: r.correlation_id, detail: r.detail, summary: r.data }));
+            return Ok(Some(ReconcileRun {
+                at: r.at,
+                run_id: r.correlation_id,
+                detail: r.detail,
+                summary: r.data,
+            }));
         }
         match page.next {
             Some(next) => cursor = Some(next),
@@ -241,7 +246,11 @@ pub fn render(r: &StatusReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "state: {}", r.state_dir);
     let q = &r.queue;
-    let _ = writeln!(out, "queue: {} visible, {} in flight, {} dead letters", q.visible, q.in_flight, q.dead_letters);
+    let _ = writeln!(
+        out,
+        "queue: {} visible, {} in flight, {} dead letters",
+        q.visible, q.in_flight, q.dead_letters
+    );
     if r.dead_letters_by_cause.is_empty() {
         let _ = writeln!(out, "dead letters by cause: none");
     } else {
@@ -291,9 +300,12 @@ mod tests {
         StatusReport {
             state_dir: "/tmp/s".into(),
             queue: QueueStatus { visible: 2, in_flight: 1, dead_letters: 3 },
-            dead_letters_by_cause: [("message_unreadable".to_string(), 2), ("title_not_found".to_string(), 1)]
-                .into_iter()
-                .collect(),
+            dead_letters_by_cause: [
+                ("message_unreadable".to_string(), 2),
+                ("title_not_found".to_string(), 1),
+            ]
+            .into_iter()
+            .collect(),
             last_reconcile: None,
             serve: ServeStatus {
                 url: Some("http://127.0.0.1:1".into()),
@@ -316,7 +328,12 @@ mod tests {
         assert!(text.contains("last reconcile run: none recorded"), "{text}");
         assert!(text.contains("events_processed{outcome=\"done\"}"), "{text}");
         let mut down = report();
-        down.serve = ServeStatus { url: None, running: false, note: Some("serve not running (x)".into()), counters: vec![] };
+        down.serve = ServeStatus {
+            url: None,
+            running: false,
+            note: Some("serve not running (x)".into()),
+            counters: vec![],
+        };
         assert!(render(&down).contains("serve not running (x)"));
     }
 }
