@@ -12,7 +12,7 @@
 //! Needs `./scripts/test` (the IAM-enforcing moto on MOTO_IAM_ENDPOINT).
 
 use connector_store::Queue as _;
-use connector_tests::packages::{BB, catalogue, default_specs, isbn_of, lineage};
+use connector_tests::packages::{BB, WORK_ID, catalogue, default_specs, isbn_of, lineage};
 use connector_tests::sources::schedule_payload;
 use connector_tests::stack_harness::{API, INTAKE, PROCESSOR, RECONCILER, StackHarness};
 use serde_json::Value;
@@ -186,7 +186,8 @@ async fn every_metric_the_dashboard_and_alarms_read_is_written_by_the_functions(
     let mut cat = catalogue(&default_specs(), &[]);
     let soon = chrono::Utc::now().date_naive() + chrono::Duration::days(10);
     cat.assets.iter_mut().find(|a| a.original_asset_id == lineage(3)).unwrap().expiration_date = Some(soon);
-    let h = StackHarness::start("metrics", cat).await;
+    // OTMM at 5 requests per second (bursts of 10): a batch's reads wait for the rate limit.
+    let h = StackHarness::start_with("metrics", cat, &[("OtmmRateLimit", "5")]).await;
     let namespace = format!("OtmmConnector/{}", h.deployed.stack_name);
     for f in [INTAKE, PROCESSOR, RECONCILER, API] {
         assert_eq!(h.deployed.function(f).environment.get("METRICS_NAMESPACE"), Some(&namespace), "{f}");
@@ -231,11 +232,19 @@ async fn every_metric_the_dashboard_and_alarms_read_is_written_by_the_functions(
     let batches = h.flow_queue.drain(h.function(PROCESSOR), Duration::from_secs(60)).await;
     assert!(batches.iter().any(|b| !b.failed.is_empty()), "one message is retried: {batches:?}");
 
+    // A supporting resource deleted by hand in Consonance: the full scan finds the drift and
+    // enqueues its repair.
+    let gone = h.sims.consonance.supporting_resources(WORK_ID)[0].id;
+    h.sims.consonance.delete_supporting_resource_by_hand(gone).unwrap();
+
     // Every schedule's run (the rights pass reports the expiring link).
     for schedule in h.deployed.schedules.iter().filter(|s| s.function.as_deref() == Some(RECONCILER)) {
         let run = h.function(RECONCILER).invoke(&schedule_payload(schedule, &h.deployed)).await;
         let summary = run.json();
         assert_eq!(summary["finished"], true, "{}: {summary}", schedule.rule);
+        if summary["mode"] == "full" {
+            assert_eq!(summary["drift"]["resource_missing"], 1, "{summary}");
+        }
         if summary["mode"] == "rights" {
             assert!(summary["rights"]["expiring_reported"].as_u64() >= Some(1), "{summary}");
         }
