@@ -118,7 +118,10 @@ fn dashboard_metrics(body: &Value) -> Vec<(String, MetricKey)> {
                 continue;
             }
             let strings: Vec<String> = items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
-            assert!(strings.len() >= 2 && strings.len() % 2 == 0, "{title}: unreadable metric entry {entry}");
+            assert!(
+                strings.len() >= 2 && strings.len().is_multiple_of(2),
+                "{title}: unreadable metric entry {entry}"
+            );
             let dimensions = strings[2..].chunks(2).map(|p| p[0].clone()).collect();
             out.push((title.clone(), (strings[0].clone(), strings[1].clone(), dimensions)));
         }

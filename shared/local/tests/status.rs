@@ -51,6 +51,7 @@ fn serve(state: &Path) -> (Proc, Vec<String>) {
         .spawn()
         .expect("connector serve");
     let mut out = BufReader::new(child.stdout.take().unwrap());
+    let proc = Proc(child);
     let mut lines = Vec::new();
     loop {
         let mut line = String::new();
@@ -59,7 +60,7 @@ fn serve(state: &Path) -> (Proc, Vec<String>) {
         let done = line.starts_with("connector serve: ready");
         lines.push(line);
         if done {
-            return (Proc(child), lines);
+            return (proc, lines);
         }
     }
 }
