@@ -3,7 +3,9 @@
 //! `BENCH_TITLES=100000 cargo bench -p connector-tests --bench reconcile` prints, for the
 //! reconciler alone (the simulators run in a child process, so the parent's peak RSS is the
 //! reconciler's, with its embedded state and queue):
-//! (a) an incremental run with nothing changed: API calls and wall time;
+//! (a) an incremental run with nothing changed: API calls and wall time, while the last
+//!     changes are recent (within the 5-minute overlap) and in the steady state (after ten
+//!     quiet minutes, on both clocks);
 //! (b) a full scan (first install, then the link check): wall time, API calls, peak RSS;
 //! (c) 1% of titles changed: calls and time.
 //!
@@ -110,6 +112,24 @@ async fn sims_child() {
                     "otmm_sessions": sessions, "consonance": consonance, "cpu_ms": cpu_ms(),
                 });
                 println!("{out}");
+            }
+            ["advance", minutes] => {
+                // Time passes on OTMM's clock (the parent moves its own by as much).
+                let minutes = minutes.parse::<u64>().unwrap_or(0);
+                sims.otmm.advance_clock(Duration::from_secs(minutes * 60));
+                println!("{{\"advanced\":{minutes}}}");
+            }
+            ["latency", ms] => {
+                // Every OTMM and Consonance answer this late (0: none).
+                let ms = ms.parse::<u64>().unwrap_or(0);
+                for faults in [sims.otmm.faults(), sims.consonance.faults()] {
+                    faults.set(
+                        None,
+                        "/",
+                        connector_sim::faults::Fault { latency_ms: ms, ..Default::default() },
+                    );
+                }
+                println!("{{\"latency_ms\":{ms}}}");
             }
             ["quit"] => break,
             _ => println!("{{}}"),
@@ -232,7 +252,16 @@ async fn works_with_links(app: &App) -> Vec<WorkId> {
 /// The bound: the calls a run from `start` makes, by the clients alone, in the same order
 /// (feed pages, the version listing for an asset whose latest version is not approved, works
 /// pages, then each linked work's resources), with nothing else in between.
-async fn calls_alone(app: &App, start: Start, page_size: u64, linked_works: &[WorkId]) -> u64 {
+/// `list_versions`: list the versions of each asset whose latest version is not approved (a
+/// full scan does; an incremental run lists them once per change of the asset, so in a
+/// measured incremental scenario, which follows one that listed them, none).
+async fn calls_alone(
+    app: &App,
+    start: Start,
+    page_size: u64,
+    linked_works: &[WorkId],
+    list_versions: bool,
+) -> u64 {
     let mut items = 0;
     let ((mut since, mut skip), (works_since, mut after)) = start;
     loop {
@@ -240,7 +269,8 @@ async fn calls_alone(app: &App, start: Start, page_size: u64, linked_works: &[Wo
         for f in &page {
             items += 1;
             let mapped = f.asset_type_field.as_deref().and_then(|v| app.config.role_for(v)).is_some();
-            if !f.deleted && mapped && !f.approved && f.version > 1 && asset_isbn(f).is_ok() {
+            if list_versions && !f.deleted && mapped && !f.approved && f.version > 1 && asset_isbn(f).is_ok()
+            {
                 app.dam.versions(&f.asset_id).await.unwrap();
             }
         }
@@ -322,7 +352,7 @@ async fn scenario(
 ) -> reconciler::Summary {
     let options = Options { mode, ..Default::default() };
     let start = match mode {
-        Mode::Full => full_start(),
+        Mode::Full | Mode::Backfill => full_start(),
         // The rights pass reads no change feed: it is not benchmarked here.
         Mode::Incremental | Mode::Rights => incremental_start(app).await,
     };
@@ -333,7 +363,8 @@ async fn scenario(
     let peak_rss_kb = peak_rss_kb();
     let bound = if bound {
         let linked = if mode == Mode::Full { works_with_links(app).await } else { Vec::new() };
-        Some(phase(child, calls_alone(app, start, options.page_size, &linked)).await.1)
+        let list_versions = mode != Mode::Incremental;
+        Some(phase(child, calls_alone(app, start, options.page_size, &linked, list_versions)).await.1)
     } else {
         None
     };
@@ -381,7 +412,7 @@ async fn main() {
         .collect();
     let dir = tempfile::tempdir().unwrap();
     let stores = open_state(dir.path(), 5).unwrap();
-    let app = app_from_env(stores, &|k: &str| env.get(k).cloned(), None, None).unwrap();
+    let mut app = app_from_env(stores, &|k: &str| env.get(k).cloned(), None, None).unwrap();
     println!("reconciler process RSS before the first run: {} MB", proc_status_kb("VmRSS:") / 1024);
     let mut all = Vec::new();
 
@@ -423,6 +454,49 @@ async fn main() {
         )
         .await;
         assert!(steady.links_checked > 0, "the steady full scan checks the links");
+
+        // (d) The steady full scan with every answer 50 ms late, one read at a time and with
+        // the default concurrency (version lists of a page, resource listings of a page's
+        // works): the wall time the calls' latency sets, and what concurrency takes off it.
+        let latency_ms: u64 =
+            std::env::var("BENCH_LATENCY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+        if latency_ms > 0 {
+            child.ask(&format!("latency {latency_ms}"));
+            let mut walls = Vec::new();
+            for concurrency in [1, Options::default().concurrency] {
+                let options = Options { mode: Mode::Full, concurrency, ..Default::default() };
+                let forever = || Duration::MAX;
+                reset_peak_rss();
+                let (summary, run) = phase(&mut child, reconciler::run(&app, &options, &forever)).await;
+                let summary = summary.unwrap();
+                let sequential = Duration::from_millis(run.calls() * latency_ms);
+                walls.push(run.wall);
+                let f = Figures {
+                    label: format!(
+                        "(d) full scan, steady state, {latency_ms} ms per call, concurrency {concurrency}"
+                    ),
+                    run,
+                    bound: None,
+                    summary,
+                    peak_rss_kb: peak_rss_kb(),
+                };
+                report(&f);
+                println!(
+                    "    {} calls x {latency_ms} ms = {:.1} s one after another; measured {:.1} s ({:.2} of it)",
+                    run.calls(),
+                    sequential.as_secs_f64(),
+                    run.wall.as_secs_f64(),
+                    run.wall.as_secs_f64() / sequential.as_secs_f64().max(1e-9)
+                );
+                all.push(f);
+            }
+            println!(
+                "    concurrency {} / 1: {:.2}x faster",
+                Options::default().concurrency,
+                walls[0].as_secs_f64() / walls[1].as_secs_f64().max(1e-9)
+            );
+            child.ask("latency 0");
+        }
     }
 
     // The incremental watermark is its own: its first run reads the whole feed once.
@@ -435,10 +509,42 @@ async fn main() {
         &mut all,
     )
     .await;
-    let nothing =
-        scenario(&mut child, &app, "(a) incremental, nothing changed", Mode::Incremental, true, &mut all)
-            .await;
+    let nothing = scenario(
+        &mut child,
+        &app,
+        "(a) incremental, nothing changed (the last changes within the overlap)",
+        Mode::Incremental,
+        true,
+        &mut all,
+    )
+    .await;
     assert!(!process || nothing.enqueued == 0, "nothing changed, nothing enqueued");
+
+    // Ten quiet minutes, on both clocks: the steady state of a catalogue nobody is editing.
+    child.ask("advance 10");
+    let later = chrono::Duration::minutes(10);
+    app.clock = std::sync::Arc::new(move || Utc::now() + later);
+    // The first run after them still reads what the last one did (that run began within the
+    // overlap of the last changes); the one after it is the steady state.
+    scenario(
+        &mut child,
+        &app,
+        "first incremental run after ten quiet minutes",
+        Mode::Incremental,
+        false,
+        &mut all,
+    )
+    .await;
+    let steady = scenario(
+        &mut child,
+        &app,
+        "(a) incremental, nothing changed since (steady state)",
+        Mode::Incremental,
+        true,
+        &mut all,
+    )
+    .await;
+    assert!(!process || steady.enqueued == 0, "nothing changed, nothing enqueued");
 
     let changed = child.ask("change 1");
     let c = scenario(

@@ -189,9 +189,113 @@ async fn full_scan_repairs_a_resource_deleted_by_hand(backend: Backend) {
     assert_eq!(again.drift.get("resource_missing"), None, "repaired for good: {again:?}");
 }
 
+fn backfill(page_size: u64, since: Option<chrono::DateTime<chrono::Utc>>) -> Options {
+    Options { since, ..options(Mode::Backfill, page_size) }
+}
+
+/// A deadline that comes after `pages` pages (the reconciler asks before each one).
+fn after_pages(pages: u32) -> impl Fn() -> Duration + Send + Sync {
+    let asked = Arc::new(AtomicU32::new(0));
+    move || if asked.fetch_add(1, Ordering::SeqCst) < pages { Duration::MAX } else { Duration::ZERO }
+}
+
+async fn a_backfill_stopped_half_way_ends_as_an_uninterrupted_one(backend: Backend) {
+    let reference = Harness::start(Backend::Embedded, "backfill-ref", 8).await;
+    reference.sims.otmm.set_webhooks_enabled(false);
+    approve_everything(&reference);
+    let whole = reconciler::run(&reference.app, &backfill(100, None), &forever).await.unwrap();
+    assert!(whole.finished && whole.enqueued > 0, "{whole:?}");
+    reference.drain().await;
+    let expected = mapping(&reference).await;
+    assert!(expected.len() > 20, "a meaningful mapping: {}", expected.len());
+
+    let h = Harness::start(backend, "backfill", 8).await;
+    h.sims.otmm.set_webhooks_enabled(false);
+    approve_everything(&h);
+    let page = 5;
+    let latest_versions = h.catalogue.assets.len() as u64;
+    // Stopped in the OTMM pass, then in the Consonance pass, then to the end; the queue is
+    // processed in between, as a worker beside it would.
+    let first = reconciler::run(&h.app, &backfill(page, None), &after_pages(3)).await.unwrap();
+    assert!(!first.finished && first.pages == 3, "{first:?}");
+    h.drain().await;
+    // The rest of the OTMM pass, then the deadline comes after the first page of works.
+    let in_works = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (seen_works, stop) = (in_works.clone(), in_works.clone());
+    let on_page = move |p: &reconciler::Progress| {
+        if matches!(p, reconciler::Progress::Works { .. }) {
+            seen_works.store(true, Ordering::SeqCst);
+        }
+    };
+    let deadline = move || if stop.load(Ordering::SeqCst) { Duration::ZERO } else { Duration::MAX };
+    let second = reconciler::run_observed(&h.app, &backfill(page, None), &deadline, &on_page).await.unwrap();
+    assert!(!second.finished && second.works_seen > 0, "stopped in the Consonance pass: {second:?}");
+    h.drain().await;
+    let third = reconciler::run(&h.app, &backfill(page, None), &forever).await.unwrap();
+    assert!(third.finished, "{third:?}");
+    assert_eq!(third.assets_seen, 0, "the finished OTMM pass is not walked again: {third:?}");
+    // A resumed pass re-reads the assets sharing its cursor's date (the processor edited some
+    // of them meanwhile: counting past them would pass over unread ones); nothing more.
+    let seen = first.assets_seen + second.assets_seen;
+    assert!(
+        seen >= latest_versions && seen <= latest_versions + first.assets_seen,
+        "re-reads at most what the stopped run read: saw {seen} of {latest_versions}"
+    );
+    h.drain().await;
+    assert_eq!(mapping(&h).await, expected, "the same links as the uninterrupted backfill");
+
+    // Finished, the next backfill starts from the beginning and finds nothing missing.
+    let again = reconciler::run(&h.app, &backfill(page, None), &forever).await.unwrap();
+    assert!(again.finished && again.assets_seen == latest_versions, "{again:?}");
+    assert_eq!(again.enqueued, 0, "{again:?}");
+    // And the incremental schedule's own checkpoint was never touched.
+    assert!(h.app.stores.checkpoints.get_checkpoint("otmm-assets").await.unwrap().is_none());
+}
+
+async fn a_backfill_reads_from_its_look_back_date(backend: Backend) {
+    let h = Harness::start(backend, "backfill-since", 6).await;
+    h.sims.otmm.set_webhooks_enabled(false);
+    let (old, recent) = h.catalogue.assets.split_at(h.catalogue.assets.len() / 2);
+    let approve = |assets: &[connector_sim::catalogue::SeedAsset]| {
+        for a in assets {
+            for v in &a.versions {
+                h.sims.otmm.approve(&a.original_asset_id, v.version, "team").unwrap();
+            }
+        }
+    };
+    approve(old);
+    // OTMM's change dates have whole seconds.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let since = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    approve(recent);
+    let s = reconciler::run(&h.app, &backfill(7, Some(since)), &forever).await.unwrap();
+    assert!(s.finished, "{s:?}");
+    assert_eq!(s.assets_seen, recent.len() as u64, "only the assets changed since {since}: {s:?}");
+    h.drain().await;
+    let mut recent_linked = 0;
+    for (assets, is_recent) in [(old, false), (recent, true)] {
+        for a in assets {
+            let id = connector_core::AssetId::parse(&a.original_asset_id).unwrap();
+            let links = h.app.stores.mapping.links_for_asset(&id).await.unwrap();
+            if is_recent {
+                recent_linked += usize::from(!links.is_empty());
+            } else {
+                assert!(links.is_empty(), "{} changed before {since}: not linked", a.original_asset_id);
+            }
+        }
+    }
+    assert!(recent_linked > recent.len() / 3, "{recent_linked} of {} recent assets linked", recent.len());
+    // Another date starts over from it: the whole catalogue, this time.
+    let all = reconciler::run(&h.app, &backfill(7, None), &forever).await.unwrap();
+    assert_eq!(all.assets_seen, h.catalogue.assets.len() as u64, "{all:?}");
+}
+
 connector_tests::on_both_backends!(
     converges_without_webhooks,
     resumes_from_its_checkpoint,
     clock_skew_loses_nothing,
     full_scan_repairs_a_resource_deleted_by_hand,
+    a_backfill_stopped_half_way_ends_as_an_uninterrupted_one,
+    a_backfill_reads_from_its_look_back_date,
 );

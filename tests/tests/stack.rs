@@ -293,7 +293,25 @@ async fn every_schedule_runs_its_mode_and_a_wrong_input_fails_loudly() {
         assert_eq!(summary["mode"], expected.as_str(), "{}: {summary}", schedule.rule);
         assert_eq!(summary["finished"], true, "{}: {summary}", schedule.rule);
     }
+    // The first install's manual invoke (docs/deploy.md), as documented.
+    let backfill: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/reconciler-backfill.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let run = reconciler.invoke(&backfill).await;
+    let summary = match &run.result {
+        Ok(_) => run.json(),
+        Err(e) => panic!("the backfill ({backfill}) failed: {e}\n{}", reconciler.logs()),
+    };
+    assert_eq!(
+        (summary["mode"].as_str(), summary["finished"].as_bool()),
+        (Some("backfill"), Some(true)),
+        "{summary}"
+    );
     for wrong in [
+        serde_json::json!({"mode": "full", "since": "2024-01-01"}),
+        serde_json::json!({"mode": "backfill", "since": "last spring"}),
         serde_json::json!({"mode": "weekly"}),
         serde_json::json!({"mode": "full", "dry_run": true}),
         serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {"mode": "fulll"}}),

@@ -76,3 +76,85 @@ async fn a_tampered_object_fails_its_checksum() {
     let err = stores.staging.get("pkg/cover.jpg").await.unwrap_err();
     assert!(matches!(err, connector_store::StoreError::Checksum { .. }), "{err}");
 }
+
+/// `connector plan`'s scratch copy: everything is copied, the source is left byte-identical
+/// (an idle database is read as immutable: no `-wal`/`-shm` appear), claims in progress are
+/// released and received messages visible in the copy, and `audit_after` reads the copy's
+/// records after an id.
+#[tokio::test]
+async fn snapshot_copies_state_without_touching_it_and_frees_the_copy_of_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    let ttl = connector_store::IdempotencyTtl::default();
+    let before_id;
+    {
+        let stores = embedded::open(dir.path(), EmbeddedOptions::default()).unwrap();
+        let record = |action: &str| connector_core::AuditRecord {
+            id: connector_store::new_audit_id(Utc::now()),
+            at: Utc::now(),
+            flow: connector_core::Flow::Reconcile,
+            action: action.into(),
+            outcome: connector_core::Outcome::Applied,
+            isbn: Some(isbn()),
+            asset_id: None,
+            asset_version: None,
+            actor: None,
+            correlation_id: "c".into(),
+            detail: String::new(),
+            data: serde_json::Value::Null,
+        };
+        let old = record("old");
+        before_id = old.id.0.clone();
+        stores.audit.append(&[old, record("new")]).await.unwrap();
+        stores.idempotency.claim("held", None, Utc::now(), ttl).await.unwrap();
+        stores.idempotency.claim("done", None, Utc::now(), ttl).await.unwrap();
+        stores.idempotency.complete("done", Some("id-1"), Utc::now(), ttl).await.unwrap();
+        stores.queue.send("{\"m\":1}").await.unwrap();
+        stores.queue.receive(1, Duration::from_secs(600)).await.unwrap();
+        stores
+            .staging
+            .put("packages/a/manifest.json", Bytes::from_static(b"{}"), "application/json")
+            .await
+            .unwrap();
+    }
+    let files = |d: &std::path::Path| -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![d.to_path_buf()];
+        while let Some(p) = stack.pop() {
+            for e in std::fs::read_dir(&p).unwrap().flatten() {
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                } else {
+                    out.push((e.path(), std::fs::read(e.path()).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    };
+    let source = files(dir.path());
+    assert!(embedded::snapshot(dir.path(), copy.path()).unwrap());
+    assert_eq!(files(dir.path()), source, "the source state is byte-identical");
+
+    let stores = embedded::open(copy.path(), EmbeddedOptions::default()).unwrap();
+    let now = Utc::now();
+    assert_eq!(
+        stores.idempotency.claim("held", None, now, ttl).await.unwrap(),
+        connector_store::Claim::Acquired
+    );
+    assert_eq!(
+        stores.idempotency.claim("done", None, now, ttl).await.unwrap(),
+        connector_store::Claim::Completed { data: Some("id-1".into()) }
+    );
+    assert_eq!(
+        stores.queue.receive(10, Duration::from_secs(1)).await.unwrap().len(),
+        1,
+        "visible in the copy"
+    );
+    assert!(stores.staging.head("packages/a/manifest.json").await.unwrap().is_some());
+    let after = embedded::audit_after(copy.path(), &before_id).unwrap();
+    assert_eq!(after.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), ["new"]);
+    // Nothing to copy: `false`, and an empty directory to start fresh state in.
+    let none = tempfile::tempdir().unwrap();
+    assert!(!embedded::snapshot(&none.path().join("missing"), &none.path().join("copy")).unwrap());
+}

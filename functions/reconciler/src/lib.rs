@@ -9,11 +9,15 @@
 //! A manual invoke may send either shape (`{"mode": "incremental"}` too, or an envelope whose
 //! `detail` names the mode). Anything else is refused with the reason, never run as an
 //! incremental pass by default: a typo in a schedule's `Input` must fail loudly.
+//!
+//! The first install is a manual invoke of `{"mode": "backfill", "since": "2024-01-01"}`
+//! (`since` a date or an RFC 3339 time, optional: the whole catalogue without it), repeated
+//! until its answer says `"finished": true`; each invocation continues from the checkpoints.
 
-use connector_app::reconciler::{Mode, Options};
+use connector_app::reconciler::{Mode, Options, parse_since};
 use serde_json::Value;
 
-const MODES: &str = "\"incremental\", \"full\" or \"rights\"";
+const MODES: &str = "\"incremental\", \"full\", \"rights\" or \"backfill\"";
 
 /// Why an input is refused (the invocation fails with this message).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +25,8 @@ pub enum InputError {
     /// Neither a `{"mode": ...}` object nor an EventBridge event.
     Shape(String),
     UnknownMode(String),
+    /// `since` is not a date (`2024-01-01`) or an RFC 3339 time, or given to another mode.
+    Since(String),
 }
 
 impl std::fmt::Display for InputError {
@@ -34,6 +40,7 @@ impl std::fmt::Display for InputError {
             InputError::UnknownMode(found) => {
                 write!(f, "reconciler input: unknown mode {found}; the modes are {MODES}")
             }
+            InputError::Since(why) => write!(f, "reconciler input: \"since\" {why}"),
         }
     }
 }
@@ -45,30 +52,47 @@ fn mode(value: &Value) -> Result<Mode, InputError> {
         Some("incremental") => Ok(Mode::Incremental),
         Some("full") => Ok(Mode::Full),
         Some("rights") => Ok(Mode::Rights),
+        Some("backfill") => Ok(Mode::Backfill),
         _ => Err(InputError::UnknownMode(value.to_string())),
     }
 }
 
 /// The mode an invocation's payload asks for.
 pub fn mode_of(input: &Value) -> Result<Mode, InputError> {
+    options_of(input).map(|o| o.mode)
+}
+
+/// The run options an invocation's payload asks for: its mode and, for a backfill, `since`.
+pub fn options_of(input: &Value) -> Result<Options, InputError> {
     let Some(object) = input.as_object() else {
         return Err(InputError::Shape(format!("is {input}, not an object")));
     };
-    if object.contains_key("detail-type") {
-        // An EventBridge event: a schedule without Input (detail is {}), or a manual one.
-        return match input.get("detail").and_then(|d| d.get("mode")) {
-            Some(m) => mode(m),
-            None => Ok(Mode::Incremental),
-        };
-    }
-    // A schedule's constant Input (or a manual invoke): exactly {"mode": ...}.
-    if let Some(other) = object.keys().find(|k| *k != "mode") {
-        return Err(InputError::Shape(format!("has an unknown field {other:?}")));
-    }
-    match object.get("mode") {
-        Some(m) => mode(m),
-        None => Err(InputError::Shape("has no \"mode\"".into())),
-    }
+    // An EventBridge event (a schedule without Input: detail is {}, or a manual one) carries
+    // its request in `detail`; a schedule's constant Input (or a manual invoke) is the request.
+    let request = if object.contains_key("detail-type") {
+        match input.get("detail").and_then(Value::as_object) {
+            Some(detail) if detail.contains_key("mode") => detail,
+            _ => return Ok(options(Mode::Incremental)),
+        }
+    } else {
+        if let Some(other) = object.keys().find(|k| *k != "mode" && *k != "since") {
+            return Err(InputError::Shape(format!("has an unknown field {other:?}")));
+        }
+        object
+    };
+    let mode = match request.get("mode") {
+        Some(m) => mode(m)?,
+        None => return Err(InputError::Shape("has no \"mode\"".into())),
+    };
+    let since = match request.get("since") {
+        None | Some(Value::Null) => None,
+        Some(_) if mode != Mode::Backfill => {
+            return Err(InputError::Since("is for the backfill mode only".into()));
+        }
+        Some(Value::String(text)) => Some(parse_since(text).map_err(|e| InputError::Since(e.to_string()))?),
+        Some(other) => return Err(InputError::Since(format!("is {other}, not a string"))),
+    };
+    Ok(Options { since, ..options(mode) })
 }
 
 pub fn options(mode: Mode) -> Options {
@@ -120,5 +144,25 @@ mod tests {
         assert!(mode_of(&json!({"mode": 1})).is_err());
         assert!(mode_of(&json!("full")).unwrap_err().to_string().contains("not an object"));
         assert!(mode_of(&json!({"mode": "full", "extra": true})).is_err());
+    }
+
+    #[test]
+    fn a_backfill_takes_an_optional_look_back_date() {
+        let o = options_of(&sample("reconciler-backfill.json")).unwrap();
+        assert_eq!(
+            (o.mode, o.since.map(|s| s.to_rfc3339())),
+            (Mode::Backfill, Some("2024-01-01T00:00:00+00:00".into()))
+        );
+        let o = options_of(&json!({"mode": "backfill", "since": "2024-03-01"})).unwrap();
+        assert_eq!(o.mode, Mode::Backfill);
+        assert_eq!(o.since.unwrap().to_rfc3339(), "2024-03-01T00:00:00+00:00");
+        let o = options_of(&json!({"mode": "backfill", "since": "2024-03-01T12:30:00+02:00"})).unwrap();
+        assert_eq!(o.since.unwrap().to_rfc3339(), "2024-03-01T10:30:00+00:00");
+        assert_eq!(options_of(&json!({"mode": "backfill"})).unwrap().since, None);
+        let err = options_of(&json!({"mode": "backfill", "since": "last year"})).unwrap_err();
+        assert!(err.to_string().contains("\"last year\""), "{err}");
+        let err = options_of(&json!({"mode": "full", "since": "2024-03-01"})).unwrap_err();
+        assert!(err.to_string().contains("backfill mode only"), "{err}");
+        assert!(options_of(&json!({"mode": "backfill", "since": 2024})).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! Lambda entry point: EventBridge schedule -> [`connector_app::reconciler::run`], stopping
 //! cleanly before the invocation's deadline (the next run continues from the checkpoints).
 //! The payload is either a schedule's constant `Input` (`{"mode": "full"}`) or the scheduled
-//! event envelope ([`reconciler::mode_of`]); anything else fails the invocation with the reason.
+//! event envelope ([`reconciler::options_of`]; a backfill is `{"mode": "backfill", "since": ...}`); anything else fails the invocation with the reason.
 //! Environment: as the flow processor (`connector_store::aws::AwsConfig`, `connector_app::wiring`,
 //! `METRICS_NAMESPACE` for the EMF metrics written after each run).
 //! It never stages packages (no S3 in its role), so its stores hold no S3 client.
@@ -30,7 +30,7 @@ async fn main() -> Result<(), Error> {
                     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
                 Duration::from_millis(deadline_ms.saturating_sub(now_ms))
             };
-            let options = ::reconciler::options(::reconciler::mode_of(&event.payload)?);
+            let options = ::reconciler::options_of(&event.payload)?;
             let summary = connector_app::reconciler::run(app, &options, &remaining).await?;
             Ok::<_, Error>(serde_json::to_value(summary)?)
         })

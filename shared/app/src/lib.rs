@@ -10,6 +10,7 @@ pub mod adapters;
 #[cfg(feature = "check")]
 pub mod check;
 pub mod dlq;
+pub mod dry_run;
 pub mod metrics;
 pub mod packages;
 pub mod processor;

@@ -15,12 +15,12 @@ use chrono::{DateTime, Duration as Span, NaiveDate, Utc};
 use connector_core::event::{
     ConsonanceEvent, ConsonanceEventType, EventId, FlowMessage, InboundEvent, OtmmEvent, OtmmEventType,
 };
-use connector_core::plan::{AssetFacts, asset_isbn, link_create_key};
-use connector_core::{
-    Actor, Approval, AssetLink, AuditRecord, Checkpoint, Flow, LinkKey, LinkStatus, Outcome, Supersession,
-    TitleRecord, supersedes,
-};
-use connector_store::{PageRequest, StoreError, new_audit_id};
+use connector_core::plan::AssetFacts;
+use connector_core::{Actor, AuditRecord, Checkpoint, Flow, Outcome, TitleRecord};
+use connector_store::{StoreError, new_audit_id};
+
+mod assets;
+mod links;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -35,6 +35,11 @@ pub enum Mode {
     /// Flow 4, daily: rights expiring soon are reported, expired ones withdrawn, withheld ones
     /// whose rights start linked (`crate::rights::expiry_pass`). Reads no external system.
     Rights,
+    /// First install (or a re-sync after an outage): everything changed since
+    /// [`Options::since`] (from the beginning without one), on checkpoints of its own, so an
+    /// interrupted backfill continues where it stopped and never disturbs the incremental
+    /// schedule's watermarks. No links pass: a backfill is how links come to exist.
+    Backfill,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +51,13 @@ pub struct Options {
     pub overlap: Duration,
     /// Stop when less than this remains before the deadline.
     pub stop_margin: Duration,
+    /// External reads in flight at once where a pass has many independent ones (version
+    /// lists of a page's assets, resource listings of a page's works); the clients' rate
+    /// limits still pace them.
+    pub concurrency: usize,
+    /// Backfill only: the look-back date (assets changed on or after it, works changed on or
+    /// after its day). `None`: the whole catalogue.
+    pub since: Option<DateTime<Utc>>,
 }
 
 impl Default for Options {
@@ -55,6 +67,8 @@ impl Default for Options {
             page_size: 100,
             overlap: Duration::from_secs(300),
             stop_margin: Duration::from_secs(15),
+            concurrency: 8,
+            since: None,
         }
     }
 }
@@ -94,13 +108,51 @@ pub enum ReconcileError {
 struct AssetCursor {
     since: DateTime<Utc>,
     skip: u64,
+    /// Full scan and backfill: this pass reached the end and a later pass of the same run has
+    /// not yet; an invocation that resumes there does not walk it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    done: bool,
+    /// When this pass began (the connector's clock), kept across invocations until it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pass_started: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct WorkCursor {
     since: NaiveDate,
     after: Option<i64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    done: bool,
 }
+
+/// Where a run is, after each page: what a progress bar shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// The OTMM pass reads assets changed on or after `from`; it has reached `at`.
+    Assets { from: DateTime<Utc>, at: DateTime<Utc>, seen: u64 },
+    /// The Consonance pass reads works changed since `since`.
+    Works { since: NaiveDate, seen: u64 },
+    /// The links pass (full scan).
+    Links { checked: u64 },
+}
+
+/// A look-back date that is neither a date nor an RFC 3339 time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("is {0:?}: expected a date (2024-01-01) or an RFC 3339 time")]
+pub struct SinceError(pub String);
+
+/// A backfill's look-back date: `2024-01-01` (its midnight, UTC) or an RFC 3339 time.
+pub fn parse_since(text: &str) -> Result<DateTime<Utc>, SinceError> {
+    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(day.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| SinceError(text.to_string()))
+}
+
+/// The checkpoint holding the look-back date the current backfill started from.
+const BACKFILL_ORIGIN: &str = "backfill/origin";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct LinkCursor {
@@ -112,13 +164,33 @@ fn names(mode: Mode) -> (&'static str, &'static str, &'static str) {
         Mode::Incremental => ("otmm-assets", "consonance-works", "links"),
         Mode::Full => ("full/otmm-assets", "full/consonance-works", "full/links"),
         Mode::Rights => ("rights/none", "rights/none", "rights/none"),
+        Mode::Backfill => ("backfill/otmm-assets", "backfill/consonance-works", "backfill/links"),
     }
+}
+
+/// Where each pass of a run starts when no checkpoint says otherwise.
+fn asset_start(options: &Options) -> AssetCursor {
+    let since = match options.mode {
+        Mode::Backfill => options.since.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+        _ => DateTime::<Utc>::UNIX_EPOCH,
+    };
+    AssetCursor { since, skip: 0, done: false, pass_started: None }
+}
+
+fn work_start(options: &Options) -> WorkCursor {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    let since = match options.mode {
+        Mode::Backfill => options.since.map(|s| s.date_naive()).unwrap_or(epoch),
+        _ => epoch,
+    };
+    WorkCursor { since, after: None, done: false }
 }
 
 struct Run<'a> {
     app: &'a App,
     options: &'a Options,
     remaining: &'a (dyn Fn() -> Duration + Send + Sync),
+    progress: &'a (dyn Fn(&Progress) + Send + Sync),
     run_id: String,
     summary: Summary,
 }
@@ -130,16 +202,30 @@ pub async fn run(
     options: &Options,
     remaining: &(dyn Fn() -> Duration + Send + Sync),
 ) -> Result<Summary, ReconcileError> {
+    run_observed(app, options, remaining, &|_| {}).await
+}
+
+/// [`run`], telling `progress` where it is after every page.
+pub async fn run_observed(
+    app: &App,
+    options: &Options,
+    remaining: &(dyn Fn() -> Duration + Send + Sync),
+    progress: &(dyn Fn(&Progress) + Send + Sync),
+) -> Result<Summary, ReconcileError> {
     let started = Instant::now();
     let run_id = new_audit_id(app.now()).0;
     let mut r = Run {
         app,
         options,
         remaining,
+        progress,
         run_id,
         summary: Summary { mode: Some(options.mode), ..Default::default() },
     };
     let (assets, works, links) = names(options.mode);
+    if options.mode == Mode::Backfill {
+        r.backfill_origin(assets, works).await?;
+    }
     let finished = if options.mode == Mode::Rights {
         let pass = crate::rights::expiry_pass(app, &r.run_id, remaining, options.stop_margin).await.map_err(
             |e| match e {
@@ -158,6 +244,10 @@ pub async fn run(
         }
         if finished && options.mode == Mode::Full {
             finished = r.links_pass(links).await?;
+        }
+        if finished && matches!(options.mode, Mode::Full | Mode::Backfill) {
+            // The run is complete: the next one starts from the beginning again.
+            r.restart(assets, works).await?;
         }
         finished
     };
@@ -202,6 +292,33 @@ pub async fn run(
 }
 
 impl Run<'_> {
+    /// A backfill asked for another look-back date than the one its checkpoints belong to
+    /// starts over (from the new date); the same date continues where the last run stopped.
+    async fn backfill_origin(&self, assets: &str, works: &str) -> Result<(), ReconcileError> {
+        let (origin, revision) = self.load::<Option<DateTime<Utc>>>(BACKFILL_ORIGIN).await?;
+        if origin == Some(self.options.since) {
+            return Ok(());
+        }
+        if origin.is_some() {
+            tracing::info!(
+                previous = ?origin.flatten(), since = ?self.options.since,
+                "a backfill from another date: starting over"
+            );
+        }
+        self.restart(assets, works).await?;
+        self.save(BACKFILL_ORIGIN, &self.options.since, revision).await?;
+        Ok(())
+    }
+
+    /// After a complete full scan or backfill: its passes start from the beginning next time.
+    async fn restart(&self, assets: &str, works: &str) -> Result<(), ReconcileError> {
+        let (_, revision) = self.load::<AssetCursor>(assets).await?;
+        self.save(assets, &asset_start(self.options), revision).await?;
+        let (_, revision) = self.load::<WorkCursor>(works).await?;
+        self.save(works, &work_start(self.options), revision).await?;
+        Ok(())
+    }
+
     fn out_of_time(&self) -> bool {
         (self.remaining)() < self.options.stop_margin
     }
@@ -256,121 +373,12 @@ impl Run<'_> {
         })
     }
 
-    /// Returns true when the pass reached the end of the feed.
-    async fn otmm_pass(&mut self, name: &str) -> Result<bool, ReconcileError> {
-        let (cursor, mut revision) = self.load::<AssetCursor>(name).await?;
-        let epoch = DateTime::<Utc>::UNIX_EPOCH;
-        let mut cursor = cursor.unwrap_or(AssetCursor { since: epoch, skip: 0 });
-        loop {
-            if self.out_of_time() {
-                return Ok(false);
-            }
-            let page = self.app.dam.changed_since(cursor.since, cursor.skip, self.options.page_size).await?;
-            self.summary.pages += 1;
-            for facts in &page {
-                self.summary.assets_seen += 1;
-                self.assess_asset(facts).await?;
-            }
-            let full_page = page.len() as u64 >= self.options.page_size;
-            cursor = match page.last() {
-                Some(last) if last.last_updated == cursor.since => {
-                    AssetCursor { since: cursor.since, skip: cursor.skip + page.len() as u64 }
-                }
-                Some(last) => AssetCursor {
-                    since: last.last_updated,
-                    skip: page.iter().filter(|f| f.last_updated == last.last_updated).count() as u64,
-                },
-                None => cursor,
-            };
-            if !full_page {
-                // End of the feed: the next pass starts a little before the newest change seen.
-                let next = match self.options.mode {
-                    Mode::Incremental | Mode::Rights => AssetCursor {
-                        since: cursor.since - Span::from_std(self.options.overlap).unwrap_or_default(),
-                        skip: 0,
-                    },
-                    Mode::Full => AssetCursor { since: epoch, skip: 0 },
-                };
-                self.save(name, &next, revision).await?;
-                return Ok(true);
-            }
-            revision = self.save(name, &cursor, revision).await?;
-        }
-    }
-
-    /// Compares one asset (its latest version) with the mapping; enqueues what a webhook would.
-    async fn assess_asset(&mut self, latest: &AssetFacts) -> Result<(), ReconcileError> {
-        let app = self.app;
-        if latest.deleted {
-            let linked = app.stores.mapping.links_for_asset(&latest.lineage_id).await?;
-            if linked.iter().any(|l| l.status == LinkStatus::Linked) {
-                self.drift("deleted_asset");
-                let e = self.otmm_event(latest, OtmmEventType::AssetDeleted);
-                self.enqueue(e).await?;
-            }
-            return Ok(());
-        }
-        let Some(role) = latest.asset_type_field.as_deref().and_then(|v| app.config.role_for(v)) else {
-            return Ok(());
-        };
-        let isbn = match asset_isbn(latest) {
-            Ok(isbn) => isbn,
-            // No or invalid ISBN: the processor reports it once per change; nothing to repair.
-            Err(_) => return Ok(()),
-        };
-        // The version to link is the latest approved one, which need not be the latest.
-        let candidate = if latest.approved {
-            Some(latest.clone())
-        } else if latest.version > 1 {
-            app.dam
-                .versions(&latest.asset_id)
-                .await?
-                .into_iter()
-                .filter(|v| v.approved)
-                .max_by_key(|v| v.version)
-        } else {
-            None
-        };
-        let Some(candidate) = candidate else { return Ok(()) };
-        let key = LinkKey::for_asset(isbn, role, &candidate.lineage_id);
-        let current = app.stores.mapping.get_link(&key).await?;
-        let approval = Approval {
-            asset_id: candidate.lineage_id.clone(),
-            version: candidate.version,
-            approved_at: candidate.approved_at.unwrap_or(candidate.last_updated),
-        };
-        let kind = match (&current, supersedes(current.as_ref().map(|c| &c.approval), &approval)) {
-            (None, _) => Some("not_linked"),
-            (Some(_), Supersession::Replaces) => Some("newer_version"),
-            (Some(c), Supersession::Repeat)
-                if matches!(c.status, LinkStatus::Pending | LinkStatus::Failed) =>
-            {
-                Some("link_unfinished")
-            }
-            // Flow 4: the usage rights in OTMM differ from the link's snapshot (linked or
-            // withdrawn alike): evaluate again. A withdrawn link with the same rights stays.
-            (Some(c), Supersession::Repeat) if c.rights.as_ref() != Some(&candidate.rights) => {
-                Some("rights_changed")
-            }
-            (Some(c), Supersession::Repeat) if c.status == LinkStatus::Withdrawn => None,
-            // Linked and current; the ISBN written in a non-canonical form is still drift.
-            _ if candidate.isbn_field.as_deref().map(str::trim) != Some(key.isbn.as_str()) => {
-                Some("identifier_form")
-            }
-            _ => None,
-        };
-        if let Some(kind) = kind {
-            self.drift(kind);
-            let e = self.otmm_event(&candidate, OtmmEventType::AssetApproved);
-            self.enqueue(e).await?;
-        }
-        Ok(())
-    }
-
     async fn consonance_pass(&mut self, name: &str) -> Result<bool, ReconcileError> {
         let (cursor, mut revision) = self.load::<WorkCursor>(name).await?;
-        let start = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-        let mut cursor = cursor.unwrap_or(WorkCursor { since: start, after: None });
+        let mut cursor = cursor.unwrap_or_else(|| work_start(self.options));
+        if cursor.done {
+            return Ok(true);
+        }
         let pass_started = self.app.now().date_naive();
         loop {
             if self.out_of_time() {
@@ -382,9 +390,9 @@ impl Run<'_> {
                 // `changedSince` is a date: the next pass starts the day before this one began.
                 let next = match self.options.mode {
                     Mode::Incremental | Mode::Rights => {
-                        WorkCursor { since: pass_started - Span::days(1), after: None }
+                        WorkCursor { since: pass_started - Span::days(1), after: None, done: false }
                     }
-                    Mode::Full => WorkCursor { since: start, after: None },
+                    Mode::Full | Mode::Backfill => WorkCursor { done: true, ..cursor },
                 };
                 self.save(name, &next, revision).await?;
                 return Ok(true);
@@ -421,6 +429,7 @@ impl Run<'_> {
                 }
             }
             cursor.after = page.last().map(|w| w.work_id.0);
+            (self.progress)(&Progress::Works { since: cursor.since, seen: self.summary.works_seen });
             revision = self.save(name, &cursor, revision).await?;
         }
     }
@@ -453,118 +462,6 @@ impl Run<'_> {
         }
         self.save("readiness-sweep", &today, revision).await?;
         Ok(())
-    }
-
-    /// Full scan only: every live link's resource must still exist in Consonance.
-    async fn links_pass(&mut self, name: &str) -> Result<bool, ReconcileError> {
-        let (cursor, mut revision) = self.load::<LinkCursor>(name).await?;
-        let mut cursor = cursor.unwrap_or(LinkCursor { after: None });
-        loop {
-            if self.out_of_time() {
-                return Ok(false);
-            }
-            let page = self
-                .app
-                .stores
-                .mapping
-                .list_titles(PageRequest { limit: 100, cursor: cursor.after.clone() })
-                .await?;
-            self.summary.pages += 1;
-            // Links grouped by work: one Consonance call per work.
-            let mut by_work: BTreeMap<i64, Vec<AssetLink>> = BTreeMap::new();
-            for title in &page.items {
-                for link in self.app.stores.mapping.links_for_title(&title.isbn).await? {
-                    // Backfill of the rights watch index (flow 4) for links written before it.
-                    crate::rights::watch(self.app, &link).await?;
-                    if link.status == LinkStatus::Linked
-                        && let Some(work) = link.work_id
-                    {
-                        by_work.entry(work.0).or_default().push(link);
-                    }
-                }
-            }
-            for (work, links) in by_work {
-                let present: BTreeSet<String> = self
-                    .app
-                    .pms
-                    .resource_ids_of_work(connector_core::WorkId(work))
-                    .await?
-                    .into_iter()
-                    .collect();
-                for link in links {
-                    self.summary.links_checked += 1;
-                    if link.consonance_resource_id.as_ref().is_some_and(|id| !present.contains(id)) {
-                        self.repair_missing_resource(link).await?;
-                    }
-                }
-            }
-            match page.next {
-                Some(next) => {
-                    cursor.after = Some(next);
-                    revision = self.save(name, &cursor, revision).await?;
-                }
-                None => {
-                    self.save(name, &LinkCursor { after: None }, revision).await?;
-                    return Ok(true);
-                }
-            }
-        }
-    }
-
-    /// A resource removed by hand in Consonance: mark the link unfinished, free the create
-    /// key, and enqueue the approval again so the processor creates it anew.
-    async fn repair_missing_resource(&mut self, link: AssetLink) -> Result<(), ReconcileError> {
-        self.drift("resource_missing");
-        let app = self.app;
-        let at = app.now();
-        let detail = format!(
-            "resource {} of {} {} is gone from Consonance; linking again",
-            link.consonance_resource_id.as_deref().unwrap_or("?"),
-            link.key.role,
-            link.approval.asset_id
-        );
-        let record = AuditRecord {
-            id: new_audit_id(at),
-            at,
-            flow: Flow::Reconcile,
-            action: "link.resource_missing".into(),
-            outcome: Outcome::Retrying,
-            isbn: Some(link.key.isbn.clone()),
-            asset_id: Some(link.approval.asset_id.clone()),
-            asset_version: Some(link.approval.version),
-            actor: None,
-            correlation_id: format!("reconcile-{}", self.run_id),
-            detail,
-            data: serde_json::json!({ "resource_id": link.consonance_resource_id }),
-        };
-        let revision = link.revision;
-        let unfinished = AssetLink { status: LinkStatus::Failed, updated_at: at, ..link.clone() };
-        match app.stores.mapping.put_link(&unfinished, Some(revision), &[record]).await {
-            Ok(_) => {}
-            // Changed meanwhile (a newer approval linked): nothing to repair here.
-            Err(StoreError::Conflict { .. }) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        }
-        app.stores.idempotency.release(&link_create_key(&link)).await?;
-        let version_id = link.version_asset_id.clone().unwrap_or_else(|| link.approval.asset_id.clone());
-        let facts = AssetFacts {
-            asset_id: version_id,
-            lineage_id: link.approval.asset_id.clone(),
-            version: link.approval.version,
-            deleted: false,
-            name: String::new(),
-            mime_type: String::new(),
-            isbn_field: None,
-            asset_type_field: None,
-            imprint_field: None,
-            approved: true,
-            approved_by: None,
-            approved_at: Some(link.approval.approved_at),
-            rights: connector_core::AssetRights::unrestricted(),
-            last_updated: at,
-        };
-        let e = self.otmm_event(&facts, OtmmEventType::AssetApproved);
-        self.enqueue(e).await
     }
 }
 

@@ -111,6 +111,28 @@ enum Command {
         #[arg(long)]
         enqueue_only: bool,
     },
+    /// First install: walk the catalogue from a look-back date (OTMM assets changed on or after
+    /// it, Consonance works changed since its day) with a progress bar, enqueue what is
+    /// missing and process it. Checkpointed after every page: stopped, the same command
+    /// continues where it was (another --since starts over). Against the systems in the
+    /// environment, else the simulators of a `connector serve` on the same --state-dir (whose
+    /// worker then processes the messages).
+    Backfill {
+        #[arg(long, default_value = ".state/connector", env = "CONNECTOR_STATE_DIR")]
+        state_dir: PathBuf,
+        /// The look-back date: 2024-01-01 or an RFC 3339 time (the whole catalogue without it).
+        #[arg(long, value_parser = |s: &str| reconciler::parse_since(s).map_err(|e| format!("--since {e}")))]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Assets per OTMM search page (a checkpoint is written after each).
+        #[arg(long, default_value_t = 100)]
+        page_size: u64,
+        /// Enqueue and leave the processing to a worker (implied beside a running serve).
+        #[arg(long)]
+        enqueue_only: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Build (or confirm) the production packages of every work the mapping knows, or of one
     /// ISBN's work, against the systems in the environment; `--release` then releases the
     /// staged ones (a web link to the manifest on the Consonance product).
@@ -126,6 +148,29 @@ enum Command {
         /// blocked for any recipient is not released.
         #[arg(long, requires = "release")]
         recipient: Option<String>,
+    },
+    /// A dry run of a full reconcile: reads OTMM and Consonance, writes nothing (to them or to
+    /// the state), and reports the links it would create, replace or withdraw (with the rights
+    /// reasons), the identifiers it would rewrite, the requests it would raise, the packages it
+    /// would stage or block and what it would dead-letter. Against the systems in the
+    /// environment, else the simulators of a `connector serve` on --state-dir, else (with
+    /// --sim-titles) simulators of its own.
+    Plan {
+        #[arg(long, default_value = ".state/connector", env = "CONNECTOR_STATE_DIR")]
+        state_dir: PathBuf,
+        /// Print the report as JSON (the shape in README, "connector plan").
+        #[arg(long)]
+        json: bool,
+        /// Also write the report as one self-contained HTML file.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// With no systems configured and no `connector serve` on --state-dir: start simulators
+        /// with this many titles.
+        #[arg(long)]
+        sim_titles: Option<usize>,
+        /// The longest the plan spends processing what the reconcile found, in seconds.
+        #[arg(long, default_value_t = 1800)]
+        timeout_secs: u64,
     },
     /// List dead letters, or move them back to the queue.
     Replay {
@@ -318,6 +363,25 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
+        Command::Backfill { state_dir, since, page_size, enqueue_only, json } => {
+            let serve_running = state_dir.join(connector::SERVE_ENV_FILE).exists();
+            let env = systems_env(&state_dir);
+            let settings = local_settings(&env)?;
+            let stores = open_state(&state_dir, settings.max_receives).map_err(|e| e.to_string())?;
+            let app = app_from_env(stores, &env, None, Some(settings)).map_err(|e| e.to_string())?;
+            let options = connector::commands::backfill::BackfillOptions {
+                since,
+                page_size,
+                enqueue_only: enqueue_only || serve_running,
+            };
+            let report = connector::commands::backfill::run(&app, &options).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+            } else {
+                print!("{}", connector::commands::backfill::render(&report, since));
+            }
+            Ok(())
+        }
         Command::Package { state_dir, isbn, release, recipient } => {
             let env = systems_env(&state_dir);
             let settings = local_settings(&env)?;
@@ -351,6 +415,29 @@ async fn run(cli: Cli) -> Result<(), String> {
                         println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
                     }
                 }
+            }
+            Ok(())
+        }
+        Command::Plan { state_dir, json, html, sim_titles, timeout_secs } => {
+            let from_serve =
+                std::env::var("OTMM_BASE_URL").is_err() || std::env::var("CONSONANCE_BASE_URL").is_err();
+            let env = systems_env(&state_dir);
+            let options = connector::commands::plan::PlanOptions {
+                systems: if from_serve { "serve simulators".into() } else { "environment".into() },
+                state_dir,
+                sim_titles,
+                deadline: std::time::Duration::from_secs(timeout_secs),
+            };
+            let report = connector::commands::plan::run(&options, &env).await.map_err(|e| e.to_string())?;
+            if let Some(path) = &html {
+                let page = connector::commands::plan::html::render(&report);
+                std::fs::write(path, page).map_err(|e| format!("--html {}: {e}", path.display()))?;
+                eprintln!("HTML report: {}", path.display());
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+            } else {
+                print!("{}", connector::commands::plan::report::render_table(&report));
             }
             Ok(())
         }

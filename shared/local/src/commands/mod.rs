@@ -1,4 +1,5 @@
-//! CLI commands that live in their own module (one file per command), so `main.rs` only
-//! parses and dispatches.
+//! The CLI's longer commands, one file each (the short ones stay in `main.rs`).
 
+pub mod backfill;
+pub mod plan;
 pub mod status;

@@ -136,7 +136,7 @@ pub(super) async fn patch_asset(
         );
     }
     read_submitted_fields(list, &mut a.fields);
-    a.date_last_updated = now_secs();
+    a.date_last_updated = sh.now();
     let snapshot = a.clone();
     if sh.options.emit_on_api_edits {
         sh.emit(&mut st, "asset.metadata_changed", Some(80008), &snapshot, &user);
@@ -263,7 +263,7 @@ pub(super) async fn create_asset(
     st.next_job += 1;
     let job_id = st.next_job;
     let asset_id = st.new_asset_id();
-    let now = now_secs();
+    let now = sh.now();
     let rec = SimAsset {
         asset_id: asset_id.clone(),
         original_asset_id: asset_id.clone(),

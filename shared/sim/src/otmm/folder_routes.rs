@@ -113,7 +113,7 @@ pub(super) async fn create_folder(
         name: name.to_string(),
         container_type_id: folder.get("container_type_id").and_then(Value::as_str).map(str::to_string),
         fields,
-        created_at: now_secs(),
+        created_at: sh.now(),
         created_by: user,
     };
     let rendered = render_folder(&rec, 0, true);

@@ -154,9 +154,17 @@ struct Shared {
     events: mpsc::UnboundedSender<OtmmEvent>,
     deliveries: Arc<DeliveryLog>,
     webhooks_enabled: AtomicBool,
+    /// Seconds added to the wall clock for the dates the simulator writes: a test makes time
+    /// pass (`OtmmSimHandle::advance_clock`) without waiting.
+    clock_offset_secs: std::sync::atomic::AtomicI64,
 }
 
 impl Shared {
+    /// The simulator's "now": the wall clock in whole seconds (OTMM's dates), plus the offset.
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        now_secs() + chrono::Duration::seconds(self.clock_offset_secs.load(Ordering::SeqCst))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, SimState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -178,7 +186,7 @@ impl Shared {
             otmm_event_id,
             asset_id: a.asset_id.clone(),
             version: a.version,
-            occurred_at: fmt_date(now_secs()),
+            occurred_at: fmt_date(self.now()),
             actor: EventActor { user_id: actor.to_string(), name: actor.to_string() },
         };
         // The worker lives as long as the server; a closed channel only means shutdown.
@@ -187,7 +195,7 @@ impl Shared {
 
     fn approve(&self, original: &str, version: u32, approver: &str) -> Result<String, SimError> {
         let mut st = self.lock();
-        let now = now_secs();
+        let now = self.now();
         let id = st
             .assets
             .lineage(original)
@@ -206,7 +214,7 @@ impl Shared {
 
     fn add_version(&self, original: &str, status: &str) -> Result<String, SimError> {
         let mut st = self.lock();
-        let now = now_secs();
+        let now = self.now();
         let latest = st
             .assets
             .lineage(original)
@@ -242,7 +250,7 @@ impl Shared {
         } else {
             a.fields.insert(field_id.into(), value.into());
         }
-        a.date_last_updated = now_secs();
+        a.date_last_updated = self.now();
         let snapshot = a.clone();
         let actor = self.options.username.clone();
         self.emit(&mut st, "asset.metadata_changed", Some(80008), &snapshot, &actor);
@@ -256,7 +264,7 @@ impl Shared {
             .get(asset_id)
             .map(|a| a.original_asset_id.clone())
             .ok_or_else(|| SimError::NotFound { what: format!("asset {asset_id}") })?;
-        let now = now_secs();
+        let now = self.now();
         st.assets.for_lineage_mut(&original, |a| {
             a.deleted = true;
             a.date_last_updated = now;
@@ -331,6 +339,7 @@ impl OtmmSim {
             events: tx,
             deliveries: deliveries.clone(),
             webhooks_enabled: AtomicBool::new(true),
+            clock_offset_secs: Default::default(),
         });
         let faults = Faults::new(options.seed, otmm_error_body);
         let app = router(shared.clone())
@@ -432,6 +441,13 @@ impl OtmmSimHandle {
     /// Marks every version of the asset's lineage deleted and emits `asset.deleted`.
     pub fn delete_asset(&self, asset_id: &str) -> Result<(), SimError> {
         self.shared.delete_asset(asset_id)
+    }
+
+    /// Makes `by` pass on the simulator's clock: the dates it writes from now on are that much
+    /// later (what a quiet hour looks like to the reconciler, without waiting an hour).
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
+        self.shared.clock_offset_secs.fetch_add(secs, Ordering::SeqCst);
     }
 
     /// While disabled, state changes emit nothing (the reconciler must find them).

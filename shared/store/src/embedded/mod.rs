@@ -46,6 +46,95 @@ pub fn open(dir: &Path, options: EmbeddedOptions) -> Result<Stores> {
     })
 }
 
+/// Copies the embedded state in `dir` into `into` (created if needed) without writing to `dir`:
+/// the database through SQLite's `VACUUM INTO` on a read-only connection (a consistent copy
+/// even while a `connector serve` writes to it), and the staging folder file by file.
+/// In the copy, claims in progress are released and queued messages made visible (see below).
+/// `connector plan` runs on such a copy. Nothing to copy (no `state.sqlite`): `Ok(false)`.
+pub fn snapshot(dir: &Path, into: &Path) -> Result<bool> {
+    let db = dir.join("state.sqlite");
+    std::fs::create_dir_all(into).map_err(|e| io_error("create state directory", into, e))?;
+    if !db.is_file() {
+        return Ok(false);
+    }
+    let target = into.join("state.sqlite");
+    let read_only = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    // A WAL database has its `-wal` file while any connection is open. Without one nobody has
+    // it open: it is read as immutable, which creates no `-wal`/`-shm` beside it (a read-only
+    // open would, and leave them), so the state directory stays byte-identical.
+    let live = dir.join("state.sqlite-wal").exists();
+    let conn = if live {
+        Connection::open_with_flags(&db, read_only)
+    } else {
+        let path = db.to_string_lossy().replace('%', "%25").replace('?', "%3f").replace('#', "%23");
+        Connection::open_with_flags(
+            format!("file:{path}?immutable=1"),
+            read_only | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+        )
+    }
+    .map_err(|e| sqlite_error("open database read-only", e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| sqlite_error("busy timeout", e))?;
+    conn.execute("VACUUM INTO ?1", [target.to_string_lossy().as_ref()])
+        .map_err(|e| sqlite_error("copy database", e))?;
+    drop(conn);
+    // The copy has no workers: claims held by the source's are released and messages they
+    // received (or left to wait for a retry) are visible at once, so a run on the copy does
+    // not wait out leases nobody will give back.
+    let copy = Connection::open(&target).map_err(|e| sqlite_error("open copy", e))?;
+    copy.execute_batch(
+        "DELETE FROM idempotency WHERE status = 'INPROGRESS';
+         UPDATE queue SET visible_at = 0, receipt = NULL WHERE dead = 0;",
+    )
+    .map_err(|e| sqlite_error("release claims in the copy", e))?;
+    drop(copy);
+    copy_tree(&dir.join("staging"), &into.join("staging"))?;
+    Ok(true)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    if !from.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(to).map_err(|e| io_error("create directory", to, e))?;
+    for entry in std::fs::read_dir(from).map_err(|e| io_error("list directory", from, e))? {
+        let entry = entry.map_err(|e| io_error("list directory", from, e))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().map_err(|e| io_error("read file type", &src, e))?;
+        if kind.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else if kind.is_file() {
+            std::fs::copy(&src, &dst).map_err(|e| io_error("copy file", &src, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Every audit record in the embedded state in `dir` whose id sorts after `after` (audit ids
+/// are ULIDs: after a moment, in creation order), oldest first. What `connector plan` reads
+/// back from its scratch copy, and what its test reads from the real state after a real run.
+pub fn audit_after(dir: &Path, after: &str) -> Result<Vec<connector_core::AuditRecord>> {
+    let conn = Connection::open_with_flags(
+        dir.join("state.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| sqlite_error("open database read-only", e))?;
+    let mut stmt = conn
+        .prepare("SELECT sk, body FROM audit WHERE sk > ?1 ORDER BY sk")
+        .map_err(|e| sqlite_error("list audit", e))?;
+    let rows = stmt
+        .query_map([after], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+        .map_err(|e| sqlite_error("list audit", e))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (sk, body) = row.map_err(|e| sqlite_error("list audit", e))?;
+        out.push(
+            serde_json::from_str(&body)
+                .map_err(|e| StoreError::Corrupt { key: sk, message: e.to_string() })?,
+        );
+    }
+    Ok(out)
+}
+
 /// One SQLite connection shared by the adapters.
 #[derive(Clone)]
 pub struct Db {
