@@ -264,6 +264,9 @@ pub struct Deployed {
     pub event_source_mappings: Vec<EventSourceMapping>,
     pub schedules: Vec<Schedule>,
     pub http_apis: Vec<HttpApi>,
+    /// Dashboard logical id -> its body as deployed (JSON, every `!Sub` resolved).
+    #[serde(default)]
+    pub dashboards: BTreeMap<String, serde_json::Value>,
 }
 
 /// What to deploy: parameter values, and the secrets and parameters the template's dynamic

@@ -95,6 +95,11 @@ impl StackHarness {
     /// Simulators seeded with `catalogue` (OTMM posting its webhooks to the webhook API), the
     /// stack deployed, every function started and polling.
     pub async fn start(name: &str, catalogue: Catalogue) -> StackHarness {
+        StackHarness::start_with(name, catalogue, &[]).await
+    }
+
+    /// [`start`](Self::start) with some template parameters set otherwise (e.g. a rate limit).
+    pub async fn start_with(name: &str, catalogue: Catalogue, parameters: &[(&str, &str)]) -> StackHarness {
         let moto = IamMoto::from_env();
         let binaries = tokio::task::spawn_blocking(binaries::functions).await.expect("build");
         // The webhook API's address must be known before OTMM starts (it posts there).
@@ -105,7 +110,9 @@ impl StackHarness {
                 .await;
 
         let stack_name = stack::stack_name(name);
-        let deployed = stack::deploy(&moto, &stack_name, &deploy_spec(&stack_name, &sims)).await;
+        let mut spec = deploy_spec(&stack_name, &sims);
+        spec.parameters.extend(parameters.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let deployed = stack::deploy(&moto, &stack_name, &spec).await;
         let mut functions = BTreeMap::new();
         let starts = FUNCTIONS.iter().map(|(bin, logical)| {
             let (deployed, moto, path) = (&deployed, &moto, binaries[*bin].clone());

@@ -19,7 +19,8 @@ Steps, each the one a deployment takes, except where moto cannot:
    role's trust policy first (beside the service, which stays).
 
 Output (stdout, JSON): outputs, resources, functions (name, arn, role, environment, memory,
-timeout, log settings, credentials), event_source_mappings, schedules, http_apis.
+timeout, log settings, credentials), event_source_mappings, schedules, http_apis, dashboards
+(their bodies as CloudWatch holds them).
 """
 
 import io
@@ -113,6 +114,7 @@ def main():
     s3, cfn, lam = client(spec, "s3"), client(spec, "cloudformation"), client(spec, "lambda")
     sm, ssm, iam, sts = client(spec, "secretsmanager"), client(spec, "ssm"), client(spec, "iam"), client(spec, "sts")
     events = client(spec, "events")
+    cloudwatch = client(spec, "cloudwatch")
     stack = spec["stack_name"]
 
     template = yaml_parse(open(spec["template"], encoding="utf-8").read())
@@ -242,6 +244,14 @@ def main():
                 }
             )
 
+    # The dashboards as CloudWatch holds them (their bodies with every !Sub resolved). Alarms
+    # are not created by moto's CloudFormation: the test reads them from the template.
+    dashboards = {}
+    for logical, resource in expanded["Resources"].items():
+        if resource["Type"] == "AWS::CloudWatch::Dashboard":
+            body = cloudwatch.get_dashboard(DashboardName=resources[logical])["DashboardBody"]
+            dashboards[logical] = json.loads(body)
+
     # What each function's role allows, as IAM holds it (the test compares it with the calls).
     policies = {}
     for f in functions.values():
@@ -269,6 +279,7 @@ def main():
             "event_source_mappings": mappings,
             "schedules": schedules,
             "http_apis": routes(expanded),
+            "dashboards": dashboards,
         },
         sys.stdout,
         indent=1,

@@ -11,6 +11,7 @@
 //! asset the audit records are filed under.
 
 use chrono::{DateTime, Utc};
+use connector_core::dead_letter::DeadLetterCause;
 use connector_core::event::{FlowMessage, InboundEvent};
 use connector_core::{AssetId, AuditRecord, Flow, Isbn13, Outcome};
 use connector_store::{Document, PageRequest, QueueMessage, StoreError, Stores, new_audit_id};
@@ -39,6 +40,9 @@ pub struct DeadLetterRecord {
     /// True when it gave up after the queue's receives ran out on transient failures; false
     /// when a permanent failure parked it at once.
     pub exhausted_retries: bool,
+    /// The kind of the cause (absent in records written before kinds were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause_kind: Option<DeadLetterCause>,
     pub at: DateTime<Utc>,
 }
 
@@ -84,8 +88,13 @@ pub struct Parking<'a> {
 /// Writes why a message is dead-lettered, in one transaction: its [`DeadLetterRecord`] and
 /// `audit`, of which the first dead-lettered record is the one the DLQ shows (a
 /// `message.dead_lettered` record naming the cause is added when there is none). That record's
-/// `data.dead_letter` gets the key, message id, event id and receive count.
-pub async fn park(stores: &Stores, p: Parking<'_>, mut audit: Vec<AuditRecord>) -> Result<(), StoreError> {
+/// `data.dead_letter` gets the key, message id, event id and receive count. Answers the kind of
+/// the cause (from that record's action).
+pub async fn park(
+    stores: &Stores,
+    p: Parking<'_>,
+    mut audit: Vec<AuditRecord>,
+) -> Result<DeadLetterCause, StoreError> {
     let explained = match audit.iter().position(|r| r.outcome == Outcome::DeadLettered) {
         Some(i) => i,
         None => {
@@ -121,8 +130,10 @@ pub async fn park(stores: &Stores, p: Parking<'_>, mut audit: Vec<AuditRecord>) 
         audit_id: audit[explained].id.to_string(),
         receive_count: p.message.receive_count,
         exhausted_retries: p.exhausted_retries,
+        cause_kind: Some(DeadLetterCause::of_parking(Some(&audit[explained].action), p.exhausted_retries)),
         at: p.at,
     };
+    let kind = entry.cause_kind.unwrap_or(DeadLetterCause::PermanentError);
     let stamp = serde_json::json!({
         "key": entry.key, "message_id": entry.message_id, "event_id": entry.event_id,
         "receive_count": entry.receive_count, "exhausted_retries": entry.exhausted_retries,
@@ -133,7 +144,8 @@ pub async fn park(stores: &Stores, p: Parking<'_>, mut audit: Vec<AuditRecord>) 
         }
         other => *other = serde_json::json!({ "dead_letter": stamp, "data": other.take() }),
     }
-    record(stores, &entry, &audit).await
+    record(stores, &entry, &audit).await?;
+    Ok(kind)
 }
 
 /// The record of a dead letter, if the processor wrote one.
@@ -183,6 +195,10 @@ pub struct DeadLetter {
     /// permanent failure parked it at once; absent when no record says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exhausted_retries: Option<bool>,
+    /// The kind of the cause ([`DeadLetterCause`]): from its record, else from the audit record
+    /// found (or `moved_by_queue` when none explains it); absent for an old record without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause_kind: Option<DeadLetterCause>,
     /// The first 500 characters of the body.
     pub body_excerpt: String,
 }
@@ -228,6 +244,7 @@ async fn describe(stores: &Stores, m: &QueueMessage) -> Result<DeadLetter, Store
         cause: None,
         cause_audit_id: None,
         exhausted_retries: None,
+        cause_kind: None,
         body_excerpt: m.body.chars().take(500).collect(),
     };
     let recorded = record_of(stores, &m.body).await?;
@@ -236,12 +253,14 @@ async fn describe(stores: &Stores, m: &QueueMessage) -> Result<DeadLetter, Store
         d.cause_audit_id = Some(r.audit_id.clone());
         d.receive_count = r.receive_count;
         d.exhausted_retries = Some(r.exhausted_retries);
+        d.cause_kind = r.cause_kind;
     }
     let flow = match FlowMessage::from_json(&m.body) {
         Ok(f) => f,
         Err(e) => {
             // The processor audits these under no title; say the same thing again here.
             d.cause.get_or_insert_with(|| format!("message {} cannot be read: {e}", m.message_id));
+            d.cause_kind.get_or_insert(DeadLetterCause::MessageUnreadable);
             return Ok(d);
         }
     };
@@ -266,8 +285,14 @@ async fn describe(stores: &Stores, m: &QueueMessage) -> Result<DeadLetter, Store
     if let Some(r) = cause_of(&records, &flow.correlation_id) {
         d.cause = Some(r.detail.clone());
         d.cause_audit_id = Some(r.id.to_string());
+        d.cause_kind = Some(match r.outcome {
+            Outcome::DeadLettered => DeadLetterCause::of_parking(Some(&r.action), false),
+            // Its newest record is a retry: the queue moved it after that.
+            _ => DeadLetterCause::MovedByQueue,
+        });
     } else {
         d.cause = Some(NO_RECORD_CAUSE.to_string());
+        d.cause_kind = Some(DeadLetterCause::MovedByQueue);
     }
     Ok(d)
 }

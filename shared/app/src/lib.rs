@@ -11,6 +11,7 @@ pub mod adapters;
 pub mod check;
 pub mod dlq;
 pub mod dry_run;
+pub mod metrics;
 pub mod packages;
 pub mod processor;
 pub mod readiness;

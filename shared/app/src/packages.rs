@@ -199,7 +199,11 @@ pub async fn build_for_work(
     }
     // One builder per work, from reading the links to writing the documents: a builder that
     // read the links before another link was written must not overwrite a newer decision.
-    with_lease(app, &format!("work:{}", title.work_id), build_work_locked(app, title, correlation_id)).await
+    let result =
+        with_lease(app, &format!("work:{}", title.work_id), build_work_locked(app, title, correlation_id))
+            .await;
+    crate::metrics::package_builds(&result);
+    result
 }
 
 async fn build_work_locked(

@@ -102,7 +102,10 @@ pub async fn process(app: &App, message: &QueueMessage) -> Disposition {
                 correlation_id: message.message_id.clone(),
                 ..record(app, Flow::Intake, "message.unreadable", Outcome::DeadLettered, &cause, None, None)
             };
-            return dead_letter(app, message, None, cause, vec![rec], false).await;
+            return crate::metrics::processed(
+                "unreadable",
+                dead_letter(app, message, None, cause, vec![rec], false).await,
+            );
         }
     };
     let span = tracing::info_span!(
@@ -147,7 +150,7 @@ pub async fn process(app: &App, message: &QueueMessage) -> Disposition {
             }
         };
         info!(?disposition, "message processed");
-        disposition
+        crate::metrics::processed(flow_message.source.as_str(), disposition)
     }
     .instrument(span)
     .await
@@ -166,7 +169,10 @@ async fn dead_letter(
 ) -> Disposition {
     let parked = crate::dlq::Parking { message, flow, cause: &cause, exhausted_retries, at: app.now() };
     match crate::dlq::park(&app.stores, parked, records).await {
-        Ok(()) => Disposition::DeadLetter { cause },
+        Ok(kind) => {
+            connector_metrics::dead_letter(kind.as_str());
+            Disposition::DeadLetter { cause }
+        }
         Err(e) => {
             warn!(message_id = %message.message_id, error = %e, %cause, "could not record the dead letter; retrying instead");
             Disposition::Retry {

@@ -322,6 +322,7 @@ async fn refresh_work(
             report.links_created += report_back(app, &readiness, &requests, correlation_id).await?;
             report.transitions.push(t);
         }
+        connector_metrics::readiness_evaluated(readiness.status.as_str());
         report.readiness.push(readiness);
     }
     Ok(report)

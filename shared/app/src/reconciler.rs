@@ -253,6 +253,7 @@ pub async fn run_observed(
     };
     r.summary.finished = finished;
     r.summary.duration_ms = started.elapsed().as_millis() as u64;
+    crate::metrics::reconcile_run(&r.summary);
     let s = &r.summary;
     tracing::info!(
         mode = ?options.mode, pages = s.pages, assets = s.assets_seen, works = s.works_seen,

@@ -6,6 +6,7 @@
 pub mod approval;
 pub mod audit;
 pub mod config;
+pub mod dead_letter;
 pub mod delivery;
 pub mod event;
 pub mod ids;

@@ -35,11 +35,13 @@ impl TokenBucket {
         if s.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-s.tokens / self.rate) }
     }
 
-    pub(crate) async fn acquire(&self) {
+    /// Takes a token, waiting for it when none is left; true when it had to wait.
+    pub(crate) async fn acquire(&self) -> bool {
         let wait = self.reserve();
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
+        !wait.is_zero()
     }
 }
 

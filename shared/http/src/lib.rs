@@ -294,6 +294,7 @@ impl ResilientClient {
                 Outcome::Failed(_) => (None, None),
             };
             inner.recorder.attempt(operation, status.map(|s| s.as_u16()));
+            connector_metrics::external_attempt(inner.system, status.map(|s| s.as_u16()));
             let reason = match (&outcome, status) {
                 (_, Some(s)) if fault::status_is_retried_in_call(s.as_u16()) => {
                     Some(format!("status {}", s.as_u16()))
@@ -308,6 +309,7 @@ impl ResilientClient {
                     span.record("status", s.as_u16());
                 }
                 inner.recorder.call(operation, attempt, latency);
+                connector_metrics::external_call(inner.system, operation, attempt, latency);
                 return match outcome {
                     Outcome::Response(r) => Ok(r),
                     Outcome::Failed(e) => Err(e),
@@ -405,8 +407,10 @@ impl ResilientClient {
             },
             None => None,
         };
-        if let Some(bucket) = &inner.bucket {
-            bucket.acquire().await;
+        if let Some(bucket) = &inner.bucket
+            && bucket.acquire().await
+        {
+            connector_metrics::rate_limit_wait(system);
         }
         let request = match build(&inner.client).build() {
             Ok(r) => r,

@@ -1,10 +1,14 @@
 //! The HTTP server of the local runner: the routers of `connector-web` (the webhook intake as
 //! API Gateway would call it, the people-facing API with the readiness board) merged with the
-//! runner's own routes. No authentication here: in AWS, API Gateway checks JWTs and IAM
+//! runner's own routes (`GET /healthz`; `GET /metrics`, the process's counters in the
+//! Prometheus text format). No authentication here: in AWS, API Gateway checks JWTs and IAM
 //! signatures before the function runs.
 
 use axum::Router;
+use axum::extract::State;
+use axum::http::header;
 use axum::routing::get;
+use connector_metrics::prometheus::{self, Prometheus};
 use connector_web::api::{self, ApiDeps};
 use connector_web::intake::{self, IntakeDeps};
 use std::sync::Arc;
@@ -16,9 +20,22 @@ pub fn router(intake: Arc<IntakeDeps>) -> Router {
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
 }
 
-/// Everything `connector serve` answers: [`router`] merged with the people-facing API.
-pub fn app(intake: Arc<IntakeDeps>, api: Arc<ApiDeps>) -> Router {
-    api::router(api).merge(router(intake))
+/// `GET /metrics`: every counter of this process (`connector_metrics`), Prometheus text.
+pub fn metrics_router(metrics: Prometheus) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(m): State<Prometheus>| async move {
+                ([(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)], m.render())
+            }),
+        )
+        .with_state(metrics)
+}
+
+/// Everything `connector serve` answers: [`router`] and [`metrics_router`] merged with the
+/// people-facing API.
+pub fn app(intake: Arc<IntakeDeps>, api: Arc<ApiDeps>, metrics: Prometheus) -> Router {
+    api::router(api).merge(router(intake)).merge(metrics_router(metrics))
 }
 
 /// Serves `router` on `addr` (port 0 for any) in the background; returns the bound address.

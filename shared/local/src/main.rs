@@ -184,6 +184,9 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Queue depth, dead letters by cause, the last reconcile run, and the counters of a
+    /// running `connector serve` (its GET /metrics). A table, or --json.
+    Status(connector::commands::status::StatusArgs),
     /// Show the audit trail of a title (ISBN) or an asset (OTMM lineage id), newest first.
     Audit {
         #[arg(long, default_value = ".state/connector", env = "CONNECTOR_STATE_DIR")]
@@ -304,6 +307,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             serve(ServeOptions { listen, state_dir, sim_titles, timing, state, exit_when_stdin_closes }).await
         }
         Command::Check { json } => check(json).await,
+        Command::Status(args) => connector::commands::status::run(args).await.map_err(|e| e.to_string()),
         Command::Sim {
             titles,
             seed,
@@ -576,6 +580,9 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
     let listener =
         tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("--listen {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let metrics = connector_metrics::prometheus::Prometheus::install().map_err(|e| e.to_string())?;
+    let serve_url =
+        connector::commands::status::ServeUrlFile::write(&state_dir, addr).map_err(|e| e.to_string())?;
     let mut banner = vec![format!("connector serve: listening on http://{addr}")];
     let env_file = state_dir.join(connector::SERVE_ENV_FILE);
     let (app, sims) = if real {
@@ -584,7 +591,7 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
             app_from_env(stores.clone(), &process_env, None, Some(settings)).map_err(|e| e.to_string())?;
         let deps = intake_deps(&stores, &secret, consonance_configured.as_deref())?;
         let api = Arc::new(ApiDeps::for_app(app.clone()));
-        http::serve(listener, http::app(Arc::new(deps), api));
+        http::serve(listener, http::app(Arc::new(deps), api, metrics));
         banner.push("  webhook secrets: from WEBHOOK_SECRET_OTMM / WEBHOOK_SECRET_CONSONANCE".into());
         (app, None)
     } else {
@@ -599,7 +606,7 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
         let env = connector::overlay_env(sims.env(), process_env);
         let app = app_from_env(stores.clone(), &env, None, Some(settings)).map_err(|e| e.to_string())?;
         let api = Arc::new(ApiDeps::for_app(app.clone()));
-        http::serve(listener, http::app(Arc::new(deps), api));
+        http::serve(listener, http::app(Arc::new(deps), api, metrics));
         // Printed only when they are the local defaults; a configured secret stays unprinted.
         let shown = |configured: &Option<String>, value: &str, var: &str| match configured {
             Some(_) => format!("from {var}"),
@@ -652,6 +659,8 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
             state_dir.display()
         ),
     );
+    banner
+        .push(format!("  metrics: GET http://{addr}/metrics (Prometheus text; `connector status` reads it)"));
     banner.push("connector serve: ready (Ctrl-C stops it)".into());
     for line in &banner {
         println!("{line}");
@@ -661,6 +670,7 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
         _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
         _ = connector::sim_process::stdin_closed(exit_when_stdin_closes) => eprintln!("stdin closed; stopping"),
     }
+    drop(serve_url);
     if let Some(s) = sims {
         let _ = std::fs::remove_file(&env_file);
         s.otmm.shutdown().await;

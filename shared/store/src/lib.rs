@@ -113,6 +113,8 @@ pub trait AuditLog: Send + Sync {
     async fn append(&self, records: &[AuditRecord]) -> Result<()>;
     async fn by_title(&self, isbn: &Isbn13, page: PageRequest) -> Result<Page<AuditRecord>>;
     async fn by_asset(&self, asset_id: &AssetId, page: PageRequest) -> Result<Page<AuditRecord>>;
+    /// Records about no title (`reconcile.run`, replays, unreadable messages), newest first.
+    async fn untitled(&self, page: PageRequest) -> Result<Page<AuditRecord>>;
 }
 
 /// Outcome of claiming an idempotency key (the Powertools record: INPROGRESS/COMPLETED with

@@ -200,7 +200,7 @@ async fn not_found(method: Method, uri: Uri) -> Response {
         "not_found",
         format!("no route for {path:?}; webhooks are posted to /webhooks/otmm or /webhooks/consonance"),
     );
-    log_refusal(&method, path, &reply);
+    finish(&method, path, None, &reply);
     reply.into_response()
 }
 
@@ -325,6 +325,28 @@ fn correlation_id(header: Option<&str>, request_id: Option<&str>) -> String {
         .unwrap_or_else(|| ulid::Ulid::new().to_string())
 }
 
+/// The `source` and `outcome` dimensions of a delivery's `webhook_requests` count: the routed
+/// source (`unknown` for a source the intake does not know, and for any other path: `None`,
+/// the fallback's; so a scanner's paths add no dimension values) and accepted / duplicate
+/// (202), rejected (4xx) or failed (5xx, e.g. the queue was unreachable).
+fn metric_labels(segment: Option<&str>, reply: &Reply) -> (&'static str, &'static str) {
+    let source = segment.and_then(|s| s.parse::<Source>().ok()).map(Source::as_str).unwrap_or("unknown");
+    let outcome = match reply.status {
+        200..=299 if reply.body.get("status").and_then(Value::as_str) == Some("duplicate") => "duplicate",
+        200..=299 => "accepted",
+        400..=499 => "rejected",
+        _ => "failed",
+    };
+    (source, outcome)
+}
+
+/// Counts the answer (`webhook_requests`) and logs it if it is a refusal.
+fn finish(method: &Method, path: &str, segment: Option<&str>, reply: &Reply) {
+    let (source, outcome) = metric_labels(segment, reply);
+    connector_metrics::webhook_request(source, outcome, reply.status);
+    log_refusal(method, path, reply);
+}
+
 /// Logs a refusal with the fields of its body (an `in_progress` wait is not a refusal).
 fn log_refusal(method: &Method, path: &str, reply: &Reply) {
     if reply.status < 400 || reply.body.get("error").and_then(Value::as_str) == Some("in_progress") {
@@ -349,7 +371,7 @@ async fn handle(deps: &IntakeDeps, source: &str, req: &Delivery<'_>) -> Reply {
     let reply = match handle_inner(deps, source, req).await {
         Ok(r) | Err(r) => r,
     };
-    log_refusal(req.method, req.path, &reply);
+    finish(req.method, req.path, Some(source), &reply);
     reply
 }
 
@@ -547,5 +569,22 @@ mod unit {
         // At most 128 characters are taken from the sender.
         assert_eq!(correlation_id(Some(&"c".repeat(128)), None), "c".repeat(128));
         assert_eq!(correlation_id(Some(&"c".repeat(129)), None).len(), 26);
+    }
+
+    #[test]
+    fn metric_labels_are_a_closed_set() {
+        let answer = |status, body| Reply::new(status, body);
+        let accepted = answer(202, json!({"event_id": "e", "status": "accepted"}));
+        let duplicate = answer(202, json!({"event_id": "e", "status": "duplicate"}));
+        assert_eq!(metric_labels(Some("otmm"), &accepted), ("otmm", "accepted"));
+        assert_eq!(metric_labels(Some("consonance"), &duplicate), ("consonance", "duplicate"));
+        let refused = Reply::error(401, "bad_signature", "no");
+        assert_eq!(metric_labels(Some("otmm"), &refused), ("otmm", "rejected"));
+        let failed = Reply::error(503, "queue_unavailable", "down");
+        assert_eq!(metric_labels(Some("otmm"), &failed), ("otmm", "failed"));
+        // Whatever source or path a caller invents (`None`: the fallback's) counts as one source.
+        let unknown = Reply::error(404, "unknown_source", "no");
+        assert_eq!(metric_labels(Some("whatever"), &unknown), ("unknown", "rejected"));
+        assert_eq!(metric_labels(None, &unknown), ("unknown", "rejected"));
     }
 }

@@ -331,6 +331,11 @@ impl AuditLog for SqliteState {
         let apk = keys::asset_pk(asset_id);
         self.db.run("audit by asset", move |conn| audit_page(conn, "asset_pk", apk, page)).await
     }
+
+    async fn untitled(&self, page: PageRequest) -> Result<Page<AuditRecord>> {
+        let pk = keys::NO_TITLE_PK.to_string();
+        self.db.run("audit of no title", move |conn| audit_page(conn, "pk", pk, page)).await
+    }
 }
 
 const INPROGRESS: &str = "INPROGRESS";

@@ -38,6 +38,10 @@ impl AuditLog for DynamoStore {
     async fn by_asset(&self, asset_id: &AssetId, page: PageRequest) -> Result<Page<AuditRecord>> {
         self.audit_page(Some(BY_ASSET_INDEX), ASSET_PK, asset_pk(asset_id), page).await
     }
+
+    async fn untitled(&self, page: PageRequest) -> Result<Page<AuditRecord>> {
+        self.audit_page(None, PK, NO_TITLE_PK.to_string(), page).await
+    }
 }
 
 #[async_trait]
