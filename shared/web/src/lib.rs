@@ -11,4 +11,5 @@
 #[cfg(feature = "api")]
 pub mod api;
 pub mod gateway;
+pub mod html;
 pub mod intake;

@@ -50,21 +50,7 @@ fn status_label(s: ReadinessStatus) -> &'static str {
     }
 }
 
-/// HTML-escapes text for element content and quoted attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::html::escape;
 
 const STYLE: &str = r#"
 body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #202124; }
