@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 /// otherwise ([`connector_app::sizing::QueueTiming::LOCAL`]: three steps of 60 s).
 pub const VISIBILITY: Duration = connector_app::sizing::QueueTiming::LOCAL.visibility;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DrainReport {
     pub messages: u64,
     pub done: u64,

@@ -3,7 +3,7 @@
 //! page), enqueues what is missing, and processes it (or leaves it to a running `serve`).
 //! Stopped at any point, the same command continues where it was.
 
-use crate::worker;
+use crate::worker::{self, DrainReport};
 use chrono::{DateTime, Utc};
 use connector_app::App;
 use connector_app::reconciler::{self, Mode, Progress, Summary};
@@ -23,18 +23,10 @@ pub struct BackfillOptions {
 pub struct BackfillReport {
     pub walk: Summary,
     /// Processed here; `None` when left to another worker.
-    pub processed: Option<ProcessedReport>,
+    pub processed: Option<DrainReport>,
     /// Messages still in the flow queue (or in flight) at the end.
     pub left_in_queue: u64,
     pub dead_letters: u64,
-}
-
-#[derive(Debug, serde::Serialize)]
-pub struct ProcessedReport {
-    pub messages: u64,
-    pub done: u64,
-    pub retried: u64,
-    pub dead_lettered: u64,
 }
 
 /// Progress bars on stderr (drawn only on a terminal): the OTMM pass as a bar over the time
@@ -109,12 +101,7 @@ pub async fn run(app: &App, options: &BackfillOptions) -> Result<BackfillReport,
         .await
         .map_err(|e| e.to_string())?;
         bars.processed.finish();
-        Some(ProcessedReport {
-            messages: report.messages,
-            done: report.done,
-            retried: report.retried,
-            dead_lettered: report.dead_lettered,
-        })
+        Some(report)
     };
     let depth = app.stores.queue.depth().await.map_err(|e| e.to_string())?;
     Ok(BackfillReport {
