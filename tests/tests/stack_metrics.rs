@@ -236,8 +236,18 @@ async fn every_metric_the_dashboard_and_alarms_read_is_written_by_the_functions(
     assert!(batches.iter().any(|b| !b.failed.is_empty()), "one message is retried: {batches:?}");
 
     // A supporting resource deleted by hand in Consonance: the full scan finds the drift and
-    // enqueues its repair.
-    let gone = h.sims.consonance.supporting_resources(WORK_ID)[0].id;
+    // enqueues its repair. Not the expiring asset's: its link is marked unfinished until the
+    // repair is processed, which would leave the rights pass nothing to report. (Which
+    // resource comes first depends on the order the batch was processed in.)
+    let expiring = connector_core::plan::dedupe_marker(&lineage(3).parse().unwrap(), 1);
+    let gone = h
+        .sims
+        .consonance
+        .supporting_resources(WORK_ID)
+        .into_iter()
+        .find(|r| !r.caption.as_deref().unwrap_or_default().contains(&expiring))
+        .expect("a resource of another asset")
+        .id;
     h.sims.consonance.delete_supporting_resource_by_hand(gone).unwrap();
 
     // Every schedule's run (the rights pass reports the expiring link).
