@@ -8,8 +8,42 @@ use chrono::{DateTime, Utc};
 use connector_app::App;
 use connector_app::reconciler::{self, Mode, Progress, Summary};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BackfillArgs {
+    #[arg(long, default_value = ".state/connector", env = "CONNECTOR_STATE_DIR")]
+    pub state_dir: PathBuf,
+    /// The look-back date: 2024-01-01 or an RFC 3339 time (the whole catalogue without it).
+    #[arg(long, value_parser = |s: &str| reconciler::parse_since(s).map_err(|e| format!("--since {e}")))]
+    pub since: Option<DateTime<Utc>>,
+    /// Assets per OTMM search page (a checkpoint is written after each).
+    #[arg(long, default_value_t = 100)]
+    pub page_size: u64,
+    /// Enqueue and leave the processing to a worker (implied beside a running serve).
+    #[arg(long)]
+    pub enqueue_only: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The command: [`run`] on the local state, its report on stdout.
+pub async fn command(args: BackfillArgs) -> Result<(), String> {
+    let BackfillArgs { state_dir, since, page_size, enqueue_only, json } = args;
+    let serve_running = super::serve_running(&state_dir);
+    let app = super::local_app(&state_dir)?;
+    let options = BackfillOptions { since, page_size, enqueue_only: enqueue_only || serve_running };
+    let report = run(&app, &options).await?;
+    if json {
+        println!("{}", super::pretty_json(&report)?);
+    } else {
+        print!("{}", render(&report, since));
+    }
+    Ok(())
+}
 
 pub struct BackfillOptions {
     pub since: Option<DateTime<Utc>>,

@@ -51,6 +51,50 @@ pub enum PlanError {
     Reconcile(#[from] reconciler::ReconcileError),
 }
 
+#[derive(clap::Args, Debug, Clone)]
+pub struct PlanArgs {
+    #[arg(long, default_value = ".state/connector", env = "CONNECTOR_STATE_DIR")]
+    pub state_dir: PathBuf,
+    /// Print the report as JSON (the shape in README, "connector plan").
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the report as one self-contained HTML file.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// With no systems configured and no `connector serve` on --state-dir: start simulators
+    /// with this many titles.
+    #[arg(long)]
+    pub sim_titles: Option<usize>,
+    /// The longest the plan spends processing what the reconcile found, in seconds.
+    #[arg(long, default_value_t = 1800)]
+    pub timeout_secs: u64,
+}
+
+/// The command: [`run`] against the systems of [`super::systems_env`], the report on stdout
+/// (a table or JSON) and, with `--html`, in a file.
+pub async fn command(args: PlanArgs) -> Result<(), String> {
+    let PlanArgs { state_dir, json, html: html_file, sim_titles, timeout_secs } = args;
+    let from_serve = std::env::var("OTMM_BASE_URL").is_err() || std::env::var("CONSONANCE_BASE_URL").is_err();
+    let env = super::systems_env(&state_dir);
+    let options = PlanOptions {
+        systems: if from_serve { "serve simulators".into() } else { "environment".into() },
+        state_dir,
+        sim_titles,
+        deadline: Duration::from_secs(timeout_secs),
+    };
+    let report = run(&options, &env).await.map_err(|e| e.to_string())?;
+    if let Some(path) = &html_file {
+        std::fs::write(path, html::render(&report)).map_err(|e| format!("--html {}: {e}", path.display()))?;
+        eprintln!("HTML report: {}", path.display());
+    }
+    if json {
+        println!("{}", super::pretty_json(&report)?);
+    } else {
+        print!("{}", report::render_table(&report));
+    }
+    Ok(())
+}
+
 /// Runs the plan against the systems `env` names (the simulators of `--sim-titles` when it
 /// names none) and returns the report. Writes nothing outside a scratch directory.
 pub async fn run(
