@@ -3,6 +3,8 @@
 //! connector), SIGKILLed in the middle of its OTMM pass and started again with the same
 //! command: it ends in the same state as an uninterrupted backfill of the same catalogue.
 
+mod support;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use connector::sim_process::SimInfo;
 use connector_sim::catalogue::Catalogue;
@@ -10,51 +12,23 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+use support::Proc;
 
 const TITLES: usize = 24;
 const SEED: u64 = 11;
 const PAGE: &str = "8";
 
-/// A child process killed (SIGKILL) when dropped, so a failing test leaves nothing running.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn start_sims(now: DateTime<Utc>) -> (Proc, SimInfo) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_connector"))
-        .args([
-            "sim",
-            "--titles",
-            &TITLES.to_string(),
-            "--seed",
-            &SEED.to_string(),
-            "--now",
-            &now.to_rfc3339(),
-        ])
-        .arg("--exit-when-stdin-closes")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("connector sim");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("sim info");
-    let info: SimInfo = serde_json::from_str(&line).unwrap_or_else(|e| panic!("sim info {line:?}: {e}"));
-    (Proc(child), info)
+    let (titles, seed, now) = (TITLES.to_string(), SEED.to_string(), now.to_rfc3339());
+    support::start_sims(&["--titles", &titles, "--seed", &seed, "--now", &now], Stdio::null())
 }
 
 fn backfill(sims: &SimInfo, state: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_connector"));
+    let mut c = support::connector();
     c.args(["backfill", "--page-size", PAGE, "--json", "--state-dir"])
         .arg(state)
         .envs(sims.env.iter().cloned())
-        .env_remove("MAPPING_CONFIG_PATH")
         .env("RUST_LOG", "connector_app::reconciler=debug");
     c
 }
@@ -93,11 +67,12 @@ async fn end_state(
             }
         }
     }
+    let client = reqwest::Client::new();
     let mut resources = BTreeMap::new();
     for work in &catalogue.works {
         let url =
             format!("{}/__sim/consonance/works/{}/supporting-resources", sims.consonance_sim, work.work_id);
-        let live: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+        let live = support::get_json(&client, &url).await;
         let set = live
             .as_array()
             .into_iter()

@@ -18,6 +18,8 @@
 //! machine (moto's Python, four child processes) once saw a simulator answer late five receives
 //! in a row, a dead letter from load rather than from the faults under test.
 
+mod support;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use connector::sim_process::SimInfo;
 use connector_core::signature;
@@ -28,9 +30,9 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::BufRead as _;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
+use support::{Proc, connector, get_json};
 
 const SECRET: &str = "chaos-run-webhook-secret-0123456789";
 const CATALOGUE_SEED: u64 = 11;
@@ -45,20 +47,6 @@ enum Backend {
     Moto,
 }
 
-/// A child process killed (SIGKILL) when dropped, so a failing test leaves nothing running.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn connector() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_connector"))
-}
-
 fn log_file(name: &str) -> Stdio {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-output");
     let _ = std::fs::create_dir_all(&dir);
@@ -69,19 +57,11 @@ fn log_file(name: &str) -> Stdio {
 
 /// `connector sim` in its own process: the simulators and their chaos proxies.
 fn start_sims(name: &str, titles: usize, now: DateTime<Utc>) -> (Proc, SimInfo) {
-    let mut child = connector()
-        .args(["sim", "--titles", &titles.to_string(), "--seed", &CATALOGUE_SEED.to_string()])
-        .args(["--now", &now.to_rfc3339(), "--chaos-rate", "0", "--chaos-seed", "5"])
-        .args(["--stall-ms", "2500", "--latency-ms", "150", "--exit-when-stdin-closes"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(log_file(&format!("{name}-sim")))
-        .spawn()
-        .expect("connector sim");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("sim stdout")).read_line(&mut line).expect("sim info");
-    let info: SimInfo = serde_json::from_str(&line).unwrap_or_else(|e| panic!("sim info {line:?}: {e}"));
-    (Proc(child), info)
+    let (titles, seed, now) = (titles.to_string(), CATALOGUE_SEED.to_string(), now.to_rfc3339());
+    let args =
+        ["--titles", &titles, "--seed", &seed, "--now", &now, "--chaos-rate", "0", "--chaos-seed", "5"];
+    let faults = ["--stall-ms", "2500", "--latency-ms", "150"];
+    support::start_sims(&[&args[..], &faults].concat(), log_file(&format!("{name}-sim")))
 }
 
 /// Where the worker keeps its state, as the environment and arguments of `connector serve`.
@@ -251,12 +231,7 @@ async fn chaos_rate(client: &reqwest::Client, sims: &SimInfo, rate: f64) {
 
 /// `GET /dlq` of the worker: the dead letters and the queue depth.
 async fn dlq(port: u16) -> Value {
-    reqwest::get(format!("http://127.0.0.1:{port}/dlq?limit=1000"))
-        .await
-        .expect("GET /dlq")
-        .json()
-        .await
-        .expect("dlq")
+    get_json(&reqwest::Client::new(), &format!("http://127.0.0.1:{port}/dlq?limit=1000")).await
 }
 
 /// Waits until nothing is visible or in flight twice in a row, a second apart.
@@ -295,7 +270,7 @@ async fn converged(sims: &SimInfo, catalogue: &Catalogue, stores: &Stores, dlq: 
     let client = reqwest::Client::new();
     let get = |url: String| {
         let client = client.clone();
-        async move { client.get(url).send().await.expect("sim control").json::<Value>().await.expect("json") }
+        async move { get_json(&client, &url).await }
     };
     let mut resources = BTreeMap::new();
     let mut captions = BTreeMap::new();
@@ -393,14 +368,7 @@ async fn run(backend: Backend, name: &str, titles: usize, now: DateTime<Utc>, ch
             .expect("hold");
         let started = Instant::now();
         loop {
-            let stats: Value = client
-                .get(format!("{}/__chaos", sims.consonance))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let stats = get_json(&client, &format!("{}/__chaos", sims.consonance)).await;
             if stats["holding"].as_u64() > Some(0) {
                 break;
             }
@@ -421,26 +389,14 @@ async fn run(backend: Backend, name: &str, titles: usize, now: DateTime<Utc>, ch
     }
     deliver_all(port, third, &mut accepted).await;
     let dlq = drained(port, Duration::from_secs(420)).await;
-    let stats: Vec<Value> =
-        futures::future::join_all(
-            [&sims.otmm, &sims.consonance].map(|p| {
-                let client = client.clone();
-                async move {
-                    client.get(format!("{p}/__chaos")).send().await.unwrap().json::<Value>().await.unwrap()
-                }
-            }),
-        )
-        .await;
+    let stats: Vec<Value> = futures::future::join_all([&sims.otmm, &sims.consonance].map(|p| {
+        let client = client.clone();
+        async move { get_json(&client, &format!("{p}/__chaos")).await }
+    }))
+    .await;
     chaos_rate(&client, &sims, 0.0).await;
     drop(worker);
-    let creates_log: Value = client
-        .get(format!("{}/__sim/consonance/creates", sims.consonance_sim))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let creates_log = get_json(&client, &format!("{}/__sim/consonance/creates", sims.consonance_sim)).await;
     let creates = duplicates(&creates_log);
     let converged = converged(&sims, &catalogue, &state.stores, &dlq).await;
     Run {

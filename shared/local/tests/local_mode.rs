@@ -4,88 +4,15 @@
 //! `--rights`) on the same state reaches those simulators, and `POST /reconcile` takes mode
 //! `rights`. Runs the real binary; a few seconds.
 
+mod support;
+
 use serde_json::Value;
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-
-/// A child process killed when dropped, so a failing test leaves nothing running.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-const SYSTEM_VARS: [&str; 10] = [
-    "OTMM_BASE_URL",
-    "CONSONANCE_BASE_URL",
-    "OTMM_USERNAME",
-    "OTMM_PASSWORD",
-    "OTMM_TOKEN",
-    "CONSONANCE_API_KEY",
-    "WEBHOOK_SECRET_OTMM",
-    "WEBHOOK_SECRET_CONSONANCE",
-    "MAPPING_CONFIG",
-    "CONNECTOR_STATE_DIR",
-];
-
-/// The binary with none of the variables that would point it elsewhere.
-fn connector() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_connector"));
-    for v in SYSTEM_VARS.iter().chain(&["MAPPING_CONFIG_PATH", "PUBLIC_BASE_URL", "MAX_RECEIVE_COUNT"]) {
-        c.env_remove(v);
-    }
-    c.env_remove("PROCESSOR_CONCURRENCY").env_remove("CONNECTOR_LISTEN").env("RUST_LOG", "warn");
-    c
-}
+use std::process::{Command, Output, Stdio};
+use support::{after, connector, get_json};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// `serve` started with `envs`; its stdout lines up to "ready", and where stderr goes.
-fn serve(state: &Path, envs: &[(&str, String)]) -> (Proc, Vec<String>, PathBuf) {
-    let stderr = state.join("serve.stderr");
-    let mut child = connector()
-        .args(["serve", "--listen", "127.0.0.1:0", "--sim-titles", "6", "--exit-when-stdin-closes"])
-        .arg("--state-dir")
-        .arg(state)
-        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr).unwrap())
-        .spawn()
-        .expect("connector serve");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut lines = Vec::new();
-    loop {
-        let mut line = String::new();
-        if out.read_line(&mut line).unwrap() == 0 {
-            panic!(
-                "serve ended before it was ready: {lines:?}\n{}",
-                std::fs::read_to_string(&stderr).unwrap()
-            );
-        }
-        let line = line.trim_end().to_string();
-        let done = line.starts_with("connector serve: ready");
-        lines.push(line);
-        if done {
-            break;
-        }
-    }
-    (Proc(child), lines, stderr)
-}
-
-/// The value after `prefix` on the line that starts with it (trimmed).
-fn after<'a>(lines: &'a [String], prefix: &str) -> &'a str {
-    lines
-        .iter()
-        .find_map(|l| l.trim_start().strip_prefix(prefix))
-        .unwrap_or_else(|| panic!("no line {prefix:?} in {lines:#?}"))
-        .trim()
 }
 
 fn json_prefix(output: &Output) -> Value {
@@ -105,13 +32,14 @@ async fn serve_on_the_simulators_honours_its_variables_and_tells_how_to_reach_it
         ("MAX_RECEIVE_COUNT", "7".to_string()),
         ("PROCESSOR_CONCURRENCY", "3".to_string()),
     ];
-    let (proc, lines, stderr) = serve(state.path(), &envs);
+    let stderr = state.path().join("serve.stderr");
+    let (mut proc, lines) = support::serve(state.path(), &envs, Some(&stderr));
 
     // The bound address, not ":0", and it answers.
     let base = after(&lines, "connector serve: listening on ").to_string();
     assert!(base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"), "{base}");
     let http = reqwest::Client::new();
-    let health: Value = http.get(format!("{base}/healthz")).send().await.unwrap().json().await.unwrap();
+    let health = get_json(&http, &format!("{base}/healthz")).await;
     assert_eq!(health["status"], "ok");
 
     // The variables reached the running connector, and no warning says otherwise.
@@ -127,8 +55,7 @@ async fn serve_on_the_simulators_honours_its_variables_and_tells_how_to_reach_it
     let otmm = after(&lines, "OTMM simulator:").split_whitespace().next().unwrap().to_string();
     let consonance = after(&lines, "Consonance simulator:").to_string();
     assert!(otmm.starts_with("http://127.0.0.1:") && consonance.starts_with("http://127.0.0.1:"));
-    let assets: Value =
-        http.get(format!("{otmm}/__sim/otmm/assets")).send().await.unwrap().json().await.unwrap();
+    let assets = get_json(&http, &format!("{otmm}/__sim/otmm/assets")).await;
     assert!(assets["count"].as_u64().unwrap() > 0, "{assets}");
 
     // One webhook secret: the documented default, printed, and the one the signing script uses.
@@ -192,9 +119,7 @@ async fn serve_on_the_simulators_honours_its_variables_and_tells_how_to_reach_it
     assert_eq!(answer.status(), 202, "{}", answer.text().await.unwrap());
 
     // Stopping serve removes the file: its simulators are gone.
-    let mut proc = proc;
-    drop(proc.0.stdin.take());
-    assert!(proc.0.wait().unwrap().success());
+    assert!(proc.close_stdin_and_wait().success());
     assert!(!env_file.exists());
 }
 

@@ -15,6 +15,8 @@
 //! approved, rights expired, an ISBN rewritten in the wrong form, a resource deleted by hand),
 //! a plan from existing state.
 
+mod support;
+
 use connector::Simulators;
 use connector::commands::plan::report::{self, Context, Inputs, PlanReport};
 use connector_app::dry_run::PlannedWrite;
@@ -24,33 +26,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SYSTEM_VARS: [&str; 9] = [
-    "OTMM_BASE_URL",
-    "CONSONANCE_BASE_URL",
-    "OTMM_USERNAME",
-    "OTMM_PASSWORD",
-    "OTMM_TOKEN",
-    "CONSONANCE_API_KEY",
-    "MAPPING_CONFIG",
-    "MAPPING_CONFIG_PATH",
-    "CONNECTOR_STATE_DIR",
-];
-
 /// `connector <args> --state-dir <state>` against the simulators, one message at a time: with
 /// several at once the order in which a work's messages land decides e.g. whether a request is
 /// raised before the link that closes it, or a slot lease makes a message retry (an
 /// `approval.repeat`), so two real runs would not match each other either.
 fn connector(sims: &Simulators, state: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_connector"));
-    for v in SYSTEM_VARS {
-        c.env_remove(v);
-    }
-    c.envs(sims.env())
-        .env("RUST_LOG", "warn")
-        .env("PROCESSOR_CONCURRENCY", "1")
-        .args(args)
-        .arg("--state-dir")
-        .arg(state);
+    let mut c = support::connector();
+    c.envs(sims.env()).env("PROCESSOR_CONCURRENCY", "1").args(args).arg("--state-dir").arg(state);
     c
 }
 
@@ -442,27 +424,13 @@ async fn plan_reports_what_the_real_run_does_and_writes_nothing() {
 /// first test): with more, two messages of one work contend for its request claim and the
 /// loser waits out a 30 s retry, which only makes the test slow.
 fn bare_connector(state: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_connector"));
-    for v in SYSTEM_VARS {
-        c.env_remove(v);
-    }
-    c.env("RUST_LOG", "warn").env("PROCESSOR_CONCURRENCY", "1").args(args).arg("--state-dir").arg(state);
+    let mut c = support::connector();
+    c.env("PROCESSOR_CONCURRENCY", "1").args(args).arg("--state-dir").arg(state);
     c
-}
-
-/// A child process killed when dropped, so a failing test leaves nothing running.
-struct Proc(std::process::Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
 fn plan_finds_its_systems_like_reconcile_does() {
-    use std::io::BufRead as _;
     // No systems, no serve: a precise error, and nothing written.
     let empty = tempfile::tempdir().unwrap();
     let state = empty.path().join("state");
@@ -482,24 +450,7 @@ fn plan_finds_its_systems_like_reconcile_does() {
 
     // Beside a running `connector serve`: its simulators, and a copy of its live state.
     let serve_dir = tempfile::tempdir().unwrap();
-    let mut child = bare_connector(
-        serve_dir.path(),
-        &["serve", "--listen", "127.0.0.1:0", "--sim-titles", "6", "--exit-when-stdin-closes"],
-    )
-    .stdin(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap());
-    let _serve = Proc(child);
-    loop {
-        let mut line = String::new();
-        assert!(lines.read_line(&mut line).unwrap() > 0, "serve ended before it was ready");
-        if line.starts_with("connector serve: ready") {
-            break;
-        }
-    }
+    let _serve = support::serve(serve_dir.path(), &[("PROCESSOR_CONCURRENCY", "1".into())], None);
     // A first plan while serve's state is live (its -wal open), then one after its own run.
     for round in ["live", "after reconcile"] {
         let out = bare_connector(serve_dir.path(), &["plan", "--json"]).output().unwrap();

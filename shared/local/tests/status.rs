@@ -3,75 +3,13 @@
 //! (its counters, the last reconcile run) and on a state with a dead letter (by cause, "serve
 //! not running"). Runs the real binary.
 
+mod support;
+
 use connector_metrics::text;
 use serde_json::Value;
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The binary with none of the variables that would point it elsewhere.
-fn connector() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_connector"));
-    for v in [
-        "OTMM_BASE_URL",
-        "CONSONANCE_BASE_URL",
-        "WEBHOOK_SECRET_OTMM",
-        "WEBHOOK_SECRET_CONSONANCE",
-        "MAPPING_CONFIG",
-        "MAPPING_CONFIG_PATH",
-        "CONNECTOR_STATE_DIR",
-        "CONNECTOR_LISTEN",
-        "CONNECTOR_SERVE_URL",
-    ] {
-        c.env_remove(v);
-    }
-    c.env("RUST_LOG", "warn");
-    c
-}
-
-/// `serve` on the simulators; its stdout up to "ready".
-fn serve(state: &Path) -> (Proc, Vec<String>) {
-    let mut child = connector()
-        .args(["serve", "--listen", "127.0.0.1:0", "--sim-titles", "6", "--exit-when-stdin-closes"])
-        .arg("--state-dir")
-        .arg(state)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("connector serve");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let proc = Proc(child);
-    let mut lines = Vec::new();
-    loop {
-        let mut line = String::new();
-        assert!(out.read_line(&mut line).unwrap() > 0, "serve ended before it was ready: {lines:?}");
-        let line = line.trim_end().to_string();
-        let done = line.starts_with("connector serve: ready");
-        lines.push(line);
-        if done {
-            return (proc, lines);
-        }
-    }
-}
-
-fn after<'a>(lines: &'a [String], prefix: &str) -> &'a str {
-    lines
-        .iter()
-        .find_map(|l| l.trim_start().strip_prefix(prefix))
-        .unwrap_or_else(|| panic!("no line {prefix:?} in {lines:#?}"))
-        .trim()
-}
+use support::{after, connector, get_json};
 
 fn status_json(state: &Path) -> Value {
     let out = connector().args(["status", "--json", "--state-dir"]).arg(state).output().unwrap();
@@ -90,7 +28,7 @@ async fn samples(http: &reqwest::Client, base: &str) -> Vec<text::Sample> {
 #[tokio::test]
 async fn serve_counts_an_approval_and_status_shows_it() {
     let state = tempfile::tempdir().unwrap();
-    let (proc, lines) = serve(state.path());
+    let (mut proc, lines) = support::serve(state.path(), &[], None);
     let base = after(&lines, "connector serve: listening on ").to_string();
     let otmm = after(&lines, "OTMM simulator:").split_whitespace().next().unwrap().to_string();
     let http = reqwest::Client::new();
@@ -98,14 +36,7 @@ async fn serve_counts_an_approval_and_status_shows_it() {
     assert_eq!(text::total(&before, "events_processed", &[]), 0.0, "{before:?}");
 
     // Approve a cover: the simulator posts the signed webhook, the worker processes it.
-    let assets: Value = http
-        .get(format!("{otmm}/__sim/otmm/assets?role=front_cover"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let assets = get_json(&http, &format!("{otmm}/__sim/otmm/assets?role=front_cover")).await;
     let asset = &assets["assets"][0];
     let approve = serde_json::json!({
         "original_asset_id": asset["original_asset_id"], "version": asset["version"], "approver": "status.test"
@@ -150,9 +81,7 @@ async fn serve_counts_an_approval_and_status_shows_it() {
     assert!(table.contains("last reconcile run: 20"), "{table}");
 
     // Stopping serve removes its URL: status says serve is not running.
-    let mut proc = proc;
-    drop(proc.0.stdin.take());
-    assert!(proc.0.wait().unwrap().success());
+    assert!(proc.close_stdin_and_wait().success());
     let status = status_json(state.path());
     assert_eq!(status["serve"]["running"], false);
     assert!(status["serve"]["note"].as_str().unwrap().starts_with("serve not running"), "{status}");

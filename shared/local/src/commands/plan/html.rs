@@ -162,17 +162,9 @@ pub fn render(r: &PlanReport) -> String {
         .identifiers
         .iter()
         .map(|i| {
-            let change = if i.fixes.is_empty() {
-                i.detail.clone()
-            } else {
-                i.fixes
-                    .iter()
-                    .map(|f| {
-                        format!("{}: \u{201c}{}\u{201d} \u{2192} \u{201c}{}\u{201d}", f.field, f.from, f.to)
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            };
+            let change = i.change_text(|f| {
+                format!("{}: \u{201c}{}\u{201d} \u{2192} \u{201c}{}\u{201d}", f.field, f.from, f.to)
+            });
             vec![(tag(&i.action), true), opt(&i.isbn), opt(&i.asset_id), text(change)]
         })
         .collect();

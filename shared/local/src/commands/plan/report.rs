@@ -120,6 +120,18 @@ pub struct IdentifierAction {
     pub detail: String,
 }
 
+impl IdentifierAction {
+    /// The change as one line: each fix through `fix`, `; `-separated, or the detail when it
+    /// has none.
+    pub fn change_text(&self, fix: impl Fn(&FieldFix) -> String) -> String {
+        if self.fixes.is_empty() {
+            self.detail.clone()
+        } else {
+            self.fixes.iter().map(fix).collect::<Vec<_>>().join("; ")
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldFix {
     pub field: String,
@@ -459,15 +471,7 @@ pub fn render_table(r: &PlanReport) -> String {
             .identifiers
             .iter()
             .map(|i| {
-                let change = if i.fixes.is_empty() {
-                    i.detail.clone()
-                } else {
-                    i.fixes
-                        .iter()
-                        .map(|f| format!("{}: {:?} -> {:?}", f.field, f.from, f.to))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                };
+                let change = i.change_text(|f| format!("{}: {:?} -> {:?}", f.field, f.from, f.to));
                 vec![i.action.clone(), opt(&i.isbn).to_string(), opt(&i.asset_id).to_string(), change]
             })
             .collect();
