@@ -4,9 +4,7 @@
 use super::*;
 
 pub(super) async fn get_asset(
-    State(sh): Sh,
-    Caller(_): Caller,
-    Path((v, id)): Path<(String, String)>,
+    OnResource { sh, v, id, .. }: OnResource,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let st = sh.lock();
@@ -14,7 +12,7 @@ pub(super) async fn get_asset(
         Some(a) => {
             Json(json!({"asset_resource": {"asset": render_asset(a, with_metadata(&q), &v)}})).into_response()
         }
-        None => error(StatusCode::NOT_FOUND, "ASSET_NOT_FOUND", format!("asset {id} does not exist")),
+        None => asset_not_found(&id),
     }
 }
 
@@ -50,14 +48,10 @@ pub(super) async fn get_assets(
 
 /// `GET /assets/{id}/versions`: every version of the asset's lineage, oldest first. Endpoint
 /// and wrapper UNCONFIRMED (clients keep the path configurable).
-pub(super) async fn asset_versions(
-    State(sh): Sh,
-    Caller(_): Caller,
-    Path((v, id)): Path<(String, String)>,
-) -> Response {
+pub(super) async fn asset_versions(OnResource { sh, v, id, .. }: OnResource) -> Response {
     let st = sh.lock();
     let Some(original) = st.assets.get(&id).map(|a| a.original_asset_id.clone()) else {
-        return error(StatusCode::NOT_FOUND, "ASSET_NOT_FOUND", format!("asset {id} does not exist"));
+        return asset_not_found(&id);
     };
     let mut versions: Vec<&SimAsset> = st.assets.lineage(&original).collect();
     versions.sort_by(|x, y| x.version.cmp(&y.version).then_with(|| x.asset_id.cmp(&y.asset_id)));
@@ -67,17 +61,12 @@ pub(super) async fn asset_versions(
 
 /// `PUT /assets/{id}/state`, form `action=lock|unlock|check_out|...`. Locks are per user
 /// (OTMM reports `asset_lock_state_user_id`).
-pub(super) async fn asset_state(
-    State(sh): Sh,
-    Caller(user): Caller,
-    Path((v, id)): Path<(String, String)>,
-    body: Bytes,
-) -> Response {
+pub(super) async fn asset_state(OnResource { sh, user, v, id }: OnResource, body: Bytes) -> Response {
     let f = form(&body);
     let action = f.get("action").map(String::as_str).unwrap_or_default();
     let mut st = sh.lock();
     let Some(a) = st.assets.get_mut(&id) else {
-        return error(StatusCode::NOT_FOUND, "ASSET_NOT_FOUND", format!("asset {id} does not exist"));
+        return asset_not_found(&id);
     };
     match action {
         "lock" | "check_out" => match &a.locked_by {
@@ -113,12 +102,7 @@ pub(super) async fn asset_state(
 
 /// `PATCH /assets/{id}` with `{"edited_asset":{"data":{"metadata":[...]}}}` (mureb/damTestScript
 /// `json.js`). The caller must hold the asset's lock.
-pub(super) async fn patch_asset(
-    State(sh): Sh,
-    Caller(user): Caller,
-    Path((v, id)): Path<(String, String)>,
-    body: Bytes,
-) -> Response {
+pub(super) async fn patch_asset(OnResource { sh, user, v, id }: OnResource, body: Bytes) -> Response {
     let list = match json_at(&body, "/edited_asset/data/metadata") {
         Ok(v) => v,
         Err(r) => return r,
@@ -126,7 +110,7 @@ pub(super) async fn patch_asset(
     let list = &list;
     let mut st = sh.lock();
     let Some(a) = st.assets.get_mut(&id) else {
-        return error(StatusCode::NOT_FOUND, "ASSET_NOT_FOUND", format!("asset {id} does not exist"));
+        return asset_not_found(&id);
     };
     if a.locked_by.as_deref() != Some(user.as_str()) {
         return error(
@@ -145,17 +129,13 @@ pub(super) async fn patch_asset(
 }
 
 /// The original content, streamed (never held in memory).
-pub(super) async fn asset_contents(
-    State(sh): Sh,
-    Caller(_): Caller,
-    Path((_, id)): Path<(String, String)>,
-) -> Response {
+pub(super) async fn asset_contents(OnResource { sh, id, .. }: OnResource) -> Response {
     let (size, mime, name, given) = {
         let st = sh.lock();
         match st.assets.get(&id) {
             Some(a) => (a.content_size, a.mime_type.clone(), a.name.clone(), st.contents.get(&id).cloned()),
             None => {
-                return error(StatusCode::NOT_FOUND, "ASSET_NOT_FOUND", format!("asset {id} does not exist"));
+                return asset_not_found(&id);
             }
         }
     };

@@ -13,32 +13,26 @@ pub(super) async fn root_folders(State(sh): Sh, Caller(_): Caller) -> Response {
     Json(json!({"folders_resource": {"folder_list": list}})).into_response()
 }
 
-pub(super) async fn get_folder(
-    State(sh): Sh,
-    Caller(_): Caller,
-    Path((_, id)): Path<(String, String)>,
-) -> Response {
+pub(super) async fn get_folder(OnResource { sh, id, .. }: OnResource) -> Response {
     let st = sh.lock();
     match st.folders.get(&id) {
         Some(f) => Json(json!({"folder_resource": {"folder": render_folder(f, st.child_count(&id), true)}}))
             .into_response(),
-        None => error(StatusCode::NOT_FOUND, "FOLDER_NOT_FOUND", format!("folder {id} does not exist")),
+        None => folder_not_found(&id),
     }
 }
 
 /// `GET /folders/{id}/children?after&limit` → `folder_children.asset_list` (folders first,
 /// then assets, each by id).
 pub(super) async fn folder_children(
-    State(sh): Sh,
-    Caller(_): Caller,
-    Path((v, id)): Path<(String, String)>,
+    OnResource { sh, v, id, .. }: OnResource,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let after: usize = q.get("after").and_then(|s| s.parse().ok()).unwrap_or(0);
     let limit: usize = q.get("limit").and_then(|s| s.parse().ok()).unwrap_or(25).clamp(1, 200);
     let st = sh.lock();
     if !st.folders.contains_key(&id) {
-        return error(StatusCode::NOT_FOUND, "FOLDER_NOT_FOUND", format!("folder {id} does not exist"));
+        return folder_not_found(&id);
     }
     let md = with_metadata(&q);
     let folders = st
@@ -58,12 +52,7 @@ pub(super) async fn folder_children(
 /// `PATCH /folders/{id}` with `{"edited_folder":{"data":{"metadata":[...]}}}`: the asset edit's
 /// shape for a folder. UNCONFIRMED (no public client shows a folder metadata edit); folders are
 /// not locked first.
-pub(super) async fn patch_folder(
-    State(sh): Sh,
-    Caller(_): Caller,
-    Path((_, id)): Path<(String, String)>,
-    body: Bytes,
-) -> Response {
+pub(super) async fn patch_folder(OnResource { sh, id, .. }: OnResource, body: Bytes) -> Response {
     let list = match json_at(&body, "/edited_folder/data/metadata") {
         Ok(v) => v,
         Err(r) => return r,
@@ -72,7 +61,7 @@ pub(super) async fn patch_folder(
     let mut st = sh.lock();
     let count = st.child_count(&id);
     let Some(f) = st.folders.get_mut(&id) else {
-        return error(StatusCode::NOT_FOUND, "FOLDER_NOT_FOUND", format!("folder {id} does not exist"));
+        return folder_not_found(&id);
     };
     read_submitted_fields(list, &mut f.fields);
     Json(json!({"folder_resource": {"folder": render_folder(f, count, true)}})).into_response()
@@ -80,9 +69,7 @@ pub(super) async fn patch_folder(
 
 /// `POST /folders/{parentId}` with `{"folder_resource":{"folder":{"name",...,"metadata"}}}`.
 pub(super) async fn create_folder(
-    State(sh): Sh,
-    Caller(user): Caller,
-    Path((_, parent)): Path<(String, String)>,
+    OnResource { sh, user, id: parent, .. }: OnResource,
     body: Bytes,
 ) -> Response {
     let folder = match json_at(&body, "/folder_resource/folder") {

@@ -1,5 +1,6 @@
 //! The simulator's HTTP surface: the router, the OTMM exception body, the [`Caller`] extractor
-//! every authenticated route starts with, and the small read-only resources (lookup domains, jobs).
+//! every authenticated route starts with ([`OnResource`] for a route on one resource), and the
+//! small read-only resources (lookup domains, jobs).
 
 use super::asset_routes::*;
 use super::control::*;
@@ -109,9 +110,43 @@ impl FromRequestParts<Arc<Shared>> for Caller {
     }
 }
 
+/// An authenticated route on one resource (`/otmmapi/{v}/<kind>/{id}[/...]`): what [`Caller`]
+/// checks, then the simulator, the caller, the API version and the resource id, the prelude of
+/// every such handler.
+pub(super) struct OnResource {
+    pub(super) sh: Arc<Shared>,
+    pub(super) user: String,
+    pub(super) v: String,
+    pub(super) id: String,
+}
+
+impl FromRequestParts<Arc<Shared>> for OnResource {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, sh: &Arc<Shared>) -> Result<Self, Response> {
+        let Caller(user) = Caller::from_request_parts(parts, sh).await?;
+        let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, sh)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let v = params.remove("v").unwrap_or_default();
+        let id = params.remove("id").unwrap_or_default();
+        Ok(OnResource { sh: sh.clone(), user, v, id })
+    }
+}
+
+/// OTMM's 404 for an asset id that does not exist.
+pub(super) fn asset_not_found(id: &str) -> Response {
+    error(StatusCode::NOT_FOUND, "ASSET_NOT_FOUND", format!("asset {id} does not exist"))
+}
+
+/// OTMM's 404 for a folder id that does not exist.
+pub(super) fn folder_not_found(id: &str) -> Response {
+    error(StatusCode::NOT_FOUND, "FOLDER_NOT_FOUND", format!("folder {id} does not exist"))
+}
+
 /// `GET /lookupdomains/{id}` (pyxecm `get_lookup_domain`): the values of the simulated model's
 /// lookup-domain fields (approval status, asset type).
-pub(super) async fn lookup_domain(Caller(_): Caller, Path((_, id)): Path<(String, String)>) -> Response {
+pub(super) async fn lookup_domain(OnResource { id, .. }: OnResource) -> Response {
     let Some(values) = model::lookup_domain_values(&id) else {
         return error(
             StatusCode::NOT_FOUND,
@@ -133,11 +168,7 @@ pub(super) async fn lookup_domain(Caller(_): Caller, Path((_, id)): Path<(String
 }
 
 /// `GET /jobs/{id}`. Shape UNCONFIRMED: `job_resource.job{job_id, job_state, asset_id_list}`.
-pub(super) async fn job_status(
-    State(sh): Sh,
-    Caller(_): Caller,
-    Path((_, id)): Path<(String, String)>,
-) -> Response {
+pub(super) async fn job_status(OnResource { sh, id, .. }: OnResource) -> Response {
     let st = sh.lock();
     match id.parse::<u64>().ok().and_then(|n| st.jobs.get(&n)) {
         Some(assets) => Json(json!({"job_resource": {"job": {

@@ -47,7 +47,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use http::{Caller, Sh, check_version, cookie, error, form, json_at, router, unauthorized, with_metadata};
+use http::{
+    Caller, OnResource, Sh, asset_not_found, check_version, cookie, error, folder_not_found, form, json_at,
+    router, unauthorized, with_metadata,
+};
 use model::{
     fmt_date, now_secs, read_submitted_fields, render_asset, render_folder, render_metadata, seed_records,
 };
