@@ -234,11 +234,7 @@ pub(super) async fn create_asset(
         .unwrap_or_else(|| "Untitled placeholder".into());
     let mut st = sh.lock();
     if !st.folders.contains_key(&parent) {
-        return error(
-            StatusCode::NOT_FOUND,
-            "FOLDER_NOT_FOUND",
-            format!("parent folder {parent} does not exist"),
-        );
+        return parent_folder_not_found(&parent);
     }
     st.next_job += 1;
     let job_id = st.next_job;

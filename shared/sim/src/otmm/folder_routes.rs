@@ -86,11 +86,7 @@ pub(super) async fn create_folder(
     }
     let mut st = sh.lock();
     if !st.folders.contains_key(&parent) {
-        return error(
-            StatusCode::NOT_FOUND,
-            "FOLDER_NOT_FOUND",
-            format!("parent folder {parent} does not exist"),
-        );
+        return parent_folder_not_found(&parent);
     }
     st.next_folder += 1;
     let folder_id = format!("f1{:038x}", st.next_folder);

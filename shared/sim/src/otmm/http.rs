@@ -144,6 +144,11 @@ pub(super) fn folder_not_found(id: &str) -> Response {
     error(StatusCode::NOT_FOUND, "FOLDER_NOT_FOUND", format!("folder {id} does not exist"))
 }
 
+/// OTMM's 404 for a create under a parent folder that does not exist.
+pub(super) fn parent_folder_not_found(id: &str) -> Response {
+    error(StatusCode::NOT_FOUND, "FOLDER_NOT_FOUND", format!("parent folder {id} does not exist"))
+}
+
 /// `GET /lookupdomains/{id}` (pyxecm `get_lookup_domain`): the values of the simulated model's
 /// lookup-domain fields (approval status, asset type).
 pub(super) async fn lookup_domain(OnResource { id, .. }: OnResource) -> Response {

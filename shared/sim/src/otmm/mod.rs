@@ -49,7 +49,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use http::{
     Caller, OnResource, Sh, asset_not_found, check_version, cookie, error, folder_not_found, form, json_at,
-    router, unauthorized, with_metadata,
+    parent_folder_not_found, router, unauthorized, with_metadata,
 };
 use model::{
     fmt_date, now_secs, read_submitted_fields, render_asset, render_folder, render_metadata, seed_records,
