@@ -229,7 +229,7 @@ async fn a_claim_or_lease_held_by_a_dead_worker_is_waited_out(backend: Backend) 
         role,
         &AssetId::parse(&asset.original_asset_id).unwrap(),
     );
-    let lease = format!("lease:{}:{}:{}", key.isbn, key.role, key.slot);
+    let lease = connector_store::keys::slot_lease(&key);
     assert_eq!(
         h.app.stores.idempotency.claim(&lease, None, Utc::now(), held).await.unwrap(),
         connector_store::Claim::Acquired

@@ -4,7 +4,7 @@
 //! CLI (`connector replay`).
 //!
 //! How a dead letter finds its cause: before the processor moves a message it writes a
-//! [`DeadLetterRecord`] (document kind [`DEAD_LETTER_KIND`]) together with the audit records
+//! [`DeadLetterRecord`] (document kind [`keys::DEAD_LETTER_KIND`]) together with the audit records
 //! naming the cause, in one transaction. The record's id is [`dead_letter_key`], computed from
 //! the message body alone, so it is found whatever the queue does to the message (SQS gives a
 //! message moved to the DLQ a new id and counts its receives there afresh) and whichever title or
@@ -14,13 +14,9 @@ use chrono::{DateTime, Utc};
 use connector_core::dead_letter::DeadLetterCause;
 use connector_core::event::{FlowMessage, InboundEvent};
 use connector_core::{AssetId, AuditRecord, Flow, Isbn13, Outcome};
-use connector_store::{Document, PageRequest, QueueMessage, StoreError, Stores, new_audit_id};
+use connector_store::{Document, PageRequest, QueueMessage, StoreError, Stores, keys, new_audit_id};
 use serde::{Deserialize, Serialize};
-use sha2::Digest as _;
 use std::collections::BTreeSet;
-
-/// Document kind of [`DeadLetterRecord`]s.
-pub const DEAD_LETTER_KIND: &str = "dead_letter";
 
 /// Why one message was dead-lettered, written by the processor in the same transaction as the
 /// audit record it names.
@@ -50,8 +46,8 @@ pub struct DeadLetterRecord {
 /// id>` for a readable flow message, else `body:<SHA-256 of the body>`.
 pub fn dead_letter_key(body: &str) -> String {
     match FlowMessage::from_json(body) {
-        Ok(f) => format!("event:{}:{}", f.source, f.event_id),
-        Err(_) => format!("body:{}", hex::encode(sha2::Sha256::digest(body.as_bytes()))),
+        Ok(f) => keys::dead_letter_event(f.source, &f.event_id),
+        Err(_) => keys::dead_letter_body(body),
     }
 }
 
@@ -62,11 +58,11 @@ pub async fn record(
     entry: &DeadLetterRecord,
     audit: &[AuditRecord],
 ) -> Result<(), StoreError> {
-    let existing = stores.documents.get_doc(DEAD_LETTER_KIND, &entry.key).await?;
+    let existing = stores.documents.get_doc(keys::DEAD_LETTER_KIND, &entry.key).await?;
     let body = serde_json::to_value(entry)
         .map_err(|e| StoreError::Corrupt { key: entry.key.clone(), message: e.to_string() })?;
     let doc = Document {
-        kind: DEAD_LETTER_KIND.into(),
+        kind: keys::DEAD_LETTER_KIND.into(),
         id: entry.key.clone(),
         body,
         updated_at: entry.at,
@@ -151,7 +147,7 @@ pub async fn park(
 /// The record of a dead letter, if the processor wrote one.
 pub async fn record_of(stores: &Stores, body: &str) -> Result<Option<DeadLetterRecord>, StoreError> {
     let key = dead_letter_key(body);
-    let Some(doc) = stores.documents.get_doc(DEAD_LETTER_KIND, &key).await? else { return Ok(None) };
+    let Some(doc) = stores.documents.get_doc(keys::DEAD_LETTER_KIND, &key).await? else { return Ok(None) };
     serde_json::from_value(doc.body)
         .map(Some)
         .map_err(|e| StoreError::Corrupt { key, message: e.to_string() })

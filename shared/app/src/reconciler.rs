@@ -17,7 +17,7 @@ use connector_core::event::{
 };
 use connector_core::plan::AssetFacts;
 use connector_core::{Actor, AuditRecord, Checkpoint, Flow, Outcome, TitleRecord};
-use connector_store::{StoreError, new_audit_id};
+use connector_store::{StoreError, keys, new_audit_id};
 
 mod assets;
 mod links;
@@ -151,20 +151,17 @@ pub fn parse_since(text: &str) -> Result<DateTime<Utc>, SinceError> {
         .map_err(|_| SinceError(text.to_string()))
 }
 
-/// The checkpoint holding the look-back date the current backfill started from.
-const BACKFILL_ORIGIN: &str = "backfill/origin";
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct LinkCursor {
     after: Option<String>,
 }
 
-fn names(mode: Mode) -> (&'static str, &'static str, &'static str) {
+fn checkpoints(mode: Mode) -> keys::PassCheckpoints {
     match mode {
-        Mode::Incremental => ("otmm-assets", "consonance-works", "links"),
-        Mode::Full => ("full/otmm-assets", "full/consonance-works", "full/links"),
-        Mode::Rights => ("rights/none", "rights/none", "rights/none"),
-        Mode::Backfill => ("backfill/otmm-assets", "backfill/consonance-works", "backfill/links"),
+        Mode::Incremental => keys::INCREMENTAL_PASSES,
+        Mode::Full => keys::FULL_PASSES,
+        Mode::Rights => keys::RIGHTS_PASSES,
+        Mode::Backfill => keys::BACKFILL_PASSES,
     }
 }
 
@@ -222,7 +219,7 @@ pub async fn run_observed(
         run_id,
         summary: Summary { mode: Some(options.mode), ..Default::default() },
     };
-    let (assets, works, links) = names(options.mode);
+    let keys::PassCheckpoints { assets, works, links } = checkpoints(options.mode);
     if options.mode == Mode::Backfill {
         r.backfill_origin(assets, works).await?;
     }
@@ -295,7 +292,7 @@ impl Run<'_> {
     /// A backfill asked for another look-back date than the one its checkpoints belong to
     /// starts over (from the new date); the same date continues where the last run stopped.
     async fn backfill_origin(&self, assets: &str, works: &str) -> Result<(), ReconcileError> {
-        let (origin, revision) = self.load::<Option<DateTime<Utc>>>(BACKFILL_ORIGIN).await?;
+        let (origin, revision) = self.load::<Option<DateTime<Utc>>>(keys::BACKFILL_ORIGIN_CHECKPOINT).await?;
         if origin == Some(self.options.since) {
             return Ok(());
         }
@@ -306,7 +303,7 @@ impl Run<'_> {
             );
         }
         self.restart(assets, works).await?;
-        self.save(BACKFILL_ORIGIN, &self.options.since, revision).await?;
+        self.save(keys::BACKFILL_ORIGIN_CHECKPOINT, &self.options.since, revision).await?;
         Ok(())
     }
 

@@ -8,7 +8,8 @@
 //!
 //! ## The watch index
 //! Links whose coverage will change on a known day are indexed in the `Documents` store under
-//! kind `rights-watch#<YYYY-MM-DD>` (one DynamoDB partition per day), id `<isbn>#<role>#<slot>`:
+//! kind `rights-watch#<YYYY-MM-DD>` (one DynamoDB partition per day), id `<isbn>#<role>#<slot>`
+//! (`connector_store::keys::rights_watch_kind`, `keys::link_id`):
 //! - a linked asset with an expiry date, on its last day of use (`purpose: "expiry"`);
 //! - a link withheld until a start or embargo date, on that date (`purpose: "start"`).
 //!
@@ -24,25 +25,13 @@ use connector_core::event::{EventId, FlowMessage, InboundEvent, OtmmEvent, OtmmE
 use connector_core::plan::TitleFacts;
 use connector_core::rights_eval::{RightsReason, expiring_soon};
 use connector_core::{Actor, AssetLink, AuditRecord, Checkpoint, Flow, Isbn13, LinkKey, LinkStatus, Outcome};
-use connector_store::{Document, PageRequest, StoreError, new_audit_id};
+use connector_store::{Document, PageRequest, StoreError, keys, new_audit_id};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Document kind prefix of the watch index; the day follows.
-pub const WATCH_KIND_PREFIX: &str = "rights-watch#";
-/// Checkpoint of the daily pass: the first day not yet fully handled.
-pub const EXPIRY_CHECKPOINT: &str = "rights-expiry";
 /// How far back the very first pass looks for entries (later passes start at their checkpoint).
 pub const FIRST_PASS_LOOKBACK_DAYS: i64 = 90;
-
-pub fn watch_kind(day: NaiveDate) -> String {
-    format!("{WATCH_KIND_PREFIX}{day}")
-}
-
-fn link_id(key: &LinkKey) -> String {
-    format!("{}#{}#{}", key.isbn, key.role, key.slot)
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -95,8 +84,8 @@ pub fn watch_day(link: &AssetLink) -> Option<(NaiveDate, WatchPurpose)> {
 pub async fn watch(app: &App, link: &AssetLink) -> Result<(), StoreError> {
     let Some((day, purpose)) = watch_day(link) else { return Ok(()) };
     let doc = Document {
-        kind: watch_kind(day),
-        id: link_id(&link.key),
+        kind: keys::rights_watch_kind(day),
+        id: keys::link_id(&link.key),
         body: serde_json::to_value(WatchEntry {
             key: link.key.clone(),
             day,
@@ -202,7 +191,7 @@ pub async fn expiry_pass(
 ) -> Result<ExpirySummary, PassError> {
     let today = app.now().date_naive();
     let horizon = today + Span::days(i64::from(app.config.rights.expiry_warning_days));
-    let cp = app.stores.checkpoints.get_checkpoint(EXPIRY_CHECKPOINT).await?;
+    let cp = app.stores.checkpoints.get_checkpoint(keys::RIGHTS_EXPIRY_CHECKPOINT).await?;
     let start = cp
         .as_ref()
         .and_then(|c| serde_json::from_str::<ExpiryCursor>(&c.cursor).ok())
@@ -216,8 +205,11 @@ pub async fn expiry_pass(
         summary.days_scanned += 1;
         let mut cursor = None;
         loop {
-            let page =
-                app.stores.documents.list_docs(&watch_kind(day), PageRequest { limit: 100, cursor }).await?;
+            let page = app
+                .stores
+                .documents
+                .list_docs(&keys::rights_watch_kind(day), PageRequest { limit: 100, cursor })
+                .await?;
             for doc in &page.items {
                 summary.entries_seen += 1;
                 handle_entry(app, doc, today, run_id, &mut summary).await?;
@@ -234,7 +226,7 @@ pub async fn expiry_pass(
     }
     // Days before today are done for good; today and later are read again tomorrow.
     let next = Checkpoint {
-        name: EXPIRY_CHECKPOINT.into(),
+        name: keys::RIGHTS_EXPIRY_CHECKPOINT.into(),
         cursor: serde_json::to_string(&ExpiryCursor { next_day: today }).unwrap_or_default(),
         updated_at: app.now(),
         revision: 0,

@@ -24,7 +24,7 @@
 //!    still held, one to succeed.
 //!
 //! The template's values are checked against this in `tests/tests/sizing_template.rs`; the
-//! rule is described in ARCHITECTURE.md ("Sizing").
+//! rule is described in ARCHITECTURE.md ("Faults, dead letters and sizing").
 
 use std::time::Duration;
 

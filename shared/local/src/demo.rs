@@ -208,7 +208,8 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, DemoError> {
 /// every product's launch readiness is evaluated.
 async fn launch_phase(app: &App, catalogue: &Catalogue, s: &mut DemoSummary) -> Result<(), DemoError> {
     use connector_core::event::{ConsonanceEvent, ConsonanceEventType, EventId, FlowMessage, InboundEvent};
-    use connector_core::readiness::{REQUEST_DOC_KIND, ReadinessFilter, ReadinessStatus};
+    use connector_core::readiness::{ReadinessFilter, ReadinessStatus};
+    use connector_store::keys::REQUEST_KIND;
     for work in &catalogue.works {
         let Ok(event_id) = EventId::parse(&format!("demo-work-{}", work.work_id)) else { continue };
         let event = InboundEvent::Consonance(ConsonanceEvent {
@@ -225,8 +226,7 @@ async fn launch_phase(app: &App, catalogue: &Catalogue, s: &mut DemoSummary) -> 
     worker::drain(app, Duration::from_secs(600), |_| {}).await?;
     let mut cursor = None;
     loop {
-        let page =
-            app.stores.documents.list_docs(REQUEST_DOC_KIND, PageRequest { limit: 200, cursor }).await?;
+        let page = app.stores.documents.list_docs(REQUEST_KIND, PageRequest { limit: 200, cursor }).await?;
         for doc in &page.items {
             if let Ok(r) = serde_json::from_value::<connector_core::requests::AssetRequest>(doc.body.clone())
             {

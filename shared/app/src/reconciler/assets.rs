@@ -5,11 +5,8 @@ use chrono::Duration as Span;
 use connector_core::event::OtmmEventType;
 use connector_core::plan::{AssetFacts, asset_isbn};
 use connector_core::{Approval, LinkKey, LinkStatus, Supersession, supersedes};
-use connector_store::{Document, StoreError};
+use connector_store::{Document, StoreError, keys};
 use futures::StreamExt as _;
-
-/// Per asset (by lineage id): the `date_last_updated` at which its versions were last listed.
-pub const VERSIONS_SEEN_KIND: &str = "asset_versions_seen";
 
 /// What the pass knows of an asset's versions.
 enum Listing {
@@ -191,7 +188,8 @@ impl Run<'_> {
     /// Whether this asset's versions were listed (and the result acted on) at its current
     /// `date_last_updated`.
     async fn versions_seen(&self, latest: &AssetFacts) -> Result<bool, ReconcileError> {
-        let doc = self.app.stores.documents.get_doc(VERSIONS_SEEN_KIND, latest.lineage_id.as_str()).await?;
+        let doc =
+            self.app.stores.documents.get_doc(keys::VERSIONS_SEEN_KIND, latest.lineage_id.as_str()).await?;
         Ok(doc.is_some_and(|d| {
             d.body.get("last_updated").and_then(|v| v.as_str()) == Some(&latest.last_updated.to_rfc3339())
         }))
@@ -200,9 +198,9 @@ impl Run<'_> {
     async fn remember_versions_seen(&self, latest: &AssetFacts) -> Result<(), ReconcileError> {
         let documents = &self.app.stores.documents;
         let id = latest.lineage_id.as_str();
-        let revision = documents.get_doc(VERSIONS_SEEN_KIND, id).await?.map(|d| d.revision);
+        let revision = documents.get_doc(keys::VERSIONS_SEEN_KIND, id).await?.map(|d| d.revision);
         let doc = Document {
-            kind: VERSIONS_SEEN_KIND.into(),
+            kind: keys::VERSIONS_SEEN_KIND.into(),
             id: id.to_string(),
             body: serde_json::json!({ "last_updated": latest.last_updated.to_rfc3339() }),
             updated_at: self.app.now(),

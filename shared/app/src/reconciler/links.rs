@@ -2,9 +2,9 @@
 
 use super::{LinkCursor, Progress, ReconcileError, Run};
 use connector_core::event::OtmmEventType;
-use connector_core::plan::{AssetFacts, link_create_key};
+use connector_core::plan::AssetFacts;
 use connector_core::{AssetLink, AuditRecord, Flow, LinkStatus, Outcome, WorkId};
-use connector_store::{PageRequest, StoreError, new_audit_id};
+use connector_store::{PageRequest, StoreError, keys, new_audit_id};
 use futures::StreamExt as _;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -101,7 +101,7 @@ impl Run<'_> {
             Err(StoreError::Conflict { .. }) => return Ok(()),
             Err(e) => return Err(e.into()),
         }
-        app.stores.idempotency.release(&link_create_key(&link)).await?;
+        app.stores.idempotency.release(&keys::link_create(&link)).await?;
         let version_id = link.version_asset_id.clone().unwrap_or_else(|| link.approval.asset_id.clone());
         let facts = AssetFacts {
             asset_id: version_id,

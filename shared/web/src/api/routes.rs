@@ -14,10 +14,11 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 use chrono::{DateTime, NaiveDate, Utc};
 use connector_app::dlq;
 use connector_app::reconciler::Mode;
-use connector_core::readiness::{PACKAGE_DOC_KIND, READINESS_DOC_KIND, REQUEST_DOC_KIND, TitleReadiness};
+use connector_core::readiness::TitleReadiness;
 use connector_core::{
     Actor, AssetId, AssetLink, AssetRights, AssetRole, Channel, Isbn13, LinkStatus, TitleRecord,
 };
+use connector_store::keys::{self, PACKAGE_KIND, READINESS_KIND, REQUEST_KIND};
 use connector_store::{Document, PageRequest};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -149,7 +150,7 @@ async fn readiness(deps: &ApiDeps, isbn: Isbn13, q: Option<&str>) -> Answer {
     let doc = deps
         .stores
         .documents
-        .get_doc(READINESS_DOC_KIND, isbn.as_str())
+        .get_doc(READINESS_KIND, isbn.as_str())
         .await
         .map_err(|e| ApiError::store(e, false))?;
     match doc {
@@ -179,7 +180,7 @@ pub(crate) async fn matching_titles(
         let page = deps
             .stores
             .documents
-            .list_docs(READINESS_DOC_KIND, PageRequest { limit: SCAN_PAGE, cursor })
+            .list_docs(READINESS_KIND, PageRequest { limit: SCAN_PAGE, cursor })
             .await
             .map_err(|e| ApiError::store(e, false))?;
         scanned += page.items.len();
@@ -314,10 +315,10 @@ async fn assets(deps: &ApiDeps, isbn: Isbn13, q: Option<&str>) -> Answer {
         deps.stores.mapping.links_for_title(&isbn).await.map_err(|e| ApiError::store(e, false))?;
     links.sort_by(|a, b| a.key.cmp(&b.key));
     // Requests are one per role, packages one per channel: direct reads, no scan.
-    let request_ids = AssetRole::ALL.iter().map(|r| format!("{isbn}#{}", r.as_str())).collect();
-    let package_ids = Channel::ALL.iter().map(|c| format!("{isbn}#{}", c.as_str())).collect();
-    let requests = docs_by_id(deps, REQUEST_DOC_KIND, request_ids).await?;
-    let packages = docs_by_id(deps, PACKAGE_DOC_KIND, package_ids).await?;
+    let request_ids = AssetRole::ALL.iter().map(|r| keys::request_id(&isbn, *r)).collect();
+    let package_ids = Channel::ALL.iter().map(|c| keys::package_doc_id(&isbn, *c)).collect();
+    let requests = docs_by_id(deps, REQUEST_KIND, request_ids).await?;
+    let packages = docs_by_id(deps, PACKAGE_KIND, package_ids).await?;
     ok(&AssetsView {
         isbn,
         title,
