@@ -7,7 +7,7 @@ use crate::systems::{ResourceRequest, SystemError};
 use connector_core::event::{ConsonanceEvent, FlowMessage, InboundEvent, OtmmEvent, OtmmEventType};
 use connector_core::plan::{
     AssetFacts, Command, Note, Plan, TitleFacts, TitleLookup, Verdict, asset_isbn, link_create_key,
-    plan_asset, work_titles,
+    plan_asset, repeated_approval, work_titles,
 };
 use connector_core::{
     Actor, AssetId, AssetLink, AuditRecord, Flow, Isbn13, LinkKey, LinkStatus, Outcome, TitleRecord,
@@ -396,6 +396,18 @@ async fn plan_and_apply(
         None => None,
     };
     let isbn = slot.map(|k| &k.isbn);
+    // A repeated approval of the version its slot holds costs no Consonance read when nothing
+    // there could change the answer (connector_core::plan::repeated_approval). Only approval
+    // events: re-evaluations (metadata changes) always plan in full.
+    if event.event_type == OtmmEventType::AssetApproved
+        && let Some(isbn) = isbn
+    {
+        let stored = app.stores.mapping.get_title(isbn).await?;
+        let today = app.now().date_naive();
+        if let Some(plan) = repeated_approval(facts, current.as_ref(), stored.as_ref(), &app.config, today) {
+            return apply(app, message, event, facts, None, current.as_ref(), plan).await;
+        }
+    }
     let title = match isbn {
         Some(isbn) => app.pms.title_by_isbn(isbn).await?,
         None => None,

@@ -39,6 +39,9 @@ pub struct Documents {
     pub work: String,
     pub works_changed_since: String,
     pub product_by_isbn: String,
+    /// The work of the product with an ISBN, whole, through `Product.work` (a `Work`): the
+    /// title lookup in one query instead of the product, then its work by id.
+    pub work_by_isbn: String,
     pub products_changed_since: String,
     pub products_of_work: String,
     pub contract: String,
@@ -294,6 +297,10 @@ impl Documents {
                 "query ProductByIsbn($isbn: String!) {{ product(productSearch: {{isbn13Eq: $isbn}}) \
                  {{ {product} work {{ id }} }} }}"
             ),
+            work_by_isbn: format!(
+                "query WorkByIsbn($isbn: String!) {{ product(productSearch: {{isbn13Eq: $isbn}}) \
+                 {{ id work {{ {work} }} }} }}"
+            ),
             products_changed_since: format!(
                 "query ProductsChangedSince($since: ISO8601Date!, $after: Int) {{ \
                  products(productSearch: {{changedSince: $since, after: $after}}) {{ {product} work {{ id }} }} }}"
@@ -343,6 +350,7 @@ impl Documents {
             ("work", self.work.as_str()),
             ("works_changed_since", &self.works_changed_since),
             ("product_by_isbn", &self.product_by_isbn),
+            ("work_by_isbn", &self.work_by_isbn),
             ("products_changed_since", &self.products_changed_since),
             ("products_of_work", &self.products_of_work),
             ("contract", &self.contract),

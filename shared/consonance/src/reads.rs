@@ -107,6 +107,27 @@ impl ConsonanceClient {
         })
     }
 
+    /// The work of the product with this ISBN, with every product of it, in one query
+    /// (`Product.work` is a `Work` in the published schema). `Ok((product_id, None))` when the
+    /// product names no work.
+    pub async fn work_by_isbn(&self, isbn: &Isbn13) -> Result<(i64, Option<Work>), ConsonanceError> {
+        const OP: &str = "work_by_isbn";
+        #[derive(Deserialize)]
+        struct P {
+            id: i64,
+            #[serde(default)]
+            work: Option<Work>,
+        }
+        let t = self.docs().await;
+        let mut data =
+            self.graphql(OP, &t.documents.work_by_isbn, json!({"isbn": isbn.as_str()}), Retry::Idempotent).await?;
+        let p: P = Self::field(OP, &mut data, "product")?.ok_or_else(|| ConsonanceError::NotFound {
+            operation: OP,
+            what: format!("product with ISBN {isbn}"),
+        })?;
+        Ok((p.id, p.work))
+    }
+
     /// One page of products changed on or after `since` (their work changed, so "likely").
     pub async fn products_changed_since(
         &self,

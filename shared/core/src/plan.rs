@@ -708,5 +708,8 @@ fn align_identifiers(
     }
 }
 
+mod repeat;
+pub use repeat::repeated_approval;
+
 #[cfg(test)]
 mod tests;

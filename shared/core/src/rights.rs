@@ -169,6 +169,15 @@ pub struct ValidityWindow {
     pub embargo_until: Option<NaiveDate>,
 }
 
+impl ValidityWindow {
+    /// Whether `date` is inside the window (the dates `rights_eval` gives reasons for).
+    pub fn is_open_on(&self, date: NaiveDate) -> bool {
+        self.start.is_none_or(|d| d <= date)
+            && self.expiry.is_none_or(|d| date <= d)
+            && self.embargo_until.is_none_or(|d| d <= date)
+    }
+}
+
 /// The usage rights of one asset version, as held in OTMM.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssetRights {

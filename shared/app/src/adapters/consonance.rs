@@ -129,19 +129,18 @@ pub(crate) fn titles_of(work: &Work) -> Vec<TitleFacts> {
 #[async_trait]
 impl Pms for ConsonancePms {
     async fn title_by_isbn(&self, isbn: &Isbn13) -> Result<Option<TitleFacts>, SystemError> {
-        let product = match self.client.product_by_isbn(isbn).await {
-            Ok(p) => p,
+        let (product_id, work) = match self.client.work_by_isbn(isbn).await {
+            Ok(found) => found,
             Err(ConsonanceError::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(consonance_error("product by ISBN", e)),
+            Err(e) => return Err(consonance_error("work by ISBN", e)),
         };
-        let Some(work_id) = product.work.as_ref().map(|w| w.id) else {
+        let Some(work) = work else {
             return Err(SystemError::Permanent {
                 system: "Consonance",
-                operation: "product by ISBN",
-                message: format!("product {} (ISBN {isbn}) names no work", product.id),
+                operation: "work by ISBN",
+                message: format!("product {product_id} (ISBN {isbn}) names no work"),
             });
         };
-        let work = self.client.work(work_id).await.map_err(|e| consonance_error("work", e))?;
         Ok(titles_of(&work).into_iter().find(|t| &t.isbn == isbn))
     }
 

@@ -1,3 +1,4 @@
+use crate::mapping::TitleRecord;
 use super::*;
 use crate::rights::{AssetRights, CountryCode, Territory};
 use crate::rights_eval::RightsReason;
@@ -569,6 +570,93 @@ proptest! {
         if Isbn13::parse(&raw).is_err() {
             prop_assert!(plan.commands.is_empty());
             prop_assert!(plan.link.is_none());
+        }
+    }
+}
+
+fn stored_title(t: &TitleFacts) -> TitleRecord {
+    TitleRecord {
+        isbn: t.isbn.clone(),
+        work_id: t.work_id,
+        product_id: t.product_id,
+        title: t.title.clone(),
+        imprint: t.imprint.clone(),
+        product_form: None,
+        publication_date: None,
+        sales_rights: None,
+        updated_at: t0(),
+        revision: 1,
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    t(0)
+}
+
+#[test]
+fn a_repeat_is_told_without_the_title_only_when_nothing_could_change() {
+    let cfg = config();
+    let today = t(200).date_naive();
+    let first = plan_asset(&asset(1, "Front Cover"), TitleLookup::Found(&title()), None, &cfg, t(100));
+    let link = linked(&first, "sr-1");
+    let stored = stored_title(&title());
+    let repeat = repeated_approval(&asset(1, "Front Cover"), Some(&link), Some(&stored), &cfg, today)
+        .expect("the linked version approved again");
+    assert_eq!(actions(&repeat), vec!["approval.repeat"]);
+    assert!(repeat.commands.is_empty() && repeat.link.is_none());
+    assert_eq!(repeat.isbn, Some(title().isbn));
+
+    // Each of these needs the full plan.
+    let newer = asset(2, "Front Cover");
+    assert!(repeated_approval(&newer, Some(&link), Some(&stored), &cfg, today).is_none(), "another version");
+    let mut unfinished = link.clone();
+    unfinished.status = LinkStatus::Failed;
+    assert!(repeated_approval(&asset(1, "Front Cover"), Some(&unfinished), Some(&stored), &cfg, today).is_none());
+    let mut moved = asset(1, "Front Cover");
+    moved.rights.window.expiry = Some(today);
+    assert!(repeated_approval(&moved, Some(&link), Some(&stored), &cfg, today).is_none(), "rights changed");
+    let mut hyphenated = asset(1, "Front Cover");
+    hyphenated.isbn_field = Some("978-1-80001-000-0".into());
+    assert!(repeated_approval(&hyphenated, Some(&link), Some(&stored), &cfg, today).is_none(), "ISBN to align");
+    let mut other_imprint = stored.clone();
+    other_imprint.imprint = Some("Quay Books".into());
+    assert!(repeated_approval(&asset(1, "Front Cover"), Some(&link), Some(&other_imprint), &cfg, today).is_none());
+    assert!(repeated_approval(&asset(1, "Front Cover"), Some(&link), None, &cfg, today).is_none(), "no title");
+    let mut expired = link.clone();
+    let mut expiring = asset(1, "Front Cover");
+    expiring.rights.window.expiry = Some(t(100).date_naive());
+    expired.rights = Some(expiring.rights.clone());
+    let tomorrow = t(100).date_naive().succ_opt().unwrap();
+    assert!(repeated_approval(&expiring, Some(&expired), Some(&stored), &cfg, tomorrow).is_none(), "expired");
+}
+
+proptest! {
+    /// Whenever the fast path answers, the full plan (with the title the stored record was
+    /// made from) answers the same: a repeat, nothing to do.
+    #[test]
+    fn the_fast_repeat_agrees_with_the_full_plan(
+        expiry_days in proptest::option::of(-3i64..3),
+        start_days in proptest::option::of(-3i64..3),
+        withdrawn in any::<bool>(),
+        version in 1u32..3,
+        imprint in prop_oneof![Just(None), Just(Some("Harbour Press")), Just(Some("Quay Books"))],
+    ) {
+        let cfg = config();
+        let now = t(300);
+        let today = now.date_naive();
+        let first = plan_asset(&asset(1, "Front Cover"), TitleLookup::Found(&title()), None, &cfg, t(100));
+        let link = linked(&first, "sr-1");
+        let mut a = asset(version, "Front Cover");
+        a.imprint_field = imprint.map(str::to_string);
+        a.rights.withdrawn = withdrawn;
+        a.rights.window.expiry = expiry_days.map(|d| today + chrono::Duration::days(d));
+        a.rights.window.start = start_days.map(|d| today + chrono::Duration::days(d));
+        let mut current = link.clone();
+        current.rights = Some(a.rights.clone());
+        if let Some(fast) = repeated_approval(&a, Some(&current), Some(&stored_title(&title())), &cfg, today) {
+            let full = plan_asset(&a, TitleLookup::Found(&title()), Some(&current), &cfg, now);
+            prop_assert_eq!(actions(&full), actions(&fast));
+            prop_assert!(full.commands.is_empty() && full.link.is_none());
         }
     }
 }
