@@ -97,6 +97,7 @@ pub async fn park(
             let (isbn, asset) = match p.flow.map(|f| &f.event) {
                 Some(InboundEvent::Otmm(e)) => (None, Some((e.asset_id.clone(), e.version))),
                 Some(InboundEvent::Consonance(e)) => (e.isbn.clone(), None),
+                Some(InboundEvent::Connector(e)) => (Some(e.isbn().clone()), None),
                 None => (None, None),
             };
             audit.push(AuditRecord {
@@ -267,6 +268,7 @@ async fn describe(stores: &Stores, m: &QueueMessage) -> Result<DeadLetter, Store
     match &flow.event {
         InboundEvent::Otmm(e) => d.asset_id = Some(e.asset_id.clone()),
         InboundEvent::Consonance(e) => d.isbn = e.isbn.clone(),
+        InboundEvent::Connector(e) => d.isbn = Some(e.isbn().clone()),
     }
     if recorded.is_some() {
         return Ok(d);

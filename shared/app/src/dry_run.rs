@@ -335,6 +335,13 @@ impl Pms for DryRunPms {
         self.inner.title_by_isbn(isbn).await
     }
 
+    async fn title_and_schedule_by_isbn(
+        &self,
+        isbn: &Isbn13,
+    ) -> Result<Option<(TitleFacts, ScheduleFacts)>, SystemError> {
+        self.inner.title_and_schedule_by_isbn(isbn).await
+    }
+
     async fn titles_of_work(&self, work_id: WorkId) -> Result<Vec<TitleFacts>, SystemError> {
         self.inner.titles_of_work(work_id).await
     }

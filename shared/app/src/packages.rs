@@ -189,6 +189,7 @@ pub fn takes_role(app: &App, role: connector_core::AssetRole) -> bool {
 }
 
 /// Builds (or confirms) the package of every product of the title's work.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn build_for_work(
     app: &App,
     title: &TitleFacts,
@@ -230,6 +231,7 @@ async fn build_work_locked(
 }
 
 /// Builds the packages of the work the ISBN belongs to (a no-op when Consonance does not know it).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn build_for_isbn(
     app: &App,
     isbn: &Isbn13,

@@ -19,7 +19,7 @@ use crate::systems::SystemError;
 use connector_core::plan::TitleFacts;
 use connector_core::readiness::{
     ObservedAsset, PACKAGE_DOC_KIND, PackageSummary, READINESS_DOC_KIND, ReadinessFacts, ReadinessFilter,
-    ReadinessStatus, TitleReadiness, evaluate_readiness, milestones, summarise,
+    ReadinessStatus, ScheduleFacts, TitleReadiness, evaluate_readiness, milestones, summarise,
 };
 use connector_core::requests::{AssetRequest, RequestCommand, RequestFacts};
 use connector_core::{AssetLink, AssetRole, AuditRecord, Flow, Isbn13, Outcome, WorkId};
@@ -87,6 +87,7 @@ impl RefreshReport {
 
 /// Asset requests and readiness for these titles (any mix of works): the hook the flow
 /// processor and the reconciler call when Consonance or a link changes for a title.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn refresh_titles(
     app: &App,
     titles: &[TitleFacts],
@@ -98,7 +99,7 @@ pub async fn refresh_titles(
     }
     let mut report = RefreshReport::default();
     for (work_id, titles) in by_work {
-        report.merge(refresh_work(app, work_id, &titles, correlation_id).await?);
+        report.merge(refresh_work(app, work_id, &titles, None, correlation_id).await?);
     }
     Ok(report)
 }
@@ -108,10 +109,13 @@ pub async fn refresh_titles(
 /// facts, which list the work's products, so no further Consonance read is needed.
 ///
 /// Only roles some product of the work needs for launch matter: a campaign banner changes no
-/// request and no readiness, so it costs nothing here.
+/// request and no readiness, so it costs nothing here. `schedule` is the work's, read with the
+/// title ([`crate::systems::Pms::title_and_schedule_by_isbn`]): no second read.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn refresh_after_link(
     app: &App,
     title: &TitleFacts,
+    schedule: &ScheduleFacts,
     role: AssetRole,
     correlation_id: &str,
 ) -> Result<RefreshReport, ReadinessError> {
@@ -126,7 +130,8 @@ pub async fn refresh_after_link(
         .iter()
         .filter_map(|p| Some(TitleFacts { isbn: p.isbn.clone()?, product_id: p.product_id, ..title.clone() }))
         .collect();
-    refresh_titles(app, &titles, correlation_id).await
+    let titles: Vec<&TitleFacts> = titles.iter().collect();
+    refresh_work(app, title.work_id, &titles, Some(schedule), correlation_id).await
 }
 
 /// Asset requests and readiness for the title with this ISBN, now (e.g. `GET
@@ -273,9 +278,13 @@ async fn refresh_work(
     app: &App,
     work_id: WorkId,
     titles: &[&TitleFacts],
+    schedule: Option<&ScheduleFacts>,
     correlation_id: &str,
 ) -> Result<RefreshReport, ReadinessError> {
-    let schedule = app.pms.work_schedule(work_id).await?;
+    let schedule = match schedule {
+        Some(s) => s.clone(),
+        None => app.pms.work_schedule(work_id).await?,
+    };
     // Links and OTMM assets of every product of the work: a cover approved with the hardback's
     // ISBN is linked to the ebook too.
     let mut isbns: Vec<Isbn13> = titles

@@ -59,6 +59,7 @@ pub async fn of_title(app: &App, facts: &RequestFacts) -> Result<Vec<StoredReque
 /// Raises, closes and re-dates the title's requests as its stage, schedule and links say.
 /// `present`: roles with an asset in OTMM already (in review, not linked yet): not missing, so
 /// not requested. Returns the title's requests afterwards and the commands carried out.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn sync_title(
     app: &App,
     facts: &RequestFacts,

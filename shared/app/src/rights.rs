@@ -122,8 +122,30 @@ pub fn reevaluation(link: &AssetLink, now: DateTime<Utc>, why: &str, correlation
     FlowMessage::new(event, now, correlation_id.to_string())
 }
 
+/// The rights step of one flow message, entered once: the link about to be written gets its
+/// next rights day in the watch index (before the link, so a crash in between leaves an entry
+/// the daily pass drops as stale, never a link it does not watch), and when a product's sales
+/// rights changed (`sales_changed`: a title of the work) every link of the work is re-evaluated
+/// (enqueued before the title record is written, so a failure in between repeats them, never
+/// loses them). Returns the links re-evaluated.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn after_plan(
+    app: &App,
+    link: Option<&AssetLink>,
+    sales_changed: Option<&TitleFacts>,
+    correlation_id: &str,
+) -> Result<Vec<AssetLink>, StoreError> {
+    if let Some(link) = link {
+        watch(app, link).await?;
+    }
+    let Some(title) = sales_changed else { return Ok(Vec::new()) };
+    let links = links_of_work(app, title).await?;
+    enqueue_reevaluations(app, &links, "sales", correlation_id).await?;
+    Ok(links)
+}
+
 /// Every link of the work's titles that rights decide (linked or withdrawn).
-pub async fn links_of_work(app: &App, title: &TitleFacts) -> Result<Vec<AssetLink>, StoreError> {
+async fn links_of_work(app: &App, title: &TitleFacts) -> Result<Vec<AssetLink>, StoreError> {
     let mut isbns: Vec<&Isbn13> = title.products.iter().filter_map(|p| p.isbn.as_ref()).collect();
     if !isbns.contains(&&title.isbn) {
         isbns.push(&title.isbn);
@@ -140,7 +162,7 @@ pub async fn links_of_work(app: &App, title: &TitleFacts) -> Result<Vec<AssetLin
 }
 
 /// Enqueues a re-evaluation for each link. Returns how many.
-pub async fn enqueue_reevaluations(
+async fn enqueue_reevaluations(
     app: &App,
     links: &[AssetLink],
     why: &str,

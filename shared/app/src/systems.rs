@@ -159,6 +159,17 @@ pub struct NewRequest {
 pub trait Pms: Send + Sync {
     /// The product with this ISBN and its work, or `None` when Consonance has no such product.
     async fn title_by_isbn(&self, isbn: &Isbn13) -> Result<Option<TitleFacts>, SystemError>;
+    /// The title and its work's schedule (stage, contract, production runs): the flow
+    /// processor's one title read, which requests and readiness then use. In one read where the
+    /// system can (Consonance: `Product.work`); by default the two reads.
+    async fn title_and_schedule_by_isbn(
+        &self,
+        isbn: &Isbn13,
+    ) -> Result<Option<(TitleFacts, ScheduleFacts)>, SystemError> {
+        let Some(title) = self.title_by_isbn(isbn).await? else { return Ok(None) };
+        let schedule = self.work_schedule(title.work_id).await?;
+        Ok(Some((title, schedule)))
+    }
     /// Every product (as a title) of a work.
     async fn titles_of_work(&self, work_id: WorkId) -> Result<Vec<TitleFacts>, SystemError>;
     /// Creates the resource unless one carrying `dedupe_marker` already exists on the work.

@@ -299,7 +299,7 @@ impl Documents {
             ),
             work_by_isbn: format!(
                 "query WorkByIsbn($isbn: String!) {{ product(productSearch: {{isbn13Eq: $isbn}}) \
-                 {{ id work {{ {work} }} }} }}"
+                 {{ id work {{ {work}{schedule_contract} productionRuns {{ id deliveryDate productIds }} }} }} }}"
             ),
             products_changed_since: format!(
                 "query ProductsChangedSince($since: ISO8601Date!, $after: Int) {{ \

@@ -107,25 +107,40 @@ impl ConsonanceClient {
         })
     }
 
-    /// The work of the product with this ISBN, with every product of it, in one query
+    /// The work of the product with this ISBN, with every product of it and the work's schedule
+    /// (stage, contract, production runs: what [`Self::work_schedule`] reads), in one query
     /// (`Product.work` is a `Work` in the published schema). `Ok((product_id, None))` when the
     /// product names no work.
-    pub async fn work_by_isbn(&self, isbn: &Isbn13) -> Result<(i64, Option<Work>), ConsonanceError> {
+    pub async fn work_by_isbn(
+        &self,
+        isbn: &Isbn13,
+    ) -> Result<(i64, Option<(Work, WorkSchedule)>), ConsonanceError> {
         const OP: &str = "work_by_isbn";
         #[derive(Deserialize)]
         struct P {
             id: i64,
             #[serde(default)]
-            work: Option<Work>,
+            work: Option<serde_json::Value>,
         }
         let t = self.docs().await;
-        let mut data =
-            self.graphql(OP, &t.documents.work_by_isbn, json!({"isbn": isbn.as_str()}), Retry::Idempotent).await?;
+        let mut data = self
+            .graphql(OP, &t.documents.work_by_isbn, json!({"isbn": isbn.as_str()}), Retry::Idempotent)
+            .await?;
         let p: P = Self::field(OP, &mut data, "product")?.ok_or_else(|| ConsonanceError::NotFound {
             operation: OP,
             what: format!("product with ISBN {isbn}"),
         })?;
-        Ok((p.id, p.work))
+        let Some(work) = p.work.filter(|w| !w.is_null()) else { return Ok((p.id, None)) };
+        // One object, read as both shapes: the work's fields and its schedule's.
+        let invalid = |e: serde_json::Error| ConsonanceError::Protocol {
+            operation: OP,
+            message: format!("product {} (ISBN {isbn}): its work: {e}", p.id),
+        };
+        let mut schedule: WorkSchedule = serde_json::from_value(work.clone()).map_err(invalid)?;
+        if !t.documents.caps.work_contract {
+            schedule.contract_unavailable = Some(CONTRACT_UNAVAILABLE.into());
+        }
+        Ok((p.id, Some((serde_json::from_value(work).map_err(invalid)?, schedule))))
     }
 
     /// One page of products changed on or after `since` (their work changed, so "likely").
@@ -209,10 +224,7 @@ impl ConsonanceClient {
         let mut w: WorkSchedule = Self::field(OP, &mut data, "work")?
             .ok_or_else(|| ConsonanceError::NotFound { operation: OP, what: format!("work {work_id}") })?;
         if !t.documents.caps.work_contract {
-            w.contract_unavailable = Some(
-                "contract dates unknown: Consonance's schema has no Work.contract (only Contract.work)"
-                    .into(),
-            );
+            w.contract_unavailable = Some(CONTRACT_UNAVAILABLE.into());
         }
         Ok(w)
     }
@@ -332,3 +344,7 @@ where
         out.extend(page);
     }
 }
+
+/// Why a schedule has no contract dates on a tenant without `Work.contract`.
+const CONTRACT_UNAVAILABLE: &str =
+    "contract dates unknown: Consonance's schema has no Work.contract (only Contract.work)";

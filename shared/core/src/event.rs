@@ -16,6 +16,9 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use std::str::FromStr;
 
+mod follow_up;
+pub use follow_up::{FollowUpEvent, FollowUpWork};
+
 /// Longest accepted `event_id`.
 pub const MAX_EVENT_ID_LEN: usize = 128;
 /// Longest accepted actor id or name, and changed-field name.
@@ -108,14 +111,18 @@ impl From<EventId> for String {
 pub enum Source {
     Otmm,
     Consonance,
+    /// The connector itself: a follow-up the flow processor enqueued ([`FollowUpEvent`]).
+    Connector,
 }
 
 impl Source {
+    /// The senders of webhooks (`POST /webhooks/{source}`); the connector is not one.
     pub const ALL: [Source; 2] = [Source::Otmm, Source::Consonance];
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Otmm => "otmm",
             Source::Consonance => "consonance",
+            Source::Connector => "connector",
         }
     }
 }
@@ -224,6 +231,7 @@ pub struct ConsonanceEvent {
 pub enum InboundEvent {
     Otmm(OtmmEvent),
     Consonance(ConsonanceEvent),
+    Connector(FollowUpEvent),
 }
 
 impl InboundEvent {
@@ -231,18 +239,21 @@ impl InboundEvent {
         match self {
             InboundEvent::Otmm(_) => Source::Otmm,
             InboundEvent::Consonance(_) => Source::Consonance,
+            InboundEvent::Connector(_) => Source::Connector,
         }
     }
     pub fn event_id(&self) -> &EventId {
         match self {
             InboundEvent::Otmm(e) => &e.event_id,
             InboundEvent::Consonance(e) => &e.event_id,
+            InboundEvent::Connector(e) => &e.event_id,
         }
     }
     pub fn event_type(&self) -> &'static str {
         match self {
             InboundEvent::Otmm(e) => e.event_type.as_str(),
             InboundEvent::Consonance(e) => e.event_type.as_str(),
+            InboundEvent::Connector(e) => e.event_type(),
         }
     }
     /// When it happened at the sender.
@@ -250,6 +261,7 @@ impl InboundEvent {
         match self {
             InboundEvent::Otmm(e) => e.occurred_at,
             InboundEvent::Consonance(e) => e.changed_at,
+            InboundEvent::Connector(e) => e.requested_at,
         }
     }
 
@@ -279,6 +291,7 @@ impl InboundEvent {
         let r = match self {
             InboundEvent::Otmm(e) => serde_json::to_vec(e),
             InboundEvent::Consonance(e) => serde_json::to_vec(e),
+            InboundEvent::Connector(e) => serde_json::to_vec(e),
         };
         r.unwrap_or_default()
     }
@@ -442,6 +455,8 @@ pub fn parse_event(source: Source, body: &[u8]) -> Result<InboundEvent, EventErr
     match source {
         Source::Otmm => parse_otmm(&o).map(InboundEvent::Otmm),
         Source::Consonance => parse_consonance(&o).map(InboundEvent::Consonance),
+        // Its follow-ups go straight to the queue: no webhook may post one.
+        Source::Connector => Err(invalid("source", "connector is not a webhook source")),
     }
 }
 
@@ -612,6 +627,16 @@ impl FlowMessage {
         }
         Ok(m)
     }
+}
+
+/// The source a queue body says it is from, read without the rest of the message (a drain's
+/// report counts the connector's follow-ups apart). `None` when the body is no flow message.
+pub fn source_of(body: &str) -> Option<Source> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        source: Source,
+    }
+    serde_json::from_str::<Envelope>(body).ok().map(|e| e.source)
 }
 
 #[cfg(test)]

@@ -3,7 +3,10 @@
 
 use connector_app::App;
 use connector_app::processor::{Disposition, process, process_batch};
+use connector_core::event::{Source, source_of};
 use connector_store::QueueMessage;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -12,12 +15,31 @@ use tokio::sync::Semaphore;
 /// otherwise ([`connector_app::sizing::QueueTiming::LOCAL`]: three steps of 60 s).
 pub const VISIBILITY: Duration = connector_app::sizing::QueueTiming::LOCAL.visibility;
 
+/// What a drain did. The counts are of events (webhooks, the reconciler's repairs); the
+/// connector's own follow-up messages (package builds after a link) are counted apart, so
+/// "n events, n done" still reads as it says.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DrainReport {
     pub messages: u64,
     pub done: u64,
     pub retried: u64,
     pub dead_lettered: u64,
+    pub follow_ups: FollowUps,
+}
+
+/// Follow-up messages processed, by disposition.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FollowUps {
+    pub done: u64,
+    pub retried: u64,
+    pub dead_lettered: u64,
+}
+
+impl DrainReport {
+    /// Messages of either kind received.
+    pub fn received(&self) -> u64 {
+        self.messages + self.follow_ups.done + self.follow_ups.retried + self.follow_ups.dead_lettered
+    }
 }
 
 impl std::ops::AddAssign for DrainReport {
@@ -26,13 +48,16 @@ impl std::ops::AddAssign for DrainReport {
         self.done += o.done;
         self.retried += o.retried;
         self.dead_lettered += o.dead_lettered;
+        self.follow_ups.done += o.follow_ups.done;
+        self.follow_ups.retried += o.follow_ups.retried;
+        self.follow_ups.dead_lettered += o.follow_ups.dead_lettered;
     }
 }
 
 /// Receives and processes one batch; returns what happened (zero messages when idle).
 pub async fn step(app: &App, batch: usize) -> Result<DrainReport, connector_store::StoreError> {
     let messages = app.stores.queue.receive(batch, app.settings.visibility).await?;
-    let mut report = DrainReport { messages: messages.len() as u64, ..Default::default() };
+    let mut report = DrainReport::default();
     for (message, disposition) in messages.iter().zip(process_batch(app, &messages).await) {
         settle(app, message, disposition, &mut report).await?;
     }
@@ -48,18 +73,28 @@ async fn settle(
     report: &mut DrainReport,
 ) -> Result<(), connector_store::StoreError> {
     let queue = &app.stores.queue;
+    let follow_up = source_of(&message.body) == Some(Source::Connector);
+    if !follow_up {
+        report.messages += 1;
+    }
+    let (done, retried, dead_lettered) = if follow_up {
+        let f = &mut report.follow_ups;
+        (&mut f.done, &mut f.retried, &mut f.dead_lettered)
+    } else {
+        (&mut report.done, &mut report.retried, &mut report.dead_lettered)
+    };
     match disposition {
         Disposition::Done => {
             queue.ack(&message.receipt).await?;
-            report.done += 1;
+            *done += 1;
         }
         Disposition::Retry { after, .. } => {
             queue.retry_later(&message.receipt, after).await?;
-            report.retried += 1;
+            *retried += 1;
         }
         Disposition::DeadLetter { cause } => {
             queue.dead_letter(message, &cause).await?;
-            report.dead_lettered += 1;
+            *dead_lettered += 1;
         }
     }
     Ok(())
@@ -67,28 +102,49 @@ async fn settle(
 
 /// Processes until the queue is empty (nothing visible, nothing in flight) or `deadline`
 /// passes. `on_progress` sees the running totals.
+///
+/// In lanes, as [`run`] does: up to `concurrency` messages in flight, and a lane that frees up
+/// receives its next message at once, so no message waits for the slowest of a batch (the
+/// flow bench's throughput under latency, issue 16). Messages still in flight at the deadline
+/// are finished and settled.
 pub async fn drain(
     app: &App,
     deadline: Duration,
     mut on_progress: impl FnMut(&DrainReport),
 ) -> Result<DrainReport, connector_store::StoreError> {
     let started = Instant::now();
+    let lanes = app.settings.concurrency.max(1);
     let mut total = DrainReport::default();
-    while started.elapsed() < deadline {
-        let report = step(app, app.settings.concurrency.max(1)).await?;
-        total += report;
-        on_progress(&total);
-        if report.messages == 0 {
-            // Empty only if two readings a moment apart agree: the two counts are separate
-            // approximations taken one after the other (SQS's and moto's alike), so a message
-            // whose retry delay ends between them is counted in neither.
-            if queue_empty(app).await? {
-                tokio::time::sleep(Duration::from_millis(25)).await;
-                if queue_empty(app).await? {
-                    break;
-                }
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        let open = started.elapsed() < deadline;
+        if open && in_flight.len() < lanes {
+            let messages = app.stores.queue.receive(lanes - in_flight.len(), app.settings.visibility).await?;
+            for message in messages {
+                in_flight.push(async move {
+                    let disposition = process(app, &message).await;
+                    (message, disposition)
+                });
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        match in_flight.next().await {
+            Some((message, disposition)) => {
+                settle(app, &message, disposition, &mut total).await?;
+                on_progress(&total);
+            }
+            None if !open => break,
+            None => {
+                // Empty only if two readings a moment apart agree: the two counts are separate
+                // approximations taken one after the other (SQS's and moto's alike), so a
+                // message whose retry delay ends between them is counted in neither.
+                if queue_empty(app).await? {
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                    if queue_empty(app).await? {
+                        break;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
         }
     }
     Ok(total)

@@ -10,6 +10,7 @@ use connector_core::readiness::ScheduleFacts;
 use connector_core::{Isbn13, WorkId};
 use consonance_client::{
     ConsonanceClient, ConsonanceError, CreateSupportingResourceInput, DedupeMarker, Product, Work,
+    WorkSchedule,
 };
 
 /// Consonance through `consonance-client`.
@@ -108,6 +109,29 @@ fn product_facts(p: &Product) -> ProductFacts {
     }
 }
 
+/// The dates launch readiness reads from a work's schedule.
+fn schedule_facts(w: &WorkSchedule) -> ScheduleFacts {
+    let c = w.contract.as_ref();
+    ScheduleFacts {
+        stage: w.project_stage.clone(),
+        ms_delivery_date: c.and_then(|c| c.ms_delivery_date),
+        revised_ms_delivery_date: c.and_then(|c| c.revised_ms_delivery_date),
+        actual_ms_delivery_date: c.and_then(|c| c.actual_ms_delivery_date),
+        delivery_dates: c
+            .map(|c| {
+                c.delivery_dates
+                    .iter()
+                    .filter_map(|d| {
+                        Some((d.deliverable_type.clone().unwrap_or_default(), d.date_due?, d.slipped_date))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        production_run_dates: w.production_runs.iter().filter_map(|r| r.delivery_date).collect(),
+        unavailable: w.contract_unavailable.iter().cloned().collect(),
+    }
+}
+
 /// Every product of the work with an ISBN, as a title.
 pub(crate) fn titles_of(work: &Work) -> Vec<TitleFacts> {
     let products: Vec<ProductFacts> = work.products.iter().map(product_facts).collect();
@@ -129,19 +153,27 @@ pub(crate) fn titles_of(work: &Work) -> Vec<TitleFacts> {
 #[async_trait]
 impl Pms for ConsonancePms {
     async fn title_by_isbn(&self, isbn: &Isbn13) -> Result<Option<TitleFacts>, SystemError> {
+        Ok(self.title_and_schedule_by_isbn(isbn).await?.map(|(title, _)| title))
+    }
+
+    async fn title_and_schedule_by_isbn(
+        &self,
+        isbn: &Isbn13,
+    ) -> Result<Option<(TitleFacts, ScheduleFacts)>, SystemError> {
         let (product_id, work) = match self.client.work_by_isbn(isbn).await {
             Ok(found) => found,
             Err(ConsonanceError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(consonance_error("work by ISBN", e)),
         };
-        let Some(work) = work else {
+        let Some((work, schedule)) = work else {
             return Err(SystemError::Permanent {
                 system: "Consonance",
                 operation: "work by ISBN",
                 message: format!("product {product_id} (ISBN {isbn}) names no work"),
             });
         };
-        Ok(titles_of(&work).into_iter().find(|t| &t.isbn == isbn))
+        let title = titles_of(&work).into_iter().find(|t| &t.isbn == isbn);
+        Ok(title.map(|t| (t, schedule_facts(&schedule))))
     }
 
     async fn titles_of_work(&self, work_id: WorkId) -> Result<Vec<TitleFacts>, SystemError> {
@@ -339,29 +371,7 @@ impl Pms for ConsonancePms {
 
     async fn work_schedule(&self, work_id: WorkId) -> Result<ScheduleFacts, SystemError> {
         let w = self.client.work_schedule(work_id).await.map_err(|e| consonance_error("work schedule", e))?;
-        let c = w.contract.as_ref();
-        Ok(ScheduleFacts {
-            stage: w.project_stage.clone(),
-            ms_delivery_date: c.and_then(|c| c.ms_delivery_date),
-            revised_ms_delivery_date: c.and_then(|c| c.revised_ms_delivery_date),
-            actual_ms_delivery_date: c.and_then(|c| c.actual_ms_delivery_date),
-            delivery_dates: c
-                .map(|c| {
-                    c.delivery_dates
-                        .iter()
-                        .filter_map(|d| {
-                            Some((
-                                d.deliverable_type.clone().unwrap_or_default(),
-                                d.date_due?,
-                                d.slipped_date,
-                            ))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            production_run_dates: w.production_runs.iter().filter_map(|r| r.delivery_date).collect(),
-            unavailable: w.contract_unavailable.into_iter().collect(),
-        })
+        Ok(schedule_facts(&w))
     }
 
     async fn ensure_web_link(

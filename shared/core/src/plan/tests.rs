@@ -1,5 +1,5 @@
-use crate::mapping::TitleRecord;
 use super::*;
+use crate::mapping::TitleRecord;
 use crate::rights::{AssetRights, CountryCode, Territory};
 use crate::rights_eval::RightsReason;
 use chrono::TimeZone;
@@ -611,17 +611,27 @@ fn a_repeat_is_told_without_the_title_only_when_nothing_could_change() {
     assert!(repeated_approval(&newer, Some(&link), Some(&stored), &cfg, today).is_none(), "another version");
     let mut unfinished = link.clone();
     unfinished.status = LinkStatus::Failed;
-    assert!(repeated_approval(&asset(1, "Front Cover"), Some(&unfinished), Some(&stored), &cfg, today).is_none());
+    assert!(
+        repeated_approval(&asset(1, "Front Cover"), Some(&unfinished), Some(&stored), &cfg, today).is_none()
+    );
     let mut moved = asset(1, "Front Cover");
     moved.rights.window.expiry = Some(today);
     assert!(repeated_approval(&moved, Some(&link), Some(&stored), &cfg, today).is_none(), "rights changed");
     let mut hyphenated = asset(1, "Front Cover");
     hyphenated.isbn_field = Some("978-1-80001-000-0".into());
-    assert!(repeated_approval(&hyphenated, Some(&link), Some(&stored), &cfg, today).is_none(), "ISBN to align");
+    assert!(
+        repeated_approval(&hyphenated, Some(&link), Some(&stored), &cfg, today).is_none(),
+        "ISBN to align"
+    );
     let mut other_imprint = stored.clone();
     other_imprint.imprint = Some("Quay Books".into());
-    assert!(repeated_approval(&asset(1, "Front Cover"), Some(&link), Some(&other_imprint), &cfg, today).is_none());
-    assert!(repeated_approval(&asset(1, "Front Cover"), Some(&link), None, &cfg, today).is_none(), "no title");
+    assert!(
+        repeated_approval(&asset(1, "Front Cover"), Some(&link), Some(&other_imprint), &cfg, today).is_none()
+    );
+    assert!(
+        repeated_approval(&asset(1, "Front Cover"), Some(&link), None, &cfg, today).is_none(),
+        "no title"
+    );
     let mut expired = link.clone();
     let mut expiring = asset(1, "Front Cover");
     expiring.rights.window.expiry = Some(t(100).date_naive());

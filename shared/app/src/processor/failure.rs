@@ -1,0 +1,122 @@
+//! Why a step failed, and the audit records the processor writes about it.
+
+use crate::App;
+use crate::systems::SystemError;
+use connector_core::plan::{AssetFacts, Note};
+use connector_core::{Actor, AssetId, AuditRecord, Flow, Isbn13, Outcome};
+use connector_store::{StoreError, new_audit_id};
+use std::time::Duration;
+
+/// Why a step failed.
+#[derive(Debug, Clone)]
+pub(super) enum Failure {
+    Transient {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// `records`: audit records that explain it (e.g. `asset.not_found`), written together with
+    /// the dead letter's record; empty, the processor writes a `message.dead_lettered` one.
+    Permanent {
+        cause: String,
+        records: Vec<AuditRecord>,
+    },
+}
+
+impl Failure {
+    pub(super) fn permanent(cause: impl Into<String>) -> Self {
+        Failure::Permanent { cause: cause.into(), records: Vec::new() }
+    }
+}
+
+impl From<SystemError> for Failure {
+    fn from(e: SystemError) -> Self {
+        match e {
+            SystemError::Transient { retry_after, .. } => {
+                Failure::Transient { reason: e.to_string(), retry_after }
+            }
+            other => Failure::permanent(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::readiness::ReadinessError> for Failure {
+    fn from(e: crate::readiness::ReadinessError) -> Self {
+        if e.is_transient() {
+            Failure::Transient { reason: e.to_string(), retry_after: None }
+        } else {
+            Failure::permanent(e.to_string())
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        // Store failures (throttling, a lost race) are retried; the plan is made again then.
+        if e.is_transient() || e.is_conflict() {
+            Failure::Transient { reason: e.to_string(), retry_after: None }
+        } else {
+            Failure::permanent(e.to_string())
+        }
+    }
+}
+
+/// An audit record of this flow, now.
+pub(super) fn record(
+    app: &App,
+    flow: Flow,
+    action: &str,
+    outcome: Outcome,
+    detail: &str,
+    isbn: Option<Isbn13>,
+    asset: Option<(&AssetId, u32)>,
+) -> AuditRecord {
+    let at = app.now();
+    AuditRecord {
+        id: new_audit_id(at),
+        at,
+        flow,
+        action: action.to_string(),
+        outcome,
+        isbn,
+        asset_id: asset.map(|(a, _)| a.clone()),
+        asset_version: asset.map(|(_, v)| v),
+        actor: None,
+        correlation_id: String::new(),
+        detail: detail.to_string(),
+        data: serde_json::Value::Null,
+    }
+}
+
+/// Audit records for a plan's notes.
+pub(super) fn records_for(
+    app: &App,
+    notes: &[Note],
+    isbn: Option<&Isbn13>,
+    facts: &AssetFacts,
+    actor: &Actor,
+    correlation_id: &str,
+) -> Vec<AuditRecord> {
+    notes
+        .iter()
+        .map(|n| {
+            let mut data = n.data.clone();
+            if let Some(obj) = data.as_object_mut() {
+                obj.insert("asset_name".into(), facts.name.clone().into());
+            }
+            AuditRecord {
+                actor: Some(facts.approved_by.clone().unwrap_or_else(|| actor.clone())),
+                correlation_id: correlation_id.to_string(),
+                data,
+                ..record(
+                    app,
+                    n.flow,
+                    &n.action,
+                    n.outcome,
+                    &n.detail,
+                    isbn.cloned(),
+                    Some((&facts.lineage_id, facts.version)),
+                )
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,58 @@
+//! An asset deleted in OTMM: whatever it was linked as is withdrawn.
+
+use super::failure::{Failure, record};
+use super::follow_up;
+use crate::App;
+use connector_core::event::{FlowMessage, OtmmEvent};
+use connector_core::{AssetLink, AuditRecord, Flow, LinkStatus, Outcome};
+use connector_store::{Claim, keys};
+
+/// The asset is gone from OTMM: withdraw whatever it was linked as.
+#[tracing::instrument(level = "debug", skip_all)]
+pub(super) async fn links_of_deleted_asset(
+    app: &App,
+    message: &FlowMessage,
+    event: &OtmmEvent,
+) -> Result<(), Failure> {
+    let links = app.stores.mapping.links_for_asset(&event.asset_id).await?;
+    for link in links.into_iter().filter(|l| l.status == LinkStatus::Linked) {
+        if let Some(id) = &link.consonance_resource_id {
+            let key = keys::delete_resource(id);
+            if !matches!(
+                app.stores.idempotency.claim(&key, None, app.now(), app.settings.idempotency_ttl).await?,
+                Claim::Completed { .. }
+            ) {
+                app.pms.delete_resource(id).await?;
+                app.stores.idempotency.complete(&key, None, app.now(), app.settings.idempotency_ttl).await?;
+            }
+        }
+        let detail =
+            format!("asset {} was deleted in OTMM; its {} link was withdrawn", event.asset_id, link.key.role);
+        let rec = AuditRecord {
+            correlation_id: message.correlation_id.clone(),
+            actor: Some(event.actor.clone()),
+            ..record(
+                app,
+                Flow::LinkApprovedAsset,
+                "link.withdrawn",
+                Outcome::Applied,
+                &detail,
+                Some(link.key.isbn.clone()),
+                Some((&event.asset_id, link.approval.version)),
+            )
+        };
+        let revision = link.revision;
+        let (isbn, role) = (link.key.isbn.clone(), link.key.role);
+        let withdrawn = AssetLink { status: LinkStatus::Withdrawn, updated_at: app.now(), ..link };
+        // A package that held the file is blocked until a replacement is linked (its own
+        // message, enqueued before the withdrawal is written).
+        follow_up::packages_after(app, message, &isbn, role).await?;
+        app.stores.mapping.put_link(&withdrawn, Some(revision), &[rec]).await?;
+        // Flows 3 and 8: the role is missing again for the work's products.
+        if let Some((title, schedule)) = app.pms.title_and_schedule_by_isbn(&isbn).await? {
+            crate::readiness::refresh_after_link(app, &title, &schedule, role, &message.correlation_id)
+                .await?;
+        }
+    }
+    Ok(())
+}
