@@ -17,7 +17,7 @@
 use crate::App;
 use crate::systems::SystemError;
 use chrono::{DateTime, Utc};
-use connector_core::{AssetId, AuditRecord, Channel, Flow, Isbn13, Outcome};
+use connector_core::{AssetId, AuditAction, AuditRecord, Channel, Flow, Isbn13, Outcome};
 use connector_store::{Claim, Document, IdempotencyTtl, PageRequest, StoreError, new_audit_id};
 use serde::{Deserialize, Serialize};
 
@@ -219,7 +219,7 @@ fn read_doc(doc: &Document) -> Result<PackageDoc, PackageError> {
 #[allow(clippy::too_many_arguments)]
 fn audit(
     app: &App,
-    action: &str,
+    action: AuditAction,
     outcome: Outcome,
     isbn: &Isbn13,
     asset: Option<(&AssetId, u32)>,
@@ -232,7 +232,7 @@ fn audit(
         id: new_audit_id(at),
         at,
         flow: Flow::ProductionPackage,
-        action: action.to_string(),
+        action,
         outcome,
         isbn: Some(isbn.clone()),
         asset_id: asset.map(|(a, _)| a.clone()),

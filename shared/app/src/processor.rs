@@ -10,7 +10,8 @@ use connector_core::plan::{
     plan_asset, repeated_approval, work_titles,
 };
 use connector_core::{
-    Actor, AssetId, AssetLink, AuditRecord, Flow, Isbn13, LinkKey, LinkStatus, Outcome, TitleRecord,
+    Actor, AssetId, AssetLink, AuditAction, AuditRecord, Flow, Isbn13, LinkKey, LinkStatus, Outcome,
+    TitleRecord,
 };
 use connector_store::{Claim, ConflictReason, QueueMessage, StoreError, new_audit_id};
 use futures::StreamExt;
@@ -100,7 +101,15 @@ pub async fn process(app: &App, message: &QueueMessage) -> Disposition {
             warn!(message_id = %message.message_id, %cause, "dead-lettering unreadable message");
             let rec = AuditRecord {
                 correlation_id: message.message_id.clone(),
-                ..record(app, Flow::Intake, "message.unreadable", Outcome::DeadLettered, &cause, None, None)
+                ..record(
+                    app,
+                    Flow::Intake,
+                    AuditAction::MessageUnreadable,
+                    Outcome::DeadLettered,
+                    &cause,
+                    None,
+                    None,
+                )
             };
             return crate::metrics::processed(
                 "unreadable",
@@ -186,7 +195,7 @@ async fn dead_letter(
 fn record(
     app: &App,
     flow: Flow,
-    action: &str,
+    action: AuditAction,
     outcome: Outcome,
     detail: &str,
     isbn: Option<Isbn13>,
@@ -197,7 +206,7 @@ fn record(
         id: new_audit_id(at),
         at,
         flow,
-        action: action.to_string(),
+        action,
         outcome,
         isbn,
         asset_id: asset.map(|(a, _)| a.clone()),
@@ -232,7 +241,7 @@ fn records_for(
                 ..record(
                     app,
                     n.flow,
-                    &n.action,
+                    n.action,
                     n.outcome,
                     &n.detail,
                     isbn.cloned(),
@@ -257,7 +266,7 @@ async fn process_otmm(app: &App, message: &FlowMessage, event: &OtmmEvent) -> Re
                 ..record(
                     app,
                     Flow::LinkApprovedAsset,
-                    "asset.not_found",
+                    AuditAction::AssetNotFound,
                     Outcome::DeadLettered,
                     &cause,
                     None,
@@ -338,7 +347,7 @@ async fn package_result<T>(
                 ..record(
                     app,
                     Flow::ProductionPackage,
-                    "package.failed",
+                    AuditAction::PackageFailed,
                     Outcome::DeadLettered,
                     &cause,
                     Some(isbn.clone()),
@@ -483,7 +492,7 @@ async fn apply(
                         ..record(
                             app,
                             Flow::LinkApprovedAsset,
-                            "link.superseded",
+                            AuditAction::LinkSuperseded,
                             Outcome::Skipped,
                             &detail,
                             plan.isbn.clone(),
@@ -640,7 +649,7 @@ async fn record_title(app: &App, title: &TitleFacts, correlation_id: &str) -> Re
     if stored.as_ref().is_some_and(same) {
         return Ok(());
     }
-    let action = if stored.is_some() { "title.updated" } else { "title.mapped" };
+    let action = if stored.is_some() { AuditAction::TitleUpdated } else { AuditAction::TitleMapped };
     // Flow 4: the product's sales rights changed: every link of the work is evaluated again
     // (enqueued before the title is written, so a failure in between repeats it, never loses it).
     let mut rights_record = None;
@@ -667,7 +676,7 @@ async fn record_title(app: &App, title: &TitleFacts, correlation_id: &str) -> Re
             ..record(
                 app,
                 Flow::RightsSync,
-                "rights.sales_changed",
+                AuditAction::RightsSalesChanged,
                 Outcome::Applied,
                 &detail,
                 Some(title.isbn.clone()),
@@ -726,7 +735,7 @@ async fn withdraw_links_of_deleted_asset(
             ..record(
                 app,
                 Flow::LinkApprovedAsset,
-                "link.withdrawn",
+                AuditAction::LinkWithdrawn,
                 Outcome::Applied,
                 &detail,
                 Some(link.key.isbn.clone()),
@@ -775,7 +784,7 @@ async fn process_consonance(
             ..record(
                 app,
                 Flow::IdentifierAlignment,
-                "title.change_ignored",
+                AuditAction::TitleChangeIgnored,
                 Outcome::Skipped,
                 &detail,
                 event.isbn.clone(),

@@ -5,7 +5,7 @@
 //! with idempotency keys, and writes the new link with the audit notes in one transaction.
 
 use crate::approval::{Approval, Supersession, supersedes};
-use crate::audit::{Actor, Flow, Outcome};
+use crate::audit::{Actor, AuditAction, Flow, Outcome};
 use crate::config::{LinkRoute, LinkTarget, MappingConfig, ProductForm, is_jpeg};
 use crate::ids::{AssetId, IdError, Isbn13, ProductId, WorkId};
 use crate::mapping::{AssetLink, LinkKey, LinkStatus};
@@ -133,7 +133,7 @@ impl Command {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Note {
     pub flow: Flow,
-    pub action: String,
+    pub action: AuditAction,
     pub outcome: Outcome,
     pub detail: String,
     #[serde(default)]
@@ -208,12 +208,12 @@ pub fn link_create_key(link: &AssetLink) -> String {
 
 fn note(
     flow: Flow,
-    action: &str,
+    action: AuditAction,
     outcome: Outcome,
     detail: impl Into<String>,
     data: serde_json::Value,
 ) -> Note {
-    Note { flow, action: action.to_string(), outcome, detail: detail.into(), data }
+    Note { flow, action, outcome, detail: detail.into(), data }
 }
 
 fn done(isbn: Option<Isbn13>, notes: Vec<Note>) -> Plan {
@@ -246,7 +246,13 @@ pub fn plan_asset(
         );
         return done(
             None,
-            vec![note(Flow::LinkApprovedAsset, "asset.unmapped_type", Outcome::Skipped, detail, asset_data)],
+            vec![note(
+                Flow::LinkApprovedAsset,
+                AuditAction::AssetUnmappedType,
+                Outcome::Skipped,
+                detail,
+                asset_data,
+            )],
         );
     };
     let flow = if role.is_campaign() { Flow::CampaignAsset } else { Flow::LinkApprovedAsset };
@@ -258,7 +264,13 @@ pub fn plan_asset(
             let detail = format!("the asset has no ISBN in field {}", config.otmm.fields.isbn);
             return done(
                 None,
-                vec![note(Flow::IdentifierAlignment, "isbn.missing", Outcome::Rejected, detail, asset_data)],
+                vec![note(
+                    Flow::IdentifierAlignment,
+                    AuditAction::IsbnMissing,
+                    Outcome::Rejected,
+                    detail,
+                    asset_data,
+                )],
             );
         }
         Err(Some(e)) => {
@@ -266,7 +278,7 @@ pub fn plan_asset(
                 None,
                 vec![note(
                     Flow::IdentifierAlignment,
-                    "isbn.invalid",
+                    AuditAction::IsbnInvalid,
                     Outcome::Rejected,
                     e.to_string(),
                     asset_data,
@@ -287,7 +299,7 @@ pub fn plan_asset(
                 Some(isbn),
                 vec![note(
                     flow,
-                    "asset.deleted",
+                    AuditAction::AssetDeleted,
                     Outcome::Skipped,
                     "deleted asset was not linked",
                     asset_data,
@@ -302,7 +314,7 @@ pub fn plan_asset(
         link.updated_at = now;
         notes.push(note(
             flow,
-            "link.withdrawn",
+            AuditAction::LinkWithdrawn,
             Outcome::Applied,
             "the asset was deleted in OTMM",
             asset_data,
@@ -314,7 +326,13 @@ pub fn plan_asset(
         TitleLookup::Found(t) => t,
         TitleLookup::NotFound => {
             let cause = format!("no Consonance product has ISBN {isbn}");
-            notes.push(note(flow, "title.not_found", Outcome::DeadLettered, cause.clone(), asset_data));
+            notes.push(note(
+                flow,
+                AuditAction::TitleNotFound,
+                Outcome::DeadLettered,
+                cause.clone(),
+                asset_data,
+            ));
             return Plan {
                 isbn: Some(isbn),
                 commands,
@@ -335,7 +353,7 @@ pub fn plan_asset(
     if !asset.approved {
         notes.push(note(
             flow,
-            "asset.not_approved",
+            AuditAction::AssetNotApproved,
             Outcome::Skipped,
             "version is not approved; the linked version stays",
             asset_data,
@@ -361,7 +379,7 @@ pub fn plan_asset(
             }
             _ => "an asset approved later is already linked in this slot; it stays".to_string(),
         };
-        notes.push(note(flow, "approval.stale", Outcome::Skipped, detail, asset_data));
+        notes.push(note(flow, AuditAction::ApprovalStale, Outcome::Skipped, detail, asset_data));
         if config.resource_for(role).is_some_and(|s| matches!(s.route, LinkRoute::SupportingResource { .. }))
         {
             commands.push(Command::RemoveResourcesMarked {
@@ -374,7 +392,7 @@ pub fn plan_asset(
 
     let Some(settings) = config.resource_for(role) else {
         let detail = format!("role {role} has no [consonance.resources.{role}] in {}", config.source);
-        notes.push(note(flow, "role.not_configured", Outcome::Skipped, detail, asset_data));
+        notes.push(note(flow, AuditAction::RoleNotConfigured, Outcome::Skipped, detail, asset_data));
         return Plan { isbn: Some(isbn), commands, link: None, notes, verdict: Verdict::Done };
     };
     // Supporting resources are JPG images (CreateSupportingResourceInput: "Must be a JPG
@@ -386,7 +404,7 @@ pub fn plan_asset(
              [consonance.resources.{role}] of {})",
             asset.lineage_id, asset.version, asset.mime_type, asset.name, config.source
         );
-        notes.push(note(flow, "link.not_jpeg", Outcome::Rejected, detail, asset_data));
+        notes.push(note(flow, AuditAction::LinkNotJpeg, Outcome::Rejected, detail, asset_data));
         return Plan { isbn: Some(isbn), commands, link: None, notes, verdict: Verdict::Done };
     }
     // The products the role links to (by form), then those the rights cover today (flow 4).
@@ -397,7 +415,7 @@ pub fn plan_asset(
         .collect();
     if eligible.is_empty() {
         let detail = format!("work {} has no product of a form that takes a {role}", title.work_id);
-        notes.push(note(flow, "link.no_products", Outcome::Skipped, detail, asset_data));
+        notes.push(note(flow, AuditAction::LinkNoProducts, Outcome::Skipped, detail, asset_data));
         return Plan { isbn: Some(isbn), commands, link: None, notes, verdict: Verdict::Done };
     }
     let coverage = evaluate(&asset.rights, role, &eligible, config, now.date_naive());
@@ -450,7 +468,7 @@ pub fn plan_asset(
         );
         notes.push(note(
             Flow::RightsSync,
-            "link.withheld",
+            AuditAction::LinkWithheld,
             Outcome::Rejected,
             detail,
             serde_json::json!({
@@ -467,7 +485,7 @@ pub fn plan_asset(
     if let Some(old) = &replaced {
         commands.push(Command::DeleteResource { resource_id: old.clone() });
     }
-    let action = if replaced.is_some() { "link.replaced" } else { "link.created" };
+    let action = if replaced.is_some() { AuditAction::LinkReplaced } else { AuditAction::LinkCreated };
     let mut detail = format!(
         "{role} {} v{} linked to work {} and products {:?}",
         asset.lineage_id,

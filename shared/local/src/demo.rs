@@ -7,7 +7,7 @@ use crate::worker::{self, DrainReport};
 use crate::{SIM_WEBHOOK_SECRET, Simulators, app_from_env, intake_deps, open_state};
 use chrono::Utc;
 use connector_app::{App, Settings};
-use connector_core::{AuditRecord, LinkStatus, Outcome};
+use connector_core::{AuditAction, AuditRecord, LinkStatus, Outcome};
 use connector_sim::catalogue::Catalogue;
 use connector_store::PageRequest;
 use std::collections::BTreeMap;
@@ -438,7 +438,9 @@ async fn rights_phase(
             .items
             .iter()
             .rev()
-            .filter(|r| r.flow == connector_core::Flow::RightsSync && r.action != "rights.refreshed")
+            .filter(|r| {
+                r.flow == connector_core::Flow::RightsSync && r.action != AuditAction::RightsRefreshed
+            })
             .filter(|r| !seen.contains(&r.id))
             .collect();
         match rights.first() {
@@ -446,7 +448,7 @@ async fn rights_phase(
                 seen.insert(r.id.clone());
                 s.rights_changes.push(RightsChange {
                     change,
-                    action: r.action.clone(),
+                    action: r.action.to_string(),
                     isbn: link.key.isbn.to_string(),
                     detail: r.detail.clone(),
                 });
@@ -559,9 +561,11 @@ async fn collect(
             let trail =
                 app.stores.audit.by_title(&title.isbn, PageRequest { limit: 1000, cursor: None }).await?;
             s.audit_records += trail.items.len();
-            s.stale_approvals_ignored += trail.items.iter().filter(|r| r.action == "approval.stale").count();
-            s.identifiers_aligned += trail.items.iter().filter(|r| r.action == "identifiers.aligned").count();
-            let covered = trail.items.iter().any(|r| r.action == "link.replaced");
+            s.stale_approvals_ignored +=
+                trail.items.iter().filter(|r| r.action == AuditAction::ApprovalStale).count();
+            s.identifiers_aligned +=
+                trail.items.iter().filter(|r| r.action == AuditAction::IdentifiersAligned).count();
+            let covered = trail.items.iter().any(|r| r.action == AuditAction::LinkReplaced);
             if s.sample_title.is_none() && covered {
                 s.sample_title = Some(title.isbn.to_string());
                 s.sample_audit = trail.items.iter().take(8).cloned().collect();
@@ -581,7 +585,7 @@ async fn collect(
             s.invalid_isbns_rejected += trail
                 .items
                 .iter()
-                .filter(|r| r.action == "isbn.invalid" && r.outcome == Outcome::Rejected)
+                .filter(|r| r.action == AuditAction::IsbnInvalid && r.outcome == Outcome::Rejected)
                 .count()
                 .min(1);
         }

@@ -9,7 +9,7 @@ use crate::App;
 use crate::systems::SystemError;
 use connector_core::package::{BlockedPackage, FileCandidate, PackageDecision, PackageProduct, plan_package};
 use connector_core::plan::TitleFacts;
-use connector_core::{AssetLink, AuditId, Isbn13, LinkStatus, Outcome, WorkId};
+use connector_core::{AssetLink, AuditAction, AuditId, Isbn13, LinkStatus, Outcome, WorkId};
 use connector_store::{Document, PageRequest};
 use std::collections::BTreeMap;
 use tracing::info;
@@ -121,7 +121,7 @@ async fn approval_audit_ids(app: &App, link: &AssetLink) -> Result<Vec<AuditId>,
                 .filter(|r| {
                     r.asset_version == Some(link.approval.version)
                         && r.outcome == Outcome::Applied
-                        && matches!(r.action.as_str(), "link.created" | "link.replaced")
+                        && matches!(r.action, AuditAction::LinkCreated | AuditAction::LinkReplaced)
                 })
                 .map(|r| r.id.clone()),
         );
@@ -208,7 +208,7 @@ async fn record_blocked(
     let detail = format!("{channel} package of {isbn} blocked: {}", blocked.reasons.join("; "));
     let rec = audit(
         app,
-        "package.blocked",
+        AuditAction::PackageBlocked,
         Outcome::Rejected,
         &isbn,
         None,

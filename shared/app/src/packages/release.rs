@@ -6,7 +6,7 @@ use super::{
     with_lease,
 };
 use crate::App;
-use connector_core::{Channel, Isbn13, Outcome};
+use connector_core::{AuditAction, Channel, Isbn13, Outcome};
 use connector_store::Claim;
 use serde::Serialize;
 
@@ -124,7 +124,7 @@ pub async fn release(
         };
         let rec = audit(
             app,
-            "package.released",
+            AuditAction::PackageReleased,
             Outcome::Applied,
             isbn,
             None,

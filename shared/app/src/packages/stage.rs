@@ -6,8 +6,8 @@ use super::{
     put_doc,
 };
 use crate::App;
-use connector_core::Outcome;
 use connector_core::package::{PackagePlan, PackageProduct, StagedFile, manifest_bytes, onix_fragment};
+use connector_core::{AuditAction, Outcome};
 use connector_store::Document;
 use tracing::info;
 
@@ -157,7 +157,7 @@ pub(super) async fn stage(
         .collect();
     let mut records = vec![audit(
         app,
-        "package.staged",
+        AuditAction::PackageStaged,
         Outcome::Applied,
         &isbn,
         None,
@@ -177,7 +177,7 @@ pub(super) async fn stage(
     for f in &plan.files {
         records.push(audit(
             app,
-            "package.file_staged",
+            AuditAction::PackageFileStaged,
             Outcome::Applied,
             &isbn,
             Some((&f.lineage_id, f.version)),

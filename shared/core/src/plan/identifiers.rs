@@ -1,7 +1,7 @@
 //! Flow 6 inside the plan: the ISBN form and imprint written back from the authoritative side.
 
 use super::{AssetFacts, Command, Note, TitleFacts, note};
-use crate::audit::{Flow, Outcome};
+use crate::audit::{AuditAction, Flow, Outcome};
 use crate::config::{MappingConfig, System};
 use crate::ids::Isbn13;
 
@@ -43,7 +43,13 @@ pub(super) fn align_identifiers(
             );
             (
                 Some(cmd),
-                vec![note(Flow::IdentifierAlignment, "identifiers.aligned", Outcome::Applied, detail, data)],
+                vec![note(
+                    Flow::IdentifierAlignment,
+                    AuditAction::IdentifiersAligned,
+                    Outcome::Applied,
+                    detail,
+                    data,
+                )],
             )
         }
         // OTMM authoritative for title data: Consonance's API cannot take these writes here,
@@ -53,7 +59,16 @@ pub(super) fn align_identifiers(
                 "title data differs; OTMM is authoritative, Consonance left as is: {}",
                 summary.join("; ")
             );
-            (None, vec![note(Flow::IdentifierAlignment, "identifiers.drift", Outcome::Skipped, detail, data)])
+            (
+                None,
+                vec![note(
+                    Flow::IdentifierAlignment,
+                    AuditAction::IdentifiersDrift,
+                    Outcome::Skipped,
+                    detail,
+                    data,
+                )],
+            )
         }
     }
 }

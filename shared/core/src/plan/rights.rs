@@ -2,7 +2,7 @@
 //! rights flag says, and bringing a re-seen version's links in line with the rights now.
 
 use super::{AssetFacts, Command, Note, TitleFacts, note, resource_marker};
-use crate::audit::{Flow, Outcome};
+use crate::audit::{AuditAction, Flow, Outcome};
 use crate::config::{LinkRoute, MappingConfig, ResourceSettings};
 use crate::ids::ProductId;
 use crate::mapping::{AssetLink, LinkStatus};
@@ -94,10 +94,10 @@ impl Ctx<'_> {
         if unchanged_links {
             if snapshot_same {
                 let (action, detail) = if linked {
-                    ("approval.repeat", "this version is already linked")
+                    (AuditAction::ApprovalRepeat, "this version is already linked")
                 } else {
                     (
-                        "rights.still_withdrawn",
+                        AuditAction::RightsStillWithdrawn,
                         "this version stays withdrawn: its rights still cover no product",
                     )
                 };
@@ -112,7 +112,7 @@ impl Ctx<'_> {
                     format!("; excluded: {}", coverage.summary())
                 }
             );
-            notes.push(note(Flow::RightsSync, "rights.refreshed", Outcome::Skipped, detail, data));
+            notes.push(note(Flow::RightsSync, AuditAction::RightsRefreshed, Outcome::Skipped, detail, data));
         } else if coverage.covered.is_empty() {
             if let Some(id) = &cur.consonance_resource_id {
                 commands.push(Command::DeleteResource { resource_id: id.clone() });
@@ -127,20 +127,20 @@ impl Ctx<'_> {
                 self.asset.version,
                 coverage.summary()
             );
-            notes.push(note(Flow::RightsSync, "link.withdrawn", Outcome::Applied, detail, data));
+            notes.push(note(Flow::RightsSync, AuditAction::LinkWithdrawn, Outcome::Applied, detail, data));
         } else {
             commands.push(self.create(&coverage.covered));
             if linked && let Some(id) = &cur.consonance_resource_id {
                 commands.push(Command::DeleteResource { resource_id: id.clone() });
             }
             let action = if !linked {
-                "link.restored"
+                AuditAction::LinkRestored
             } else if new_ids.iter().all(|p| old_ids.contains(p)) {
-                "link.narrowed"
+                AuditAction::LinkNarrowed
             } else if old_ids.iter().all(|p| new_ids.contains(p)) {
-                "link.widened"
+                AuditAction::LinkWidened
             } else {
-                "link.changed"
+                AuditAction::LinkChanged
             };
             link.status = LinkStatus::Linked;
             link.product_ids = coverage.covered.clone();

@@ -147,7 +147,7 @@ async fn plan_on_scratch(
     for r in &records {
         if let (Some(isbn), Some(asset)) = (&r.isbn, &r.asset_id) {
             let key = (isbn.to_string(), asset.to_string());
-            if roles.contains_key(&key) || !r.action.starts_with("link.") {
+            if roles.contains_key(&key) || r.action.kind() != "link" {
                 continue;
             }
             for link in app.stores.mapping.links_for_asset(asset).await? {
