@@ -6,6 +6,7 @@
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use connector_core::AuditAction;
 use connector_core::event::{FlowMessage, InboundEvent, OtmmEvent, OtmmEventType};
+use connector_core::package::PackageStatus;
 use connector_core::readiness::{
     Milestone, MilestoneKind, PACKAGE_DOC_KIND, READINESS_DOC_KIND, REQUEST_DOC_KIND, ReadinessStatus,
     RoleReadiness, RoleState, TitleReadiness,
@@ -270,7 +271,7 @@ pub async fn seed(stores: &Stores, n: usize) -> Seeded {
     let package = Document {
         kind: PACKAGE_DOC_KIND.into(),
         id: format!("{rich}#print"),
-        body: serde_json::json!({"channel": "print", "status": "staged", "manifest_key": format!("packages/{rich}/print/manifest.json")}),
+        body: serde_json::json!({"channel": "print", "status": PackageStatus::Staged, "manifest_key": format!("packages/{rich}/print/manifest.json")}),
         updated_at: now(),
         revision: 0,
     };

@@ -6,7 +6,7 @@
 //! re-judges the same files (the fingerprint includes the specs): it passes, the flag is cleared.
 //! Embedded backend only: the checks are pure, the staging adapters are covered by packages.rs.
 
-use connector_app::packages::{self, BuildOutcome, PackageDoc, ReleaseOutcome};
+use connector_app::packages::{self, BuildOutcome, PackageDoc, PackageStatus, ReleaseOutcome};
 use connector_core::AuditAction;
 use connector_core::config::MappingConfig;
 use connector_core::readiness::{ReadinessStatus, RoleState};
@@ -105,7 +105,7 @@ async fn generated_cover_staged_for_one_recipient_blocked_for_the_other(backend:
 
     // Staged (lenient may have it), with both verdicts and the measured values in the manifest.
     let d = ebook_doc(&h.app).await;
-    assert_eq!(d.status, "staged", "{d:?}");
+    assert_eq!(d.status, PackageStatus::Staged, "{d:?}");
     let m = manifest(&h, &d).await;
     let cover = d.files.iter().find(|f| f.role == "front_cover").expect("the front cover");
     let file = cover.key.rsplit('/').next().unwrap().to_string();

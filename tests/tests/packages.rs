@@ -4,7 +4,7 @@
 //! version; a territory restriction blocks one product only; release adds a Consonance web
 //! link. Every case runs on the embedded adapters and on moto (S3).
 
-use connector_app::packages::{self, BuildOutcome, PackageDoc, ReleaseOutcome};
+use connector_app::packages::{self, BuildOutcome, PackageDoc, PackageStatus, ReleaseOutcome};
 use connector_core::AuditAction;
 use connector_core::{AssetId, Channel, Isbn13};
 use connector_sim::otmm::content_sha256;
@@ -48,7 +48,7 @@ async fn actions(h: &Harness, isbn: &Isbn13) -> Vec<connector_core::AuditRecord>
 
 /// The manifest of a staged package checked against the bytes in staging and in OTMM.
 async fn verify_staged(h: &Harness, d: &PackageDoc) -> serde_json::Value {
-    assert_eq!(d.status, "staged");
+    assert_eq!(d.status, PackageStatus::Staged);
     let manifest_key = d.manifest_key.clone().expect("a staged package names its manifest");
     let m: serde_json::Value = serde_json::from_slice(&object(h, &manifest_key).await).unwrap();
     assert_eq!(m["isbn"], d.isbn.as_str());
@@ -128,7 +128,7 @@ async fn full_packages_checksums_rebuild_and_release(backend: Backend) {
     assert_eq!(links[0].id.to_string(), web_link_id);
     assert!(link.ends_with(ebook.manifest_key.as_deref().unwrap()));
     let (after, _) = doc(&h, DG, Channel::Ebook).await;
-    assert_eq!(after.status, "released");
+    assert_eq!(after.status, PackageStatus::Released);
     assert!(actions(&h, &isbn_of(DG)).await.iter().any(|r| r.action == AuditAction::PackageReleased));
     let again = packages::release(&h.app, &isbn_of(DG), Channel::Ebook, None, "test-release").await.unwrap();
     assert!(matches!(again, ReleaseOutcome::AlreadyReleased { .. }), "{again:?}");
@@ -185,7 +185,7 @@ async fn territory_restriction_blocks_that_product_only(backend: Backend) {
     // The audio download is not sold in the US; the ebook is sold worldwide.
     let h = start(backend, "pkg_territory", &specs, &[(AJ, &["US"])]).await;
     let (ebook, _) = doc(&h, DG, Channel::Ebook).await;
-    assert_eq!(ebook.status, "blocked");
+    assert_eq!(ebook.status, PackageStatus::Blocked);
     assert!(ebook.manifest_key.is_none() && ebook.files.is_empty());
     let reason = ebook.reasons.join("; ");
     assert!(reason.contains("US") && reason.contains("front_cover") && reason.contains("ebook"), "{reason}");

@@ -26,6 +26,7 @@ mod checks;
 mod release;
 mod stage;
 pub use build::{build_all, build_for_isbn, build_for_work};
+pub use connector_core::package::PackageStatus;
 pub use release::{ReleaseOutcome, release};
 
 /// `Documents` kind of package records.
@@ -112,8 +113,7 @@ pub struct Release {
 pub struct PackageDoc {
     pub isbn: Isbn13,
     pub channel: Channel,
-    /// `staged` | `released` | `blocked`.
-    pub status: String,
+    pub status: PackageStatus,
     /// The last staged version (0: never staged).
     pub package_version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,10 +142,6 @@ pub struct PackageDoc {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub delivery_checks: Vec<connector_core::delivery::RecipientVerdict>,
 }
-
-pub const STAGED: &str = "staged";
-pub const RELEASED: &str = "released";
-pub const BLOCKED: &str = "blocked";
 
 /// What a build did for one product.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -478,7 +478,8 @@ async fn package_phase(app: &App, s: &mut DemoSummary) -> Result<(), DemoError> 
     let passed_all = |d: &&packages::PackageDoc| {
         connector_core::delivery::release_refusal(&d.delivery_checks, None).is_none()
     };
-    if let Some(first) = docs.iter().filter(passed_all).find(|d| d.status == packages::STAGED) {
+    if let Some(first) = docs.iter().filter(passed_all).find(|d| d.status == packages::PackageStatus::Staged)
+    {
         packages::release(app, &first.isbn, first.channel, None, "demo-release").await.map_err(wiring)?;
     }
     // (One that failed on the cover's size only: the demo's point.)
@@ -498,8 +499,8 @@ async fn package_phase(app: &App, s: &mut DemoSummary) -> Result<(), DemoError> 
     }
     for d in packages::list(app).await.map_err(wiring)? {
         delivery_figures(&d, s);
-        match d.status.as_str() {
-            packages::BLOCKED => {
+        match d.status {
+            packages::PackageStatus::Blocked => {
                 s.packages_blocked += 1;
                 if s.blocked_samples.len() < 5 {
                     s.blocked_samples.push(format!(
@@ -511,19 +512,19 @@ async fn package_phase(app: &App, s: &mut DemoSummary) -> Result<(), DemoError> 
                 }
             }
             status => {
-                if status == packages::RELEASED {
+                if status == packages::PackageStatus::Released {
                     s.packages_released += 1;
                 } else {
                     s.packages_staged += 1;
                 }
-                if s.package_samples.len() < 5 || status == packages::RELEASED {
+                if s.package_samples.len() < 5 || status == packages::PackageStatus::Released {
                     s.package_samples.push(format!(
                         "{} {:<5} v{} {}{}",
                         d.isbn,
                         d.channel.as_str(),
                         d.package_version,
                         d.manifest_key.as_deref().unwrap_or(""),
-                        if status == packages::RELEASED {
+                        if status == packages::PackageStatus::Released {
                             "  (released: web link in Consonance)"
                         } else {
                             ""

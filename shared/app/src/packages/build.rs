@@ -3,7 +3,8 @@
 
 use super::stage::stage;
 use super::{
-    BLOCKED, BuildOutcome, DOC_KIND, PackageDoc, PackageError, audit, doc_id, put_doc, read_doc, with_lease,
+    BuildOutcome, DOC_KIND, PackageDoc, PackageError, PackageStatus, audit, doc_id, put_doc, read_doc,
+    with_lease,
 };
 use crate::App;
 use crate::systems::SystemError;
@@ -178,7 +179,7 @@ async fn record_blocked(
         return Ok(BuildOutcome::NotStarted { isbn, channel });
     }
     if let Some(cur) = &current
-        && cur.status == BLOCKED
+        && cur.status == PackageStatus::Blocked
         && cur.reasons == blocked.reasons
     {
         return Ok(BuildOutcome::Blocked { isbn, channel, reasons: blocked.reasons });
@@ -187,7 +188,7 @@ async fn record_blocked(
     let doc = PackageDoc {
         isbn: isbn.clone(),
         channel,
-        status: BLOCKED.into(),
+        status: PackageStatus::Blocked,
         package_version: current.as_ref().map_or(0, |c| c.package_version),
         manifest_key: None,
         reasons: blocked.reasons.clone(),

@@ -2,8 +2,7 @@
 //! on the Consonance product.
 
 use super::{
-    DOC_KIND, PackageDoc, PackageError, RELEASED, Release, STAGED, audit, doc_id, put_doc, read_doc,
-    with_lease,
+    DOC_KIND, PackageDoc, PackageError, PackageStatus, Release, audit, doc_id, put_doc, read_doc, with_lease,
 };
 use crate::App;
 use connector_core::{AuditAction, Channel, Isbn13, Outcome};
@@ -76,14 +75,14 @@ pub async fn release(
         if let Some(reason) = connector_core::delivery::release_refusal(&doc.delivery_checks, recipient) {
             return Ok(ReleaseOutcome::NotReleasable { isbn: isbn.clone(), channel, reason });
         }
-        if doc.status == RELEASED {
+        if doc.status == PackageStatus::Released {
             return Ok(ReleaseOutcome::AlreadyReleased {
                 isbn: isbn.clone(),
                 channel,
                 package_version: doc.package_version,
             });
         }
-        let Some(manifest_key) = doc.manifest_key.clone().filter(|_| doc.status == STAGED) else {
+        let Some(manifest_key) = doc.manifest_key.clone().filter(|_| doc.status == PackageStatus::Staged) else {
             return Ok(ReleaseOutcome::NotReleasable {
                 isbn: isbn.clone(),
                 channel,
@@ -112,7 +111,7 @@ pub async fn release(
         };
         let now = app.now();
         let released = PackageDoc {
-            status: RELEASED.into(),
+            status: PackageStatus::Released,
             updated_at: now,
             release: Some(Release {
                 package_version: doc.package_version,

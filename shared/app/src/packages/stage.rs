@@ -2,8 +2,7 @@
 //! the ONIX fragments, the manifest, the delivery checks, and the `staged` record.
 
 use super::{
-    BLOCKED, BuildOutcome, DocFile, HistoryEntry, PackageDoc, PackageError, RELEASED, STAGED, audit, checks,
-    put_doc,
+    BuildOutcome, DocFile, HistoryEntry, PackageDoc, PackageError, PackageStatus, audit, checks, put_doc,
 };
 use crate::App;
 use connector_core::package::{PackagePlan, PackageProduct, StagedFile, manifest_bytes, onix_fragment};
@@ -35,7 +34,7 @@ pub(super) async fn stage(
         format!("{}+{specs}", plan.fingerprint)
     };
     let same_inputs = current.as_ref().is_some_and(|c| {
-        (c.status == STAGED || c.status == RELEASED || (c.status == BLOCKED && !c.delivery_checks.is_empty()))
+        (c.status.is_staged() || (c.status == PackageStatus::Blocked && !c.delivery_checks.is_empty()))
             && c.fingerprint.as_deref() == Some(fingerprint.as_str())
     });
     if same_inputs
@@ -128,7 +127,7 @@ pub(super) async fn stage(
         isbn: isbn.clone(),
         channel,
         // Blocked when no recipient may have it; otherwise staged, with the blocked ones named.
-        status: if all_blocked { BLOCKED } else { STAGED }.into(),
+        status: if all_blocked { PackageStatus::Blocked } else { PackageStatus::Staged },
         package_version,
         manifest_key: Some(plan.manifest_key.clone()),
         reasons: check_reasons,

@@ -46,7 +46,7 @@ pub async fn run(args: PackageArgs) -> Result<(), String> {
                 | packages::BuildOutcome::Unchanged { isbn, .. } => *isbn == d.isbn,
                 _ => false,
             });
-        if d.status == packages::STAGED && in_scope {
+        if d.status == packages::PackageStatus::Staged && in_scope {
             let r = packages::release(&app, &d.isbn, d.channel, recipient.as_deref(), &correlation)
                 .await
                 .map_err(|e| e.to_string())?;
