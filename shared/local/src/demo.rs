@@ -137,7 +137,8 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, DemoError> {
     })?;
 
     // The intake first, so the OTMM simulator knows where to post.
-    let deps = intake_deps(&stores, SIM_WEBHOOK_SECRET, None).map_err(DemoError::Wiring)?;
+    let deps =
+        intake_deps(&stores, SIM_WEBHOOK_SECRET, None).map_err(|e| DemoError::Wiring(e.to_string()))?;
     let addr = http::spawn(http::router(Arc::new(deps)), "127.0.0.1:0").await.map_err(DemoError::Server)?;
     let sims =
         Simulators::start(&catalogue, Some(format!("http://{addr}/webhooks/otmm")), SIM_WEBHOOK_SECRET).await;
