@@ -29,13 +29,9 @@ pub use build::{build_all, build_for_isbn, build_for_work};
 pub use connector_core::package::PackageStatus;
 pub use release::{ReleaseOutcome, release};
 
-/// `Documents` kind of package records.
-pub const DOC_KIND: &str = "package";
-
-/// The document id of a product's channel package.
-pub fn doc_id(isbn: &Isbn13, channel: Channel) -> String {
-    format!("{isbn}#{channel}")
-}
+/// `Documents` kind of package records and a package's document id (`<isbn13>#<channel>`):
+/// the store's declarations, under the names this module's callers use.
+pub use connector_store::keys::{PACKAGE_KIND as DOC_KIND, package_doc_id as doc_id};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
