@@ -419,7 +419,7 @@ async fn a_bad_mapping_config_fails_the_cold_start_with_its_reason() {
     let deployed = connector_tests::stack::deploy(&moto, &name, &spec).await;
     let env = deployed.start(PROCESSOR, &binaries["flow-processor"], &moto).await;
     let err = env.init_duration(Duration::from_secs(20)).await.expect_err("the cold start fails");
-    assert!(err.contains("valu"), "the error names the key: {err}");
+    assert!(err.to_string().contains("valu"), "the error names the key: {err}");
     match env.invoke(&serde_json::json!({"Records": []})).await.result {
         Err(InvokeError::Exited { stderr, .. }) => assert!(stderr.contains("MAPPING_CONFIG"), "{stderr}"),
         other => panic!("expected Runtime.ExitError, got {other:?}"),
