@@ -4,7 +4,9 @@
 //! imprints (one with `&`, `<` and quotes), four formats, a spread of dates and one undated title.
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use connector_core::AuditAction;
 use connector_core::event::{FlowMessage, InboundEvent, OtmmEvent, OtmmEventType};
+use connector_core::package::PackageStatus;
 use connector_core::readiness::{
     Milestone, MilestoneKind, PACKAGE_DOC_KIND, READINESS_DOC_KIND, REQUEST_DOC_KIND, ReadinessStatus,
     RoleReadiness, RoleState, TitleReadiness,
@@ -140,7 +142,7 @@ fn title_record(r: &TitleReadiness) -> TitleRecord {
 fn audit(
     isbn: Option<&Isbn13>,
     asset: Option<&AssetId>,
-    action: &str,
+    action: AuditAction,
     outcome: Outcome,
     corr: &str,
     at: DateTime<Utc>,
@@ -149,7 +151,7 @@ fn audit(
         id: new_audit_id(at),
         at,
         flow: Flow::LaunchReadiness,
-        action: action.into(),
+        action,
         outcome,
         isbn: isbn.cloned(),
         asset_id: asset.cloned(),
@@ -241,7 +243,7 @@ pub async fn seed(stores: &Stores, n: usize) -> Seeded {
         let rec = audit(
             Some(&rich),
             Some(&link.approval.asset_id),
-            "link.created",
+            AuditAction::LinkCreated,
             Outcome::Applied,
             "seed",
             now() - Duration::days(3 - k as i64),
@@ -256,14 +258,20 @@ pub async fn seed(stores: &Stores, n: usize) -> Seeded {
         updated_at: now(),
         revision: 0,
     };
-    let rec =
-        audit(Some(&rich), None, "request.created", Outcome::Applied, "seed", now() - Duration::hours(5));
+    let rec = audit(
+        Some(&rich),
+        None,
+        AuditAction::RequestCreated,
+        Outcome::Applied,
+        "seed",
+        now() - Duration::hours(5),
+    );
     rich_audit.push(rec.id.clone());
     stores.documents.put_doc(&request, None, &[rec]).await.expect("put request");
     let package = Document {
         kind: PACKAGE_DOC_KIND.into(),
         id: format!("{rich}#print"),
-        body: serde_json::json!({"channel": "print", "status": "staged", "manifest_key": format!("packages/{rich}/print/manifest.json")}),
+        body: serde_json::json!({"channel": "print", "status": PackageStatus::Staged, "manifest_key": format!("packages/{rich}/print/manifest.json")}),
         updated_at: now(),
         revision: 0,
     };
@@ -272,7 +280,7 @@ pub async fn seed(stores: &Stores, n: usize) -> Seeded {
         let rec = audit(
             Some(&rich),
             None,
-            "readiness.evaluated",
+            AuditAction::ReadinessChanged,
             Outcome::Applied,
             "seed",
             now() - Duration::hours(4 - k),
@@ -296,7 +304,8 @@ pub async fn seed(stores: &Stores, n: usize) -> Seeded {
     stores.queue.send(&message.to_json()).await.expect("send");
     let received = stores.queue.receive(1, StdDuration::from_secs(30)).await.expect("receive");
     let m = received.into_iter().next().expect("the message");
-    let cause = audit(None, Some(&lost), "asset.not_found", Outcome::DeadLettered, "corr-dead-1", now());
+    let cause =
+        audit(None, Some(&lost), AuditAction::AssetNotFound, Outcome::DeadLettered, "corr-dead-1", now());
     let cause =
         AuditRecord { detail: format!("OTMM has no asset {lost}"), flow: Flow::LinkApprovedAsset, ..cause };
     stores.audit.append(&[cause]).await.expect("audit");

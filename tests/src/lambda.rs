@@ -25,6 +25,18 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, oneshot};
 
+/// Why a function never reached its first `next` poll: how it ended and its logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitError(pub String);
+
+impl std::fmt::Display for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InitError {}
+
 /// Lambda's limit on a synchronous invocation's response (and request) payload.
 pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 
@@ -414,7 +426,7 @@ impl Environment {
     }
 
     /// Exec to the first `next` poll; `Err` with the process's state if it never polled.
-    pub async fn init_duration(&self, limit: Duration) -> Result<Duration, String> {
+    pub async fn init_duration(&self, limit: Duration) -> Result<Duration, InitError> {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(at) = self.shared.first_next.get() {
@@ -422,13 +434,13 @@ impl Environment {
             }
             if let Some(status) = self.exited() {
                 let init = self.shared.init_error.lock().expect("init").clone();
-                return Err(format!(
+                return Err(InitError(format!(
                     "exited ({status}) before polling; init error {init:?}; logs:\n{}",
                     self.logs()
-                ));
+                )));
             }
             if Instant::now() >= deadline {
-                return Err(format!("no next poll within {limit:?}; logs:\n{}", self.logs()));
+                return Err(InitError(format!("no next poll within {limit:?}; logs:\n{}", self.logs())));
             }
             let seen = self.shared.first_next_seen.notified();
             let _ = tokio::time::timeout(Duration::from_millis(20), seen).await;

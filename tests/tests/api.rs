@@ -3,6 +3,7 @@
 //! filters, and refusals naming the field.
 
 use connector::http;
+use connector_core::AuditAction;
 use connector_core::readiness::{ReadinessStatus, TitleReadiness};
 use connector_tests::api_seed::{self, IMPRINTS};
 use connector_tests::e2e::{self, Backend, Harness};
@@ -195,7 +196,7 @@ async fn audit_trail_newest_first_and_paged(backend: Backend) {
     let (status, page) = api.get(&format!("/audit?asset={asset}")).await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
-    assert_eq!(page["items"][0]["action"], "link.created");
+    assert_eq!(page["items"][0]["action"], AuditAction::LinkCreated.as_str());
 
     assert_refused(&api.get("/audit").await, 400, "title");
     assert_refused(&api.get(&format!("/audit?title={}&asset={asset}", seeded.rich)).await, 400, "asset");

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use connector_app::dlq::{self, DeadLetter};
 use connector_app::processor::{Disposition, process};
+use connector_core::AuditAction;
 use connector_core::event::{EventId, FlowMessage, InboundEvent, OtmmEvent, OtmmEventType};
 use connector_core::{Actor, AssetId, AuditRecord, Isbn13, Outcome};
 use connector_sim::catalogue::otmm_fields;
@@ -70,7 +71,7 @@ async fn a_permanent_failure_filed_under_the_lineage_is_found(backend: Backend) 
     assert!(d.cause.as_deref().unwrap().contains("9780306406157"), "{d:?}");
     assert_eq!((d.receive_count, d.exhausted_retries), (1, Some(false)));
     let record = named_record(&h.app.stores, &asset.original_asset_id, &d).await;
-    assert_eq!((record.action.as_str(), record.outcome), ("title.not_found", Outcome::DeadLettered));
+    assert_eq!((record.action, record.outcome), (AuditAction::TitleNotFound, Outcome::DeadLettered));
     assert_eq!(record.data["dead_letter"]["event_id"], "dlq-lineage");
     let parked = h.app.stores.queue.dead_letters(1).await.unwrap().remove(0);
     assert_eq!(record.data["dead_letter"]["key"], dlq::dead_letter_key(&parked.body));
@@ -85,7 +86,7 @@ async fn an_unknown_asset_is_explained(backend: Backend) {
     let d = the_only_dead_letter(&h.app.stores).await;
     assert!(d.cause.as_deref().unwrap().contains("OTMM has no asset"), "{d:?}");
     let record = named_record(&h.app.stores, missing, &d).await;
-    assert_eq!(record.action, "asset.not_found");
+    assert_eq!(record.action, AuditAction::AssetNotFound);
 }
 
 /// Transient failures dead-letter only after MAX_RECEIVES receives, and say so.
@@ -117,7 +118,7 @@ async fn transient_failures_dead_letter_after_the_last_receive(backend: Backend)
         "{d:?}"
     );
     let record = named_record(&h.app.stores, &v.asset_id, &d).await;
-    assert_eq!(record.action, "message.dead_lettered");
+    assert_eq!(record.action, AuditAction::MessageDeadLettered);
     assert_eq!(record.data["dead_letter"]["receive_count"], MAX_RECEIVES);
 }
 

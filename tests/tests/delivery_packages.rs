@@ -6,7 +6,8 @@
 //! re-judges the same files (the fingerprint includes the specs): it passes, the flag is cleared.
 //! Embedded backend only: the checks are pure, the staging adapters are covered by packages.rs.
 
-use connector_app::packages::{self, BuildOutcome, PackageDoc, ReleaseOutcome};
+use connector_app::packages::{self, BuildOutcome, PackageDoc, PackageStatus, ReleaseOutcome};
+use connector_core::AuditAction;
 use connector_core::config::MappingConfig;
 use connector_core::readiness::{ReadinessStatus, RoleState};
 use connector_core::{AssetId, AssetRole, Channel, Isbn13};
@@ -104,7 +105,7 @@ async fn generated_cover_staged_for_one_recipient_blocked_for_the_other(backend:
 
     // Staged (lenient may have it), with both verdicts and the measured values in the manifest.
     let d = ebook_doc(&h.app).await;
-    assert_eq!(d.status, "staged", "{d:?}");
+    assert_eq!(d.status, PackageStatus::Staged, "{d:?}");
     let m = manifest(&h, &d).await;
     let cover = d.files.iter().find(|f| f.role == "front_cover").expect("the front cover");
     let file = cover.key.rsplit('/').next().unwrap().to_string();
@@ -128,7 +129,7 @@ async fn generated_cover_staged_for_one_recipient_blocked_for_the_other(backend:
     // (The package may have been built before the second illustration was linked: this version's.)
     let blocked: Vec<_> = records
         .iter()
-        .filter(|r| r.action == "package.blocked" && r.data["package_version"] == d.package_version)
+        .filter(|r| r.action == AuditAction::PackageBlocked && r.data["package_version"] == d.package_version)
         .collect();
     assert_eq!(blocked.len(), 1, "{blocked:?}");
     let why = format!("{file}: image.short_side is 400 px; the limit is at least 500 px");
@@ -196,7 +197,8 @@ async fn generated_cover_staged_for_one_recipient_blocked_for_the_other(backend:
         .await
         .unwrap()
         .items;
-    let cleared: Vec<_> = cover_trail.iter().filter(|r| r.action == "package.check_passed").collect();
+    let cleared: Vec<_> =
+        cover_trail.iter().filter(|r| r.action == AuditAction::PackageCheckPassed).collect();
     assert_eq!(cleared.len(), 1, "{cover_trail:?}");
     assert_eq!((cleared[0].asset_version, &cleared[0].data["value"]), (Some(1), &passed.clone().into()));
     // Only the file that was flagged is written: the illustrations never were.

@@ -3,6 +3,7 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use connector::SIM_WEBHOOK_SECRET;
+use connector_core::AuditAction;
 use connector_core::signature::sign;
 use connector_store::PageRequest;
 use connector_tests::e2e::{Backend, Harness};
@@ -133,5 +134,5 @@ async fn sqs_batch_reports_only_retryable_failures() {
     let dead = h.app.stores.queue.dead_letters(10).await.unwrap();
     assert_eq!(dead.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), vec!["this is not a flow message"]);
     let page = h.app.stores.audit.by_title(&isbn, PageRequest { limit: 10, cursor: None }).await.unwrap();
-    assert!(page.items.iter().any(|r| r.action == "link.created"));
+    assert!(page.items.iter().any(|r| r.action == AuditAction::LinkCreated));
 }

@@ -2,6 +2,7 @@
 //! the queue and the flow processor, and the Consonance simulator shows the link; the mapping
 //! and the audit trail agree. Every case runs on the embedded adapters and on moto.
 
+use connector_core::AuditAction;
 use connector_core::{AssetId, AssetRole, Isbn13, LinkKey, LinkStatus, Outcome};
 use connector_sim::catalogue::{SeedAsset, SeedWork, otmm_fields};
 use connector_sim::consonance::ResourceRec;
@@ -99,12 +100,12 @@ async fn approved_cover_reaches_consonance(backend: Backend) {
         .await
         .unwrap()
         .items;
-    let created = trail.iter().find(|r| r.action == "link.created").expect("link.created audited");
+    let created = trail.iter().find(|r| r.action == AuditAction::LinkCreated).expect("link.created audited");
     assert_eq!(created.asset_version, Some(version));
     assert_eq!(created.actor.as_ref().map(|a| a.user_id.as_str()), Some(APPROVER));
     assert_eq!(created.outcome, Outcome::Applied);
     assert!(!created.correlation_id.is_empty());
-    assert!(trail.iter().any(|r| r.action == "title.mapped"));
+    assert!(trail.iter().any(|r| r.action == AuditAction::TitleMapped));
 }
 
 async fn older_version_arriving_late_changes_nothing(backend: Backend) {
@@ -123,7 +124,8 @@ async fn older_version_arriving_late_changes_nothing(backend: Backend) {
     let id = AssetId::parse(&asset.original_asset_id).unwrap();
     let trail =
         h.app.stores.audit.by_asset(&id, PageRequest { limit: 50, cursor: None }).await.unwrap().items;
-    let stale = trail.iter().find(|r| r.action == "approval.stale").expect("the stale approval is audited");
+    let stale =
+        trail.iter().find(|r| r.action == AuditAction::ApprovalStale).expect("the stale approval is audited");
     assert_eq!(stale.asset_version, Some(latest - 1));
     assert!(
         stale.detail.contains(&format!("version {} arrived after version {latest}", latest - 1)),
@@ -167,7 +169,9 @@ async fn campaign_asset_never_replaces_a_cover(backend: Backend) {
     let trail =
         h.app.stores.audit.by_asset(&id, PageRequest { limit: 10, cursor: None }).await.unwrap().items;
     assert!(
-        trail.iter().any(|r| r.action == "link.created" && r.flow == connector_core::Flow::CampaignAsset)
+        trail
+            .iter()
+            .any(|r| r.action == AuditAction::LinkCreated && r.flow == connector_core::Flow::CampaignAsset)
     );
 }
 
@@ -228,7 +232,7 @@ async fn unknown_isbn_is_dead_lettered_then_replayed(backend: Backend) {
         .await
         .unwrap()
         .items;
-    let parked = trail.iter().find(|r| r.action == "title.not_found").expect("the cause is audited");
+    let parked = trail.iter().find(|r| r.action == AuditAction::TitleNotFound).expect("the cause is audited");
     assert_eq!(parked.outcome, Outcome::DeadLettered);
     assert!(parked.detail.contains(unknown));
 
@@ -280,7 +284,7 @@ async fn identifiers_are_aligned_and_bad_isbns_never_written(backend: Backend) {
         .await
         .unwrap()
         .items;
-    assert!(trail.iter().any(|r| r.action == "identifiers.aligned"));
+    assert!(trail.iter().any(|r| r.action == AuditAction::IdentifiersAligned));
 
     assert_eq!(
         h.sims.otmm.asset(&tv.asset_id).unwrap().field(otmm_fields::ISBN),
@@ -290,7 +294,7 @@ async fn identifiers_are_aligned_and_bad_isbns_never_written(backend: Backend) {
     let id = AssetId::parse(&typo.original_asset_id).unwrap();
     let trail =
         h.app.stores.audit.by_asset(&id, PageRequest { limit: 20, cursor: None }).await.unwrap().items;
-    let rejected = trail.iter().find(|r| r.action == "isbn.invalid").expect("reported");
+    let rejected = trail.iter().find(|r| r.action == AuditAction::IsbnInvalid).expect("reported");
     assert_eq!(rejected.outcome, Outcome::Rejected);
     assert!(rejected.detail.contains("check digit"), "{}", rejected.detail);
 }

@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use connector_app::readiness;
+use connector_core::AuditAction;
 use connector_core::config::ProductForm;
 use connector_core::event::{ConsonanceEvent, ConsonanceEventType, EventId, FlowMessage, InboundEvent};
 use connector_core::readiness::{READINESS_DOC_KIND, REQUEST_DOC_KIND, ReadinessStatus, RoleState};
@@ -167,7 +168,8 @@ async fn requests_follow_stages_arrivals_and_slips(backend: Backend) {
     let folders = request_folders(&h);
     assert_eq!(folders.keys().cloned().collect::<BTreeSet<_>>(), expected_keys(&h, &work, "Design"));
     assert!(folders.len() > 1);
-    let created = trail(&h, &bb_isbn).await.into_iter().filter(|r| r.action == "request.created").count();
+    let created =
+        trail(&h, &bb_isbn).await.into_iter().filter(|r| r.action == AuditAction::RequestCreated).count();
     let bb_roles = h.app.config.launch_for(&ProductForm::parse("BB").unwrap()).unwrap().roles.len();
     assert_eq!(created, bb_roles, "one request.created per hardback role, never twice");
 
@@ -184,7 +186,7 @@ async fn requests_follow_stages_arrivals_and_slips(backend: Backend) {
     let folder = &request_folders(&h)[&photo_key];
     assert_eq!(folder.fields.get(otmm_fields::REQUEST_STATUS).map(String::as_str), Some("Fulfilled"));
     let closed: Vec<AuditRecord> =
-        trail(&h, &bb_isbn).await.into_iter().filter(|r| r.action == "request.closed").collect();
+        trail(&h, &bb_isbn).await.into_iter().filter(|r| r.action == AuditAction::RequestClosed).collect();
     assert_eq!(closed.len(), 1);
     assert_eq!(closed[0].asset_id.as_ref().map(|a| a.as_str()), Some(photo.original_asset_id.as_str()));
 
@@ -208,7 +210,8 @@ async fn requests_follow_stages_arrivals_and_slips(backend: Backend) {
             "{f:?}"
         );
     }
-    let redated = trail(&h, &bb_isbn).await.into_iter().filter(|r| r.action == "request.redated").count();
+    let redated =
+        trail(&h, &bb_isbn).await.into_iter().filter(|r| r.action == AuditAction::RequestRedated).count();
     assert_eq!(redated, bb_roles - 1);
     // Other products of the work kept their dates; nothing was raised twice.
     assert_eq!(request_folders(&h).len(), folders.len());
@@ -282,7 +285,7 @@ async fn readiness_moves_ready_at_risk_blocked(backend: Backend) {
         .await
         .into_iter()
         .rev()
-        .filter(|r| r.action == "readiness.changed")
+        .filter(|r| r.action == AuditAction::ReadinessChanged)
         .map(|r| {
             (
                 r.data["from"].as_str().map(str::to_string),

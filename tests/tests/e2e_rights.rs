@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use connector_app::reconciler::{self, Mode, Options, Summary};
+use connector_core::AuditAction;
 use connector_core::event::{ConsonanceEvent, ConsonanceEventType, EventId, FlowMessage, InboundEvent};
 use connector_core::rights_eval::RightsReason;
 use connector_core::{AssetId, AssetLink, AssetRole, AuditRecord, Flow, Isbn13, LinkKey, LinkStatus, WorkId};
@@ -116,7 +117,7 @@ async fn expiry_withdraws_reports_once_and_a_restored_right_relinks(backend: Bac
     let second = rights_pass(&h).await.rights.unwrap();
     assert_eq!(second.expiring_reported, 0, "{second:?}");
     let expiring: Vec<_> =
-        trail(&h, &asset).await.into_iter().filter(|r| r.action == "rights.expiring").collect();
+        trail(&h, &asset).await.into_iter().filter(|r| r.action == AuditAction::RightsExpiring).collect();
     assert_eq!(expiring.len(), 1, "{expiring:?}");
     assert_eq!(expiring[0].flow, Flow::RightsSync);
     assert!(expiring[0].detail.contains("expire on 2026-12-10"), "{}", expiring[0].detail);
@@ -142,7 +143,7 @@ async fn expiry_withdraws_reports_once_and_a_restored_right_relinks(backend: Bac
     );
     assert!(resources(&h, &work, &asset).is_empty(), "the resource is gone from Consonance");
     let audit = trail(&h, &asset).await;
-    let w = audit.iter().find(|r| r.action == "link.withdrawn").expect("withdrawal audited");
+    let w = audit.iter().find(|r| r.action == AuditAction::LinkWithdrawn).expect("withdrawal audited");
     assert_eq!(w.flow, Flow::RightsSync);
     assert!(w.detail.contains("expired 2026-12-10"), "{}", w.detail);
     let f = flag(&h, &version_id);
@@ -160,7 +161,7 @@ async fn expiry_withdraws_reports_once_and_a_restored_right_relinks(backend: Bac
     assert_eq!(restored.consonance_resource_id, Some(now_there[0].id.to_string()));
     let all: std::collections::BTreeSet<i64> = work.products.iter().map(|p| p.product_id).collect();
     assert_eq!(now_there[0].product_ids, all);
-    assert!(trail(&h, &asset).await.iter().any(|r| r.action == "link.restored"));
+    assert!(trail(&h, &asset).await.iter().any(|r| r.action == AuditAction::LinkRestored));
     assert!(flag(&h, &version_id).starts_with("cleared 2026-12-11"), "{}", flag(&h, &version_id));
 }
 
@@ -197,7 +198,7 @@ async fn a_territory_removed_on_the_asset_narrows_the_link(backend: Backend) {
     let expected: Vec<i64> = work.products.iter().map(|p| p.product_id).filter(|p| *p != uk_only).collect();
     assert_eq!(denied, expected);
     let audit = trail(&h, &asset).await;
-    let n = audit.iter().find(|r| r.action == "link.narrowed").expect("narrowing audited");
+    let n = audit.iter().find(|r| r.action == AuditAction::LinkNarrowed).expect("narrowing audited");
     assert!(n.detail.contains("sold in WORLD -GB -IE where the asset may not be shown"), "{}", n.detail);
     assert_eq!(n.data["removed"], serde_json::json!(expected));
     assert!(flag(&h, &version_id).starts_with("narrowed "), "{}", flag(&h, &version_id));
@@ -253,12 +254,12 @@ async fn a_product_newly_sold_where_the_asset_may_not_be_shown_is_re_evaluated_f
     assert!(!after[0].product_ids.contains(&widened));
     // The Consonance side is audited by title: the sales-rights change, then the narrowing.
     let widened_isbn = &work.products.last().unwrap().isbn13;
-    assert!(by_title(&h, widened_isbn).await.iter().any(|r| r.action == "rights.sales_changed"));
+    assert!(by_title(&h, widened_isbn).await.iter().any(|r| r.action == AuditAction::RightsSalesChanged));
     assert!(
         trail(&h, &asset)
             .await
             .iter()
-            .any(|r| r.action == "link.narrowed" && r.detail.contains("sold in US"))
+            .any(|r| r.action == AuditAction::LinkNarrowed && r.detail.contains("sold in US"))
     );
 }
 

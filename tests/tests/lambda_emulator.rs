@@ -80,7 +80,7 @@ async fn a_process_that_never_answers_times_out_and_one_that_exits_is_an_exit_er
     let exits =
         Environment::start(Path::new("/bin/false"), config(Duration::from_secs(5)), Default::default()).await;
     let err = exits.init_duration(Duration::from_secs(5)).await.expect_err("never polls");
-    assert!(err.contains("exited"), "{err}");
+    assert!(err.to_string().contains("exited"), "{err}");
     match exits.invoke(&json!({})).await.result {
         Err(InvokeError::Exited { status, .. }) => assert!(status.contains("exit status: 1"), "{status}"),
         other => panic!("expected Runtime.ExitError, got {other:?}"),

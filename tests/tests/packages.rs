@@ -4,7 +4,8 @@
 //! version; a territory restriction blocks one product only; release adds a Consonance web
 //! link. Every case runs on the embedded adapters and on moto (S3).
 
-use connector_app::packages::{self, BuildOutcome, PackageDoc, ReleaseOutcome};
+use connector_app::packages::{self, BuildOutcome, PackageDoc, PackageStatus, ReleaseOutcome};
+use connector_core::AuditAction;
 use connector_core::{AssetId, Channel, Isbn13};
 use connector_sim::otmm::content_sha256;
 use connector_store::PageRequest;
@@ -47,7 +48,7 @@ async fn actions(h: &Harness, isbn: &Isbn13) -> Vec<connector_core::AuditRecord>
 
 /// The manifest of a staged package checked against the bytes in staging and in OTMM.
 async fn verify_staged(h: &Harness, d: &PackageDoc) -> serde_json::Value {
-    assert_eq!(d.status, "staged");
+    assert_eq!(d.status, PackageStatus::Staged);
     let manifest_key = d.manifest_key.clone().expect("a staged package names its manifest");
     let m: serde_json::Value = serde_json::from_slice(&object(h, &manifest_key).await).unwrap();
     assert_eq!(m["isbn"], d.isbn.as_str());
@@ -94,7 +95,8 @@ async fn full_packages_checksums_rebuild_and_release(backend: Backend) {
     let listed = packages::list(&h.app).await.unwrap();
     assert_eq!(listed.len(), 3, "one document per product and channel");
     let staged_audit = actions(&h, &isbn_of(BB)).await;
-    let rec = staged_audit.iter().find(|r| r.action == "package.staged").expect("package.staged audited");
+    let rec =
+        staged_audit.iter().find(|r| r.action == AuditAction::PackageStaged).expect("package.staged audited");
     assert_eq!(rec.data["package_version"], print.package_version);
 
     // Rebuild: same inputs, nothing changes (no new version, no upload, same bytes).
@@ -126,8 +128,8 @@ async fn full_packages_checksums_rebuild_and_release(backend: Backend) {
     assert_eq!(links[0].id.to_string(), web_link_id);
     assert!(link.ends_with(ebook.manifest_key.as_deref().unwrap()));
     let (after, _) = doc(&h, DG, Channel::Ebook).await;
-    assert_eq!(after.status, "released");
-    assert!(actions(&h, &isbn_of(DG)).await.iter().any(|r| r.action == "package.released"));
+    assert_eq!(after.status, PackageStatus::Released);
+    assert!(actions(&h, &isbn_of(DG)).await.iter().any(|r| r.action == AuditAction::PackageReleased));
     let again = packages::release(&h.app, &isbn_of(DG), Channel::Ebook, None, "test-release").await.unwrap();
     assert!(matches!(again, ReleaseOutcome::AlreadyReleased { .. }), "{again:?}");
     assert_eq!(h.sims.consonance.web_links(DG).len(), 1);
@@ -171,7 +173,7 @@ async fn newer_version_is_a_new_package_version(backend: Backend) {
         .items;
     let staged = trail
         .iter()
-        .find(|r| r.action == "package.file_staged" && r.asset_version == Some(2))
+        .find(|r| r.action == AuditAction::PackageFileStaged && r.asset_version == Some(2))
         .expect("version 2 staged");
     assert_eq!(staged.data["package_version"], print.package_version + 1);
     assert!(staged.detail.contains(&format!("package v{}", print.package_version + 1)), "{}", staged.detail);
@@ -183,16 +185,17 @@ async fn territory_restriction_blocks_that_product_only(backend: Backend) {
     // The audio download is not sold in the US; the ebook is sold worldwide.
     let h = start(backend, "pkg_territory", &specs, &[(AJ, &["US"])]).await;
     let (ebook, _) = doc(&h, DG, Channel::Ebook).await;
-    assert_eq!(ebook.status, "blocked");
+    assert_eq!(ebook.status, PackageStatus::Blocked);
     assert!(ebook.manifest_key.is_none() && ebook.files.is_empty());
     let reason = ebook.reasons.join("; ");
     assert!(reason.contains("US") && reason.contains("front_cover") && reason.contains("ebook"), "{reason}");
     verify_staged(&h, &doc(&h, AJ, Channel::Audio).await.0).await;
     verify_staged(&h, &doc(&h, BB, Channel::Print).await.0).await;
     let trail = actions(&h, &isbn_of(DG)).await;
-    let blocked = trail.iter().find(|r| r.action == "package.blocked").expect("package.blocked audited");
+    let blocked =
+        trail.iter().find(|r| r.action == AuditAction::PackageBlocked).expect("package.blocked audited");
     assert!(blocked.detail.contains("sold in US where the asset may not be shown"), "{}", blocked.detail);
-    assert!(!trail.iter().any(|r| r.action == "package.staged"));
+    assert!(!trail.iter().any(|r| r.action == AuditAction::PackageStaged));
     assert!(h.app.stores.staging.list(&format!("packages/{}/", isbn_of(DG))).await.unwrap().is_empty());
     let release = packages::release(&h.app, &isbn_of(DG), Channel::Ebook, None, "t").await.unwrap();
     assert!(matches!(release, ReleaseOutcome::NotReleasable { .. }), "{release:?}");

@@ -6,6 +6,7 @@
 //! Needs `./scripts/test` (the IAM-enforcing moto on MOTO_IAM_ENDPOINT).
 
 use connector_core::AssetId;
+use connector_core::AuditAction;
 use connector_store::{AuditLog, MappingStore, PageRequest, Queue, Staging};
 use connector_tests::lambda::InvokeError;
 use connector_tests::packages::{AJ, BB, DG, WORK_ID, catalogue, default_specs, isbn_of, lineage};
@@ -95,7 +96,12 @@ async fn a_signed_webhook_travels_the_deployed_path_to_the_readiness_route() {
             .by_asset(&AssetId::parse(&lineage(s.n)).unwrap(), PageRequest { limit: 50, cursor: None })
             .await
             .unwrap();
-        assert!(audit.items.iter().any(|r| r.action == "link.created"), "asset {}: {:?}", s.n, audit.items);
+        assert!(
+            audit.items.iter().any(|r| r.action == AuditAction::LinkCreated),
+            "asset {}: {:?}",
+            s.n,
+            audit.items
+        );
     }
 
     // Packages staged in S3 (the 9 MB full cover as a multipart upload).
@@ -176,7 +182,7 @@ async fn a_signed_webhook_travels_the_deployed_path_to_the_readiness_route() {
         call(&h, &http, &route.method, &path, body).await;
     }
     let by_asset = call(&h, &http, "GET", &format!("/audit?asset={}", lineage(1)), None).await;
-    assert!(by_asset.to_string().contains("link.created"), "{by_asset}");
+    assert!(by_asset.to_string().contains(AuditAction::LinkCreated.as_str()), "{by_asset}");
 
     assert_nothing_denied(&h);
     assert_every_grant_used(&h);
@@ -413,7 +419,7 @@ async fn a_bad_mapping_config_fails_the_cold_start_with_its_reason() {
     let deployed = connector_tests::stack::deploy(&moto, &name, &spec).await;
     let env = deployed.start(PROCESSOR, &binaries["flow-processor"], &moto).await;
     let err = env.init_duration(Duration::from_secs(20)).await.expect_err("the cold start fails");
-    assert!(err.contains("valu"), "the error names the key: {err}");
+    assert!(err.to_string().contains("valu"), "the error names the key: {err}");
     match env.invoke(&serde_json::json!({"Records": []})).await.result {
         Err(InvokeError::Exited { stderr, .. }) => assert!(stderr.contains("MAPPING_CONFIG"), "{stderr}"),
         other => panic!("expected Runtime.ExitError, got {other:?}"),

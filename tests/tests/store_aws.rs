@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 use chrono::{Duration as Span, TimeZone, Utc};
 use connector_core::{
-    Actor, Approval, AssetId, AssetLink, AssetRole, AuditRecord, Flow, Isbn13, LinkKey, LinkStatus, Outcome,
-    ProductId, TitleRecord, WorkId,
+    Actor, Approval, AssetId, AssetLink, AssetRole, AuditAction, AuditRecord, Flow, Isbn13, LinkKey,
+    LinkStatus, Outcome, ProductId, TitleRecord, WorkId,
 };
 use connector_store::aws::AwsConfig;
 use connector_store::{
@@ -28,20 +28,21 @@ fn asset(n: u64) -> AssetId {
     AssetId::parse(&format!("{n:040x}")).unwrap()
 }
 
-fn audit(isbn: Option<&Isbn13>, asset_id: Option<&AssetId>, action: &str) -> AuditRecord {
+/// A record told apart by `tag`, its detail.
+fn audit(isbn: Option<&Isbn13>, asset_id: Option<&AssetId>, tag: &str) -> AuditRecord {
     let at = Utc::now();
     AuditRecord {
         id: new_audit_id(at),
         at,
         flow: Flow::LinkApprovedAsset,
-        action: action.into(),
+        action: AuditAction::LinkCreated,
         outcome: Outcome::Applied,
         isbn: isbn.cloned(),
         asset_id: asset_id.cloned(),
         asset_version: Some(1),
         actor: Some(Actor { user_id: "mpatel".into(), name: None }),
         correlation_id: "store-aws".into(),
-        detail: action.into(),
+        detail: tag.into(),
         data: serde_json::json!({"n": 1, "nested": {"ok": true}}),
     }
 }
@@ -258,7 +259,7 @@ async fn refused_writes_leave_no_audit_record() {
     let (stores, cfg) = aws::stores("transaction_atomicity").await;
     let (m, log) = (&stores.mapping, &stores.audit);
     let a = asset(1);
-    let v2 = m.put_link(&link(2, 20), None, &[audit(Some(&isbn()), Some(&a), "link.created")]).await.unwrap();
+    let v2 = m.put_link(&link(2, 20), None, &[audit(Some(&isbn()), Some(&a), "created")]).await.unwrap();
     assert_eq!(count_items(&cfg, &cfg.audit_table).await, 1);
 
     // Condition fails on the link (older version): the audit put in the same transaction

@@ -89,18 +89,19 @@ async fn snapshot_copies_state_without_touching_it_and_frees_the_copy_of_claims(
     let before_id;
     {
         let stores = embedded::open(dir.path(), EmbeddedOptions::default()).unwrap();
-        let record = |action: &str| connector_core::AuditRecord {
+        // Told apart by their detail.
+        let record = |tag: &str| connector_core::AuditRecord {
             id: connector_store::new_audit_id(Utc::now()),
             at: Utc::now(),
             flow: connector_core::Flow::Reconcile,
-            action: action.into(),
+            action: connector_core::AuditAction::ReconcileRun,
             outcome: connector_core::Outcome::Applied,
             isbn: Some(isbn()),
             asset_id: None,
             asset_version: None,
             actor: None,
             correlation_id: "c".into(),
-            detail: String::new(),
+            detail: tag.into(),
             data: serde_json::Value::Null,
         };
         let old = record("old");
@@ -153,7 +154,7 @@ async fn snapshot_copies_state_without_touching_it_and_frees_the_copy_of_claims(
     );
     assert!(stores.staging.head("packages/a/manifest.json").await.unwrap().is_some());
     let after = embedded::audit_after(copy.path(), &before_id).unwrap();
-    assert_eq!(after.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), ["new"]);
+    assert_eq!(after.iter().map(|r| r.detail.as_str()).collect::<Vec<_>>(), ["new"]);
     // Nothing to copy: `false`, and an empty directory to start fresh state in.
     let none = tempfile::tempdir().unwrap();
     assert!(!embedded::snapshot(&none.path().join("missing"), &none.path().join("copy")).unwrap());

@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 use connector_core::dead_letter::DeadLetterCause;
 use connector_core::event::{FlowMessage, InboundEvent};
-use connector_core::{AssetId, AuditRecord, Flow, Isbn13, Outcome};
+use connector_core::{AssetId, AuditAction, AuditRecord, Flow, Isbn13, Outcome};
 use connector_store::{Document, PageRequest, QueueMessage, StoreError, Stores, keys, new_audit_id};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -104,7 +104,7 @@ pub async fn park(
                 id: new_audit_id(p.at),
                 at: p.at,
                 flow: Flow::Intake,
-                action: "message.dead_lettered".into(),
+                action: AuditAction::MessageDeadLettered,
                 outcome: Outcome::DeadLettered,
                 isbn,
                 asset_id: asset.as_ref().map(|(a, _)| a.clone()),
@@ -127,7 +127,7 @@ pub async fn park(
         audit_id: audit[explained].id.to_string(),
         receive_count: p.message.receive_count,
         exhausted_retries: p.exhausted_retries,
-        cause_kind: Some(DeadLetterCause::of_parking(Some(&audit[explained].action), p.exhausted_retries)),
+        cause_kind: Some(DeadLetterCause::of_parking(Some(audit[explained].action), p.exhausted_retries)),
         at: p.at,
     };
     let kind = entry.cause_kind.unwrap_or(DeadLetterCause::PermanentError);
@@ -284,7 +284,7 @@ async fn describe(stores: &Stores, m: &QueueMessage) -> Result<DeadLetter, Store
         d.cause = Some(r.detail.clone());
         d.cause_audit_id = Some(r.id.to_string());
         d.cause_kind = Some(match r.outcome {
-            Outcome::DeadLettered => DeadLetterCause::of_parking(Some(&r.action), false),
+            Outcome::DeadLettered => DeadLetterCause::of_parking(Some(r.action), false),
             // Its newest record is a retry: the queue moved it after that.
             _ => DeadLetterCause::MovedByQueue,
         });
@@ -334,7 +334,7 @@ pub async fn replay(
         id: id.clone(),
         at: now,
         flow: Flow::Replay,
-        action: "dlq.replayed".into(),
+        action: AuditAction::DlqReplayed,
         outcome: Outcome::Applied,
         isbn: None,
         asset_id: None,
@@ -361,7 +361,7 @@ mod tests {
             id: connector_core::AuditId(id.into()),
             at: Utc::now(),
             flow: Flow::LinkApprovedAsset,
-            action: "x".into(),
+            action: AuditAction::MessageDeadLettered,
             outcome,
             isbn: None,
             asset_id: None,

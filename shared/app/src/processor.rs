@@ -17,7 +17,7 @@ mod withdraw;
 
 use crate::App;
 use connector_core::event::{FlowMessage, InboundEvent};
-use connector_core::{AuditRecord, Flow, Outcome};
+use connector_core::{AuditAction, AuditRecord, Flow, Outcome};
 use connector_store::QueueMessage;
 use failure::{Failure, record};
 use futures::StreamExt;
@@ -54,7 +54,15 @@ pub async fn process(app: &App, message: &QueueMessage) -> Disposition {
             warn!(message_id = %message.message_id, %cause, "dead-lettering unreadable message");
             let rec = AuditRecord {
                 correlation_id: message.message_id.clone(),
-                ..record(app, Flow::Intake, "message.unreadable", Outcome::DeadLettered, &cause, None, None)
+                ..record(
+                    app,
+                    Flow::Intake,
+                    AuditAction::MessageUnreadable,
+                    Outcome::DeadLettered,
+                    &cause,
+                    None,
+                    None,
+                )
             };
             return crate::metrics::processed(
                 "unreadable",

@@ -22,7 +22,7 @@ use connector_core::readiness::{
     ReadinessStatus, ScheduleFacts, TitleReadiness, evaluate_readiness, milestones, summarise,
 };
 use connector_core::requests::{AssetRequest, RequestCommand, RequestFacts};
-use connector_core::{AssetLink, AssetRole, AuditRecord, Flow, Isbn13, Outcome, WorkId};
+use connector_core::{AssetLink, AssetRole, AuditAction, AuditRecord, Flow, Isbn13, Outcome, WorkId};
 use connector_store::{Claim, Document, Page, PageRequest, StoreError, new_audit_id};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -382,7 +382,7 @@ async fn store(
             id: new_audit_id(at),
             at,
             flow: Flow::LaunchReadiness,
-            action: "readiness.changed".into(),
+            action: AuditAction::ReadinessChanged,
             outcome: Outcome::Applied,
             isbn: Some(readiness.isbn.clone()),
             asset_id: None,
@@ -456,7 +456,7 @@ async fn report_back(
                         id: new_audit_id(at),
                         at,
                         flow: Flow::LaunchReadiness,
-                        action: "readiness.linked".into(),
+                        action: AuditAction::ReadinessLinked,
                         outcome: Outcome::Applied,
                         isbn: Some(readiness.isbn.clone()),
                         asset_id: None,

@@ -16,7 +16,7 @@ use connector_core::event::{
     ConsonanceEvent, ConsonanceEventType, EventId, FlowMessage, InboundEvent, OtmmEvent, OtmmEventType,
 };
 use connector_core::plan::AssetFacts;
-use connector_core::{Actor, AuditRecord, Checkpoint, Flow, Outcome, TitleRecord};
+use connector_core::{Actor, AuditAction, AuditRecord, Checkpoint, Flow, Outcome, TitleRecord};
 use connector_store::{StoreError, keys, new_audit_id};
 
 mod assets;
@@ -274,7 +274,7 @@ pub async fn run_observed(
             id: new_audit_id(at),
             at,
             flow: Flow::Reconcile,
-            action: "reconcile.run".into(),
+            action: AuditAction::ReconcileRun,
             outcome: Outcome::Applied,
             isbn: None,
             asset_id: None,

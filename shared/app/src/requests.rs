@@ -142,7 +142,7 @@ fn audit(app: &App, command: &RequestCommand, r: &AssetRequest, correlation_id: 
         id: new_audit_id(at),
         at,
         flow: Flow::AssetRequest,
-        action: command.action().to_string(),
+        action: command.action(),
         outcome: Outcome::Applied,
         isbn: Some(r.isbn.clone()),
         asset_id: match command {

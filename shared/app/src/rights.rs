@@ -24,7 +24,9 @@ use chrono::{DateTime, Duration as Span, NaiveDate, Utc};
 use connector_core::event::{EventId, FlowMessage, InboundEvent, OtmmEvent, OtmmEventType};
 use connector_core::plan::TitleFacts;
 use connector_core::rights_eval::{RightsReason, expiring_soon};
-use connector_core::{Actor, AssetLink, AuditRecord, Checkpoint, Flow, Isbn13, LinkKey, LinkStatus, Outcome};
+use connector_core::{
+    Actor, AssetLink, AuditAction, AuditRecord, Checkpoint, Flow, Isbn13, LinkKey, LinkStatus, Outcome,
+};
 use connector_store::{Document, PageRequest, StoreError, keys, new_audit_id};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -305,7 +307,7 @@ async fn handle_entry(
                 id: new_audit_id(at),
                 at,
                 flow: Flow::RightsSync,
-                action: "rights.expiring".into(),
+                action: AuditAction::RightsExpiring,
                 outcome: Outcome::Applied,
                 isbn: Some(link.key.isbn.clone()),
                 asset_id: Some(link.approval.asset_id.clone()),

@@ -76,12 +76,17 @@ pub fn web_links_resource_id(ids: &[i64]) -> String {
     format!("weblink:{}", ids.iter().map(i64::to_string).collect::<Vec<_>>().join("+"))
 }
 
+/// A resource id with the web-link prefix whose ids do not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a web-link resource id")]
+pub struct NotWebLinkIds(pub String);
+
 /// The web link ids of a [`web_links_resource_id`], `None` for a supporting resource's id.
-pub fn web_link_ids(resource_id: &str) -> Option<Result<Vec<i64>, String>> {
+pub fn web_link_ids(resource_id: &str) -> Option<Result<Vec<i64>, NotWebLinkIds>> {
     let rest = resource_id.strip_prefix("weblink:")?;
     Some(
         rest.split('+')
-            .map(|p| p.parse::<i64>().map_err(|_| format!("{resource_id:?} is not a web-link resource id")))
+            .map(|p| p.parse::<i64>().map_err(|_| NotWebLinkIds(resource_id.to_string())))
             .collect(),
     )
 }

@@ -6,6 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+mod action;
+pub use action::{AuditAction, UnknownAction};
+
 /// A ULID string: lexicographic order is creation order (milliseconds, then a monotonic
 /// counter within the same millisecond in one process).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -78,8 +81,8 @@ pub struct AuditRecord {
     pub id: AuditId,
     pub at: DateTime<Utc>,
     pub flow: Flow,
-    /// What was decided or done, dotted: `link.created`, `link.replaced`, `approval.stale`.
-    pub action: String,
+    /// What was decided or done; stored dotted: `link.created`, `link.replaced`, `approval.stale`.
+    pub action: AuditAction,
     pub outcome: Outcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isbn: Option<Isbn13>,

@@ -1,6 +1,7 @@
 //! What kind of cause parked a dead letter: a short, closed set of names for counting and
 //! grouping (metrics, `connector status`), beside the free-text cause people read.
 
+use crate::audit::AuditAction;
 use serde::{Deserialize, Serialize};
 
 /// The kind of a dead letter's cause. Derived from the audit record that explains it (its
@@ -50,12 +51,12 @@ impl DeadLetterCause {
     /// The kind for a message parked by the processor: the action of the dead-lettered audit
     /// record that explains it (`None` when the processor wrote its own
     /// `message.dead_lettered`), and whether it gave up on transient failures.
-    pub fn of_parking(action: Option<&str>, exhausted_retries: bool) -> DeadLetterCause {
+    pub fn of_parking(action: Option<AuditAction>, exhausted_retries: bool) -> DeadLetterCause {
         match action {
-            Some("asset.not_found") => DeadLetterCause::AssetNotFound,
-            Some("title.not_found") => DeadLetterCause::TitleNotFound,
-            Some("package.failed") => DeadLetterCause::PackageFailed,
-            Some("message.unreadable") => DeadLetterCause::MessageUnreadable,
+            Some(AuditAction::AssetNotFound) => DeadLetterCause::AssetNotFound,
+            Some(AuditAction::TitleNotFound) => DeadLetterCause::TitleNotFound,
+            Some(AuditAction::PackageFailed) => DeadLetterCause::PackageFailed,
+            Some(AuditAction::MessageUnreadable) => DeadLetterCause::MessageUnreadable,
             _ if exhausted_retries => DeadLetterCause::RetriesExhausted,
             _ => DeadLetterCause::PermanentError,
         }
@@ -75,31 +76,31 @@ mod tests {
     #[test]
     fn the_explaining_action_names_the_kind() {
         assert_eq!(
-            DeadLetterCause::of_parking(Some("asset.not_found"), false),
+            DeadLetterCause::of_parking(Some(AuditAction::AssetNotFound), false),
             DeadLetterCause::AssetNotFound
         );
         assert_eq!(
-            DeadLetterCause::of_parking(Some("title.not_found"), false),
+            DeadLetterCause::of_parking(Some(AuditAction::TitleNotFound), false),
             DeadLetterCause::TitleNotFound
         );
         assert_eq!(
-            DeadLetterCause::of_parking(Some("package.failed"), false),
+            DeadLetterCause::of_parking(Some(AuditAction::PackageFailed), false),
             DeadLetterCause::PackageFailed
         );
         assert_eq!(
-            DeadLetterCause::of_parking(Some("message.unreadable"), false),
+            DeadLetterCause::of_parking(Some(AuditAction::MessageUnreadable), false),
             DeadLetterCause::MessageUnreadable
         );
         // The processor's own record: given up, or another permanent failure.
         assert_eq!(DeadLetterCause::of_parking(None, true), DeadLetterCause::RetriesExhausted);
         assert_eq!(
-            DeadLetterCause::of_parking(Some("message.dead_lettered"), true),
+            DeadLetterCause::of_parking(Some(AuditAction::MessageDeadLettered), true),
             DeadLetterCause::RetriesExhausted
         );
         assert_eq!(DeadLetterCause::of_parking(None, false), DeadLetterCause::PermanentError);
         // A named cause wins over the receives count: it says more.
         assert_eq!(
-            DeadLetterCause::of_parking(Some("title.not_found"), true),
+            DeadLetterCause::of_parking(Some(AuditAction::TitleNotFound), true),
             DeadLetterCause::TitleNotFound
         );
     }

@@ -22,7 +22,7 @@ pub mod role;
 pub mod signature;
 
 pub use approval::{Approval, Supersession, supersedes};
-pub use audit::{Actor, AuditId, AuditRecord, Flow, Outcome};
+pub use audit::{Actor, AuditAction, AuditId, AuditRecord, Flow, Outcome};
 pub use ids::{AssetId, IdError, Isbn13, ProductId, WorkId};
 pub use mapping::{AssetLink, Checkpoint, LinkKey, LinkStatus, TitleRecord};
 pub use rights::{

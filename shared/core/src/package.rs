@@ -26,6 +26,42 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Where a product's channel package stands, as its `package` document records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PackageStatus {
+    /// Files and manifest in staging, not yet released.
+    Staged,
+    /// Staged, and a web link to its manifest is on the Consonance product.
+    Released,
+    /// Not staged (rights), or staged but failed by every recipient's checks.
+    Blocked,
+}
+
+impl PackageStatus {
+    pub const ALL: [PackageStatus; 3] =
+        [PackageStatus::Staged, PackageStatus::Released, PackageStatus::Blocked];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackageStatus::Staged => "staged",
+            PackageStatus::Released => "released",
+            PackageStatus::Blocked => "blocked",
+        }
+    }
+
+    /// Whether the files are in staging for partners (staged or released).
+    pub fn is_staged(self) -> bool {
+        matches!(self, PackageStatus::Staged | PackageStatus::Released)
+    }
+}
+
+impl std::fmt::Display for PackageStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// The product a package is for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PackageProduct {

@@ -5,12 +5,12 @@
 //! with idempotency keys, and writes the new link with the audit notes in one transaction.
 
 use crate::approval::{Approval, Supersession, supersedes};
-use crate::audit::{Actor, Flow, Outcome};
-use crate::config::{LinkRoute, LinkTarget, MappingConfig, ProductForm, ResourceSettings, System, is_jpeg};
+use crate::audit::{Actor, AuditAction, Flow, Outcome};
+use crate::config::{LinkRoute, LinkTarget, MappingConfig, ProductForm, is_jpeg};
 use crate::ids::{AssetId, IdError, Isbn13, ProductId, WorkId};
 use crate::mapping::{AssetLink, LinkKey, LinkStatus};
 use crate::rights::{AssetRights, ProductSalesRights};
-use crate::rights_eval::{Coverage, evaluate};
+use crate::rights_eval::evaluate;
 use crate::role::AssetRole;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -133,7 +133,7 @@ impl Command {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Note {
     pub flow: Flow,
-    pub action: String,
+    pub action: AuditAction,
     pub outcome: Outcome,
     pub detail: String,
     #[serde(default)]
@@ -208,12 +208,12 @@ pub fn link_create_key(link: &AssetLink) -> String {
 
 fn note(
     flow: Flow,
-    action: &str,
+    action: AuditAction,
     outcome: Outcome,
     detail: impl Into<String>,
     data: serde_json::Value,
 ) -> Note {
-    Note { flow, action: action.to_string(), outcome, detail: detail.into(), data }
+    Note { flow, action, outcome, detail: detail.into(), data }
 }
 
 fn done(isbn: Option<Isbn13>, notes: Vec<Note>) -> Plan {
@@ -246,7 +246,13 @@ pub fn plan_asset(
         );
         return done(
             None,
-            vec![note(Flow::LinkApprovedAsset, "asset.unmapped_type", Outcome::Skipped, detail, asset_data)],
+            vec![note(
+                Flow::LinkApprovedAsset,
+                AuditAction::AssetUnmappedType,
+                Outcome::Skipped,
+                detail,
+                asset_data,
+            )],
         );
     };
     let flow = if role.is_campaign() { Flow::CampaignAsset } else { Flow::LinkApprovedAsset };
@@ -258,7 +264,13 @@ pub fn plan_asset(
             let detail = format!("the asset has no ISBN in field {}", config.otmm.fields.isbn);
             return done(
                 None,
-                vec![note(Flow::IdentifierAlignment, "isbn.missing", Outcome::Rejected, detail, asset_data)],
+                vec![note(
+                    Flow::IdentifierAlignment,
+                    AuditAction::IsbnMissing,
+                    Outcome::Rejected,
+                    detail,
+                    asset_data,
+                )],
             );
         }
         Err(Some(e)) => {
@@ -266,7 +278,7 @@ pub fn plan_asset(
                 None,
                 vec![note(
                     Flow::IdentifierAlignment,
-                    "isbn.invalid",
+                    AuditAction::IsbnInvalid,
                     Outcome::Rejected,
                     e.to_string(),
                     asset_data,
@@ -287,7 +299,7 @@ pub fn plan_asset(
                 Some(isbn),
                 vec![note(
                     flow,
-                    "asset.deleted",
+                    AuditAction::AssetDeleted,
                     Outcome::Skipped,
                     "deleted asset was not linked",
                     asset_data,
@@ -302,7 +314,7 @@ pub fn plan_asset(
         link.updated_at = now;
         notes.push(note(
             flow,
-            "link.withdrawn",
+            AuditAction::LinkWithdrawn,
             Outcome::Applied,
             "the asset was deleted in OTMM",
             asset_data,
@@ -314,7 +326,13 @@ pub fn plan_asset(
         TitleLookup::Found(t) => t,
         TitleLookup::NotFound => {
             let cause = format!("no Consonance product has ISBN {isbn}");
-            notes.push(note(flow, "title.not_found", Outcome::DeadLettered, cause.clone(), asset_data));
+            notes.push(note(
+                flow,
+                AuditAction::TitleNotFound,
+                Outcome::DeadLettered,
+                cause.clone(),
+                asset_data,
+            ));
             return Plan {
                 isbn: Some(isbn),
                 commands,
@@ -335,7 +353,7 @@ pub fn plan_asset(
     if !asset.approved {
         notes.push(note(
             flow,
-            "asset.not_approved",
+            AuditAction::AssetNotApproved,
             Outcome::Skipped,
             "version is not approved; the linked version stays",
             asset_data,
@@ -361,7 +379,7 @@ pub fn plan_asset(
             }
             _ => "an asset approved later is already linked in this slot; it stays".to_string(),
         };
-        notes.push(note(flow, "approval.stale", Outcome::Skipped, detail, asset_data));
+        notes.push(note(flow, AuditAction::ApprovalStale, Outcome::Skipped, detail, asset_data));
         if config.resource_for(role).is_some_and(|s| matches!(s.route, LinkRoute::SupportingResource { .. }))
         {
             commands.push(Command::RemoveResourcesMarked {
@@ -374,7 +392,7 @@ pub fn plan_asset(
 
     let Some(settings) = config.resource_for(role) else {
         let detail = format!("role {role} has no [consonance.resources.{role}] in {}", config.source);
-        notes.push(note(flow, "role.not_configured", Outcome::Skipped, detail, asset_data));
+        notes.push(note(flow, AuditAction::RoleNotConfigured, Outcome::Skipped, detail, asset_data));
         return Plan { isbn: Some(isbn), commands, link: None, notes, verdict: Verdict::Done };
     };
     // Supporting resources are JPG images (CreateSupportingResourceInput: "Must be a JPG
@@ -386,7 +404,7 @@ pub fn plan_asset(
              [consonance.resources.{role}] of {})",
             asset.lineage_id, asset.version, asset.mime_type, asset.name, config.source
         );
-        notes.push(note(flow, "link.not_jpeg", Outcome::Rejected, detail, asset_data));
+        notes.push(note(flow, AuditAction::LinkNotJpeg, Outcome::Rejected, detail, asset_data));
         return Plan { isbn: Some(isbn), commands, link: None, notes, verdict: Verdict::Done };
     }
     // The products the role links to (by form), then those the rights cover today (flow 4).
@@ -397,7 +415,7 @@ pub fn plan_asset(
         .collect();
     if eligible.is_empty() {
         let detail = format!("work {} has no product of a form that takes a {role}", title.work_id);
-        notes.push(note(flow, "link.no_products", Outcome::Skipped, detail, asset_data));
+        notes.push(note(flow, AuditAction::LinkNoProducts, Outcome::Skipped, detail, asset_data));
         return Plan { isbn: Some(isbn), commands, link: None, notes, verdict: Verdict::Done };
     }
     let coverage = evaluate(&asset.rights, role, &eligible, config, now.date_naive());
@@ -450,7 +468,7 @@ pub fn plan_asset(
         );
         notes.push(note(
             Flow::RightsSync,
-            "link.withheld",
+            AuditAction::LinkWithheld,
             Outcome::Rejected,
             detail,
             serde_json::json!({
@@ -467,7 +485,7 @@ pub fn plan_asset(
     if let Some(old) = &replaced {
         commands.push(Command::DeleteResource { resource_id: old.clone() });
     }
-    let action = if replaced.is_some() { "link.replaced" } else { "link.created" };
+    let action = if replaced.is_some() { AuditAction::LinkReplaced } else { AuditAction::LinkCreated };
     let mut detail = format!(
         "{role} {} v{} linked to work {} and products {:?}",
         asset.lineage_id,
@@ -493,223 +511,13 @@ pub fn plan_asset(
     Plan { isbn: Some(isbn), commands, link: Some(link), notes, verdict: Verdict::Done }
 }
 
-/// What one planning step knows, for the rights helpers.
-struct Ctx<'a> {
-    asset: &'a AssetFacts,
-    title: &'a TitleFacts,
-    role: AssetRole,
-    settings: &'a ResourceSettings,
-    config: &'a MappingConfig,
-    now: DateTime<Utc>,
-    flow: Flow,
-}
-
-impl Ctx<'_> {
-    /// The create command of the role's route (the planner is where the route is decided).
-    fn create(&self, product_ids: &[ProductId]) -> Command {
-        let dedupe_marker = resource_marker(&self.asset.lineage_id, self.asset.version, product_ids);
-        match &self.settings.route {
-            LinkRoute::SupportingResource { resource_variant, status } => Command::CreateResource {
-                work_id: self.title.work_id,
-                product_ids: product_ids.to_vec(),
-                role: self.role,
-                resource_variant: resource_variant.clone(),
-                status: status.clone(),
-                dedupe_marker,
-                unlink_previous: self.role.is_single_slot(),
-            },
-            LinkRoute::WebLink { website_role, target } => Command::CreateWebLinks {
-                work_id: self.title.work_id,
-                product_ids: product_ids.to_vec(),
-                role: self.role,
-                website_role: website_role.clone(),
-                target: *target,
-                dedupe_marker,
-            },
-        }
-    }
-
-    /// The OTMM rights flag, when what it should say changed between `old` and `new`.
-    fn flag(&self, old: Option<&AssetLink>, new: &AssetLink) -> Option<Command> {
-        let field = self.config.otmm.fields.rights_flag.clone()?;
-        let state = |l: &AssetLink| (l.status == LinkStatus::Withdrawn, l.rights_denials.clone());
-        let before = old.map_or((false, Vec::new()), state);
-        if before == state(new) {
-            return None;
-        }
-        Some(Command::UpdateOtmmFields {
-            asset_id: self.asset.asset_id.clone(),
-            fields: vec![(field, rights_flag_value(new, self.now))],
-        })
-    }
-
-    /// The same version again, linked or withdrawn: bring what it is linked to in line with
-    /// the rights on both sides as they are now (narrow, widen, withdraw, restore).
-    fn resync(
-        &self,
-        cur: &AssetLink,
-        coverage: &Coverage,
-        asset_data: serde_json::Value,
-    ) -> (Vec<Command>, Option<AssetLink>, Vec<Note>) {
-        let mut commands = Vec::new();
-        let mut notes = Vec::new();
-        let snapshot_same =
-            cur.rights.as_ref() == Some(&self.asset.rights) && cur.rights_denials == coverage.denied;
-        let linked = cur.status == LinkStatus::Linked;
-        let mut link = AssetLink {
-            rights: Some(self.asset.rights.clone()),
-            rights_denials: coverage.denied.clone(),
-            updated_at: self.now,
-            ..cur.clone()
-        };
-        let old_ids: Vec<i64> =
-            if linked { cur.product_ids.iter().map(|p| p.0).collect() } else { Vec::new() };
-        let new_ids: Vec<i64> = coverage.covered.iter().map(|p| p.0).collect();
-        let data = serde_json::json!({
-            "asset_id": self.asset.asset_id, "lineage_id": self.asset.lineage_id, "version": self.asset.version,
-            "work_id": self.title.work_id, "before": old_ids, "after": new_ids,
-            "removed": old_ids.iter().filter(|p| !new_ids.contains(p)).collect::<Vec<_>>(),
-            "added": new_ids.iter().filter(|p| !old_ids.contains(p)).collect::<Vec<_>>(),
-            "denied": coverage.denied, "previous_resource_id": cur.consonance_resource_id,
-        });
-        let unchanged_links =
-            if linked { coverage.covered == cur.product_ids } else { coverage.covered.is_empty() };
-        if unchanged_links {
-            if snapshot_same {
-                let (action, detail) = if linked {
-                    ("approval.repeat", "this version is already linked")
-                } else {
-                    (
-                        "rights.still_withdrawn",
-                        "this version stays withdrawn: its rights still cover no product",
-                    )
-                };
-                notes.push(note(self.flow, action, Outcome::Skipped, detail, asset_data));
-                return (commands, None, notes);
-            }
-            let detail = format!(
-                "rights changed but cover the same products {new_ids:?}{}",
-                if coverage.denied.is_empty() {
-                    String::new()
-                } else {
-                    format!("; excluded: {}", coverage.summary())
-                }
-            );
-            notes.push(note(Flow::RightsSync, "rights.refreshed", Outcome::Skipped, detail, data));
-        } else if coverage.covered.is_empty() {
-            if let Some(id) = &cur.consonance_resource_id {
-                commands.push(Command::DeleteResource { resource_id: id.clone() });
-            }
-            link.status = LinkStatus::Withdrawn;
-            link.product_ids = Vec::new();
-            link.consonance_resource_id = None;
-            let detail = format!(
-                "{} {} v{} withdrawn from products {old_ids:?}: {}",
-                self.role,
-                self.asset.lineage_id,
-                self.asset.version,
-                coverage.summary()
-            );
-            notes.push(note(Flow::RightsSync, "link.withdrawn", Outcome::Applied, detail, data));
-        } else {
-            commands.push(self.create(&coverage.covered));
-            if linked && let Some(id) = &cur.consonance_resource_id {
-                commands.push(Command::DeleteResource { resource_id: id.clone() });
-            }
-            let action = if !linked {
-                "link.restored"
-            } else if new_ids.iter().all(|p| old_ids.contains(p)) {
-                "link.narrowed"
-            } else if old_ids.iter().all(|p| new_ids.contains(p)) {
-                "link.widened"
-            } else {
-                "link.changed"
-            };
-            link.status = LinkStatus::Linked;
-            link.product_ids = coverage.covered.clone();
-            link.consonance_resource_id = None;
-            let mut detail = format!(
-                "{} {} v{} now linked to products {new_ids:?} (was {old_ids:?})",
-                self.role, self.asset.lineage_id, self.asset.version
-            );
-            if !coverage.denied.is_empty() {
-                detail.push_str(&format!("; excluded: {}", coverage.summary()));
-            }
-            notes.push(note(Flow::RightsSync, action, Outcome::Applied, detail, data));
-        }
-        commands.extend(self.flag(Some(cur), &link));
-        (commands, Some(link), notes)
-    }
-}
-
-/// What the OTMM rights flag says for a link: why it is withdrawn or narrowed, or that it is
-/// clear. Always dated and never empty, so each change is a distinct write (see
-/// `docs/mapping-config.md`, `rights_flag`).
-pub fn rights_flag_value(link: &AssetLink, now: DateTime<Utc>) -> String {
-    let when = now.format("%Y-%m-%d %H:%M:%S UTC");
-    let why = crate::rights_eval::summarise(&link.rights_denials);
-    match (link.status, link.rights_denials.is_empty()) {
-        (LinkStatus::Withdrawn, _) => format!("withdrawn {when}: {why}"),
-        (_, false) => format!("narrowed {when}: {why}"),
-        (_, true) => format!("cleared {when}: rights cover every linked product"),
-    }
-}
-
-/// Flow 6 for one asset: title data (ISBN form, imprint) flows from the authoritative side.
-fn align_identifiers(
-    asset: &AssetFacts,
-    isbn: &Isbn13,
-    title: &TitleFacts,
-    config: &MappingConfig,
-) -> (Option<Command>, Vec<Note>) {
-    let mut fixes: Vec<(String, String, String)> = Vec::new(); // (field id, from, to)
-    let raw_isbn = asset.isbn_field.as_deref().unwrap_or("").trim();
-    if raw_isbn != isbn.as_str() {
-        fixes.push((config.otmm.fields.isbn.clone(), raw_isbn.to_string(), isbn.to_string()));
-    }
-    if let (Some(field), Some(consonance_imprint)) = (&config.otmm.fields.imprint, &title.imprint) {
-        let otmm_imprint = asset.imprint_field.as_deref().unwrap_or("").trim();
-        if otmm_imprint != consonance_imprint.trim() {
-            fixes.push((field.clone(), otmm_imprint.to_string(), consonance_imprint.trim().to_string()));
-        }
-    }
-    if fixes.is_empty() {
-        return (None, Vec::new());
-    }
-    let data = serde_json::json!({
-        "asset_id": asset.asset_id,
-        "fixes": fixes.iter().map(|(f, from, to)| serde_json::json!({"field": f, "from": from, "to": to})).collect::<Vec<_>>(),
-    });
-    let summary: Vec<String> = fixes.iter().map(|(f, from, to)| format!("{f}: {from:?} -> {to:?}")).collect();
-    match config.authority.title_data {
-        System::Consonance => {
-            let cmd = Command::UpdateOtmmFields {
-                asset_id: asset.asset_id.clone(),
-                fields: fixes.into_iter().map(|(f, _, to)| (f, to)).collect(),
-            };
-            let detail = format!(
-                "OTMM brought in line with Consonance (authoritative for title data): {}",
-                summary.join("; ")
-            );
-            (
-                Some(cmd),
-                vec![note(Flow::IdentifierAlignment, "identifiers.aligned", Outcome::Applied, detail, data)],
-            )
-        }
-        // OTMM authoritative for title data: Consonance's API cannot take these writes here,
-        // so the drift is reported for a person to settle.
-        System::Otmm => {
-            let detail = format!(
-                "title data differs; OTMM is authoritative, Consonance left as is: {}",
-                summary.join("; ")
-            );
-            (None, vec![note(Flow::IdentifierAlignment, "identifiers.drift", Outcome::Skipped, detail, data)])
-        }
-    }
-}
-
+mod identifiers;
 mod repeat;
+mod rights;
+use identifiers::align_identifiers;
 pub use repeat::repeated_approval;
+use rights::Ctx;
+pub use rights::rights_flag_value;
 
 #[cfg(test)]
 mod tests;

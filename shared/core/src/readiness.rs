@@ -20,6 +20,7 @@
 use crate::config::{FieldName, MappingConfig, ProductForm};
 use crate::ids::{AssetId, Isbn13, ProductId, WorkId};
 use crate::mapping::{AssetLink, LinkStatus};
+use crate::package::PackageStatus;
 use crate::requests::{AssetRequest, RequestFacts, RequestStatus, arrived, due_date, request_key};
 use crate::rights::{Channel, CountryCode, ProductSalesRights, may_use};
 use crate::role::AssetRole;
@@ -245,8 +246,7 @@ pub struct ObservedAsset {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageSummary {
     pub channel: String,
-    /// `staged`, `released` or `blocked`.
-    pub status: String,
+    pub status: PackageStatus,
     /// Roles of the files it includes.
     pub roles: BTreeSet<AssetRole>,
     /// The recipients' failed delivery checks, per role of the file that failed (issue 18).
@@ -265,9 +265,9 @@ pub struct CheckFailure {
 
 impl PackageSummary {
     /// Reads a `package` document body (`status`, `files: [{role, ...}]`); unknown roles are
-    /// skipped, a body without a status is `None`.
+    /// skipped, a body without a status (or with one no build writes) is `None`.
     pub fn from_doc(channel: &str, body: &serde_json::Value) -> Option<PackageSummary> {
-        let status = body.get("status")?.as_str()?.to_string();
+        let status: PackageStatus = serde_json::from_value(body.get("status")?.clone()).ok()?;
         let roles = body
             .get("files")
             .and_then(|f| f.as_array())
@@ -282,7 +282,7 @@ impl PackageSummary {
         Some(PackageSummary { channel: channel.to_string(), status, roles, check_failures })
     }
     pub fn includes(&self, role: AssetRole) -> bool {
-        matches!(self.status.as_str(), "staged" | "released") && self.roles.contains(&role)
+        self.status.is_staged() && self.roles.contains(&role)
     }
 }
 

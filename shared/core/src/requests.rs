@@ -13,6 +13,7 @@
 //! out in OTMM (a folder or a placeholder asset per request) and stores each request as a
 //! `Documents` record of kind [`REQUEST_DOC_KIND`](crate::readiness::REQUEST_DOC_KIND).
 
+use crate::audit::AuditAction;
 use crate::config::{MappingConfig, ProductForm};
 use crate::ids::{AssetId, Isbn13, ProductId, WorkId};
 use crate::mapping::{AssetLink, LinkStatus};
@@ -155,11 +156,11 @@ impl RequestCommand {
         }
     }
     /// The audit action: `request.created`, `request.closed`, `request.redated`.
-    pub fn action(&self) -> &'static str {
+    pub fn action(&self) -> AuditAction {
         match self {
-            RequestCommand::Create { .. } => "request.created",
-            RequestCommand::Close { .. } => "request.closed",
-            RequestCommand::Redate { .. } => "request.redated",
+            RequestCommand::Create { .. } => AuditAction::RequestCreated,
+            RequestCommand::Close { .. } => AuditAction::RequestClosed,
+            RequestCommand::Redate { .. } => AuditAction::RequestRedated,
         }
     }
 }

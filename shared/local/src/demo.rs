@@ -7,7 +7,7 @@ use crate::worker::{self, DrainReport};
 use crate::{SIM_WEBHOOK_SECRET, Simulators, app_from_env, intake_deps, open_state};
 use chrono::Utc;
 use connector_app::{App, Settings};
-use connector_core::{AuditRecord, LinkStatus, Outcome};
+use connector_core::{AuditAction, AuditRecord, LinkStatus, Outcome};
 use connector_sim::catalogue::Catalogue;
 use connector_store::PageRequest;
 use std::collections::BTreeMap;
@@ -137,7 +137,8 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, DemoError> {
     })?;
 
     // The intake first, so the OTMM simulator knows where to post.
-    let deps = intake_deps(&stores, SIM_WEBHOOK_SECRET, None).map_err(DemoError::Wiring)?;
+    let deps =
+        intake_deps(&stores, SIM_WEBHOOK_SECRET, None).map_err(|e| DemoError::Wiring(e.to_string()))?;
     let addr = http::spawn(http::router(Arc::new(deps)), "127.0.0.1:0").await.map_err(DemoError::Server)?;
     let sims =
         Simulators::start(&catalogue, Some(format!("http://{addr}/webhooks/otmm")), SIM_WEBHOOK_SECRET).await;
@@ -438,7 +439,9 @@ async fn rights_phase(
             .items
             .iter()
             .rev()
-            .filter(|r| r.flow == connector_core::Flow::RightsSync && r.action != "rights.refreshed")
+            .filter(|r| {
+                r.flow == connector_core::Flow::RightsSync && r.action != AuditAction::RightsRefreshed
+            })
             .filter(|r| !seen.contains(&r.id))
             .collect();
         match rights.first() {
@@ -446,7 +449,7 @@ async fn rights_phase(
                 seen.insert(r.id.clone());
                 s.rights_changes.push(RightsChange {
                     change,
-                    action: r.action.clone(),
+                    action: r.action.to_string(),
                     isbn: link.key.isbn.to_string(),
                     detail: r.detail.clone(),
                 });
@@ -476,7 +479,8 @@ async fn package_phase(app: &App, s: &mut DemoSummary) -> Result<(), DemoError> 
     let passed_all = |d: &&packages::PackageDoc| {
         connector_core::delivery::release_refusal(&d.delivery_checks, None).is_none()
     };
-    if let Some(first) = docs.iter().filter(passed_all).find(|d| d.status == packages::STAGED) {
+    if let Some(first) = docs.iter().filter(passed_all).find(|d| d.status == packages::PackageStatus::Staged)
+    {
         packages::release(app, &first.isbn, first.channel, None, "demo-release").await.map_err(wiring)?;
     }
     // (One that failed on the cover's size only: the demo's point.)
@@ -496,8 +500,8 @@ async fn package_phase(app: &App, s: &mut DemoSummary) -> Result<(), DemoError> 
     }
     for d in packages::list(app).await.map_err(wiring)? {
         delivery_figures(&d, s);
-        match d.status.as_str() {
-            packages::BLOCKED => {
+        match d.status {
+            packages::PackageStatus::Blocked => {
                 s.packages_blocked += 1;
                 if s.blocked_samples.len() < 5 {
                     s.blocked_samples.push(format!(
@@ -509,19 +513,19 @@ async fn package_phase(app: &App, s: &mut DemoSummary) -> Result<(), DemoError> 
                 }
             }
             status => {
-                if status == packages::RELEASED {
+                if status == packages::PackageStatus::Released {
                     s.packages_released += 1;
                 } else {
                     s.packages_staged += 1;
                 }
-                if s.package_samples.len() < 5 || status == packages::RELEASED {
+                if s.package_samples.len() < 5 || status == packages::PackageStatus::Released {
                     s.package_samples.push(format!(
                         "{} {:<5} v{} {}{}",
                         d.isbn,
                         d.channel.as_str(),
                         d.package_version,
                         d.manifest_key.as_deref().unwrap_or(""),
-                        if status == packages::RELEASED {
+                        if status == packages::PackageStatus::Released {
                             "  (released: web link in Consonance)"
                         } else {
                             ""
@@ -559,9 +563,11 @@ async fn collect(
             let trail =
                 app.stores.audit.by_title(&title.isbn, PageRequest { limit: 1000, cursor: None }).await?;
             s.audit_records += trail.items.len();
-            s.stale_approvals_ignored += trail.items.iter().filter(|r| r.action == "approval.stale").count();
-            s.identifiers_aligned += trail.items.iter().filter(|r| r.action == "identifiers.aligned").count();
-            let covered = trail.items.iter().any(|r| r.action == "link.replaced");
+            s.stale_approvals_ignored +=
+                trail.items.iter().filter(|r| r.action == AuditAction::ApprovalStale).count();
+            s.identifiers_aligned +=
+                trail.items.iter().filter(|r| r.action == AuditAction::IdentifiersAligned).count();
+            let covered = trail.items.iter().any(|r| r.action == AuditAction::LinkReplaced);
             if s.sample_title.is_none() && covered {
                 s.sample_title = Some(title.isbn.to_string());
                 s.sample_audit = trail.items.iter().take(8).cloned().collect();
@@ -581,7 +587,7 @@ async fn collect(
             s.invalid_isbns_rejected += trail
                 .items
                 .iter()
-                .filter(|r| r.action == "isbn.invalid" && r.outcome == Outcome::Rejected)
+                .filter(|r| r.action == AuditAction::IsbnInvalid && r.outcome == Outcome::Rejected)
                 .count()
                 .min(1);
         }

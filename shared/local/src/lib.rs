@@ -113,7 +113,7 @@ pub fn intake_deps(
     stores: &Stores,
     otmm_secret: &str,
     consonance_secret: Option<&str>,
-) -> Result<IntakeDeps, String> {
+) -> Result<IntakeDeps, connector_web::intake::SecretError> {
     let mut secrets = Secrets::new().with(Source::Otmm, Secret::new(otmm_secret.as_bytes().to_vec())?);
     if let Some(s) = consonance_secret {
         secrets = secrets.with(Source::Consonance, Secret::new(s.as_bytes().to_vec())?);

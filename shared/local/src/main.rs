@@ -5,6 +5,7 @@
 //! `connector::commands::<name>`.
 
 use clap::{Parser, Subcommand};
+use connector::commands::CommandError;
 use connector::commands::{
     audit, backfill, check, demo, package, plan, reconcile, replay, serve, sim, status,
 };
@@ -84,7 +85,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> Result<(), CommandError> {
     match cli.command {
         Command::Check(args) => check::run(args).await,
         Command::Demo(args) => demo::run(args).await,
@@ -95,7 +96,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Package(args) => package::run(args).await,
         Command::Plan(args) => plan::command(args).await,
         Command::Replay(args) => replay::run(args).await,
-        Command::Status(args) => status::run(args).await.map_err(|e| e.to_string()),
+        Command::Status(args) => status::run(args).await.map_err(CommandError::from_display),
         Command::Audit(args) => audit::run(args).await,
     }
 }

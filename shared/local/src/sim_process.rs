@@ -7,6 +7,7 @@
 //! that dies takes it along).
 
 use crate::Simulators;
+use crate::commands::CommandError;
 use chrono::{DateTime, Utc};
 use connector_sim::catalogue::Catalogue;
 use connector_sim::chaos::{ChaosOptions, ChaosProxy};
@@ -78,7 +79,7 @@ pub async fn start(options: &SimOptions) -> (SimInfo, Simulators, [ChaosProxy; 2
 }
 
 /// `connector sim`: start, print [`SimInfo`], serve until Ctrl-C (or stdin closes).
-pub async fn run(options: SimOptions, exit_when_stdin_closes: bool) -> Result<(), String> {
+pub async fn run(options: SimOptions, exit_when_stdin_closes: bool) -> Result<(), CommandError> {
     let (info, sims, proxies) = start(&options).await;
     println!("{}", serde_json::to_string(&info).map_err(|e| e.to_string())?);
     eprintln!(

@@ -20,6 +20,7 @@ mod support;
 use connector::Simulators;
 use connector::commands::plan::report::{self, Context, Inputs, PlanReport};
 use connector_app::dry_run::PlannedWrite;
+use connector_core::AuditAction;
 use connector_sim::catalogue::{Catalogue, otmm_fields};
 use connector_sim::faults::LoggedRequest;
 use std::collections::BTreeMap;
@@ -133,7 +134,7 @@ async fn real_run(sims: &Simulators, state: &Path) -> PlanReport {
     let records = connector_store::embedded::audit_after(state, &start).unwrap();
     let stores = connector::open_state(state, 5).unwrap();
     let mut roles = BTreeMap::new();
-    for r in records.iter().filter(|r| r.action.starts_with("link.")) {
+    for r in records.iter().filter(|r| r.action.kind() == "link") {
         if let (Some(isbn), Some(asset)) = (&r.isbn, &r.asset_id) {
             for link in stores.mapping.links_for_asset(asset).await.unwrap() {
                 if &link.key.isbn == isbn {
@@ -402,7 +403,7 @@ async fn plan_reports_what_the_real_run_does_and_writes_nothing() {
     let second = plan(&sims, &state, work.path(), "existing state").await;
     let p = &second.report;
     assert!(
-        p.dead_letters.iter().any(|d| d.action == "title.not_found"),
+        p.dead_letters.iter().any(|d| d.action == AuditAction::TitleNotFound),
         "an unknown ISBN is dead-lettered with its cause: {:#?}",
         p.dead_letters
     );
@@ -411,7 +412,11 @@ async fn plan_reports_what_the_real_run_does_and_writes_nothing() {
         "the hyphenated ISBN is rewritten: {:#?}",
         p.identifiers
     );
-    assert!(p.other_actions.contains_key("link.resource_missing"), "{:#?}", p.other_actions);
+    assert!(
+        p.other_actions.contains_key(AuditAction::LinkResourceMissing.as_str()),
+        "{:#?}",
+        p.other_actions
+    );
     assert!(count(p, "links", "replaced") > 0, "the new version replaces the old: {:#?}", p.links);
     assert!(count(p, "links", "withdrawn") > 0, "expired rights withdraw a link: {:#?}", p.links);
     let (creates, folders) = (sims.consonance.creates().creates.len(), sims.otmm.folders().len());

@@ -9,8 +9,8 @@ use crate::{
 use bytes::Bytes;
 use chrono::{DateTime, Duration as Days, TimeZone, Utc};
 use connector_core::{
-    Actor, Approval, AssetId, AssetLink, AssetRole, AuditRecord, Checkpoint, Flow, Isbn13, LinkKey,
-    LinkStatus, Outcome, ProductId, TitleRecord, WorkId,
+    Actor, Approval, AssetId, AssetLink, AssetRole, AuditAction, AuditRecord, Checkpoint, Flow, Isbn13,
+    LinkKey, LinkStatus, Outcome, ProductId, TitleRecord, WorkId,
 };
 use futures::StreamExt;
 use std::collections::BTreeSet;
@@ -81,20 +81,25 @@ fn title(ctx: &Context, n: u32) -> TitleRecord {
     }
 }
 
-fn audit(isbn: Option<&Isbn13>, asset_id: Option<&AssetId>, action: &str) -> AuditRecord {
+fn audit(isbn: Option<&Isbn13>, asset_id: Option<&AssetId>, action: AuditAction) -> AuditRecord {
+    tagged(isbn, asset_id, action, action.as_str())
+}
+
+/// A record told apart from its neighbours by `tag` (its detail), for order and paging checks.
+fn tagged(isbn: Option<&Isbn13>, asset_id: Option<&AssetId>, action: AuditAction, tag: &str) -> AuditRecord {
     let at = Utc::now();
     AuditRecord {
         id: new_audit_id(at),
         at,
         flow: Flow::LinkApprovedAsset,
-        action: action.to_string(),
+        action,
         outcome: Outcome::Applied,
         isbn: isbn.cloned(),
         asset_id: asset_id.cloned(),
         asset_version: Some(1),
         actor: Some(Actor { user_id: "mpatel".into(), name: Some("M. Patel".into()) }),
         correlation_id: "conformance".into(),
-        detail: action.to_string(),
+        detail: tag.to_string(),
         data: serde_json::Value::Null,
     }
 }
@@ -205,18 +210,19 @@ pub async fn link_write_and_audit_are_atomic(ctx: &Context) {
     let i = isbn(ctx, 1);
     let a = asset(1);
     let first = link(&i, AssetRole::Spine, &a, 2, 20);
-    m.put_link(&first, None, &[audit(Some(&i), Some(&a), "link.created")]).await.unwrap();
+    m.put_link(&first, None, &[audit(Some(&i), Some(&a), AuditAction::LinkCreated)]).await.unwrap();
     let refused = m
         .put_link(
             &link(&i, AssetRole::Spine, &a, 1, 10),
             Some(1),
-            &[audit(Some(&i), Some(&a), "must.not.appear")],
+            // Must not appear.
+            &[audit(Some(&i), Some(&a), AuditAction::LinkReplaced)],
         )
         .await;
     assert!(refused.is_err());
     let trail = log.by_title(&i, PageRequest { limit: 50, cursor: None }).await.unwrap().items;
-    let actions: Vec<&str> = trail.iter().map(|r| r.action.as_str()).collect();
-    assert_eq!(actions, vec!["link.created"], "a refused write leaves no audit record behind");
+    let actions: Vec<AuditAction> = trail.iter().map(|r| r.action).collect();
+    assert_eq!(actions, vec![AuditAction::LinkCreated], "a refused write leaves no audit record behind");
     let by_asset = log.by_asset(&a, PageRequest { limit: 50, cursor: None }).await.unwrap().items;
     assert_eq!(by_asset.len(), 1);
     assert_eq!(by_asset[0].actor.as_ref().map(|x| x.user_id.as_str()), Some("mpatel"));
@@ -275,7 +281,7 @@ pub async fn audit_newest_first_with_paging(ctx: &Context) {
     let mut written = Vec::new();
     for n in 0..25 {
         let asset_id = if n % 5 == 0 { &b } else { &a };
-        let rec = audit(Some(&i), Some(asset_id), &format!("step.{n:02}"));
+        let rec = tagged(Some(&i), Some(asset_id), AuditAction::LinkCreated, &format!("step.{n:02}"));
         log.append(std::slice::from_ref(&rec)).await.unwrap();
         written.push(rec);
         if n % 7 == 0 {
@@ -288,21 +294,21 @@ pub async fn audit_newest_first_with_paging(ctx: &Context) {
     loop {
         let page = log.by_title(&i, PageRequest { limit: 10, cursor }).await.unwrap();
         pages += 1;
-        got.extend(page.items.into_iter().map(|r| r.action));
+        got.extend(page.items.into_iter().map(|r| r.detail));
         cursor = page.next;
         if cursor.is_none() || pages > 10 {
             break;
         }
     }
-    let expected: Vec<String> = written.iter().rev().map(|r| r.action.clone()).collect();
+    let expected: Vec<String> = written.iter().rev().map(|r| r.detail.clone()).collect();
     assert_eq!(got, expected, "newest first, every record once, across pages");
     assert!(pages >= 3, "25 records in pages of 10 take at least 3 pages");
     let for_b = log.by_asset(&b, PageRequest { limit: 100, cursor: None }).await.unwrap().items;
     let expected_b: Vec<String> =
-        written.iter().rev().filter(|r| r.asset_id == Some(b.clone())).map(|r| r.action.clone()).collect();
-    assert_eq!(for_b.iter().map(|r| r.action.clone()).collect::<Vec<_>>(), expected_b);
+        written.iter().rev().filter(|r| r.asset_id == Some(b.clone())).map(|r| r.detail.clone()).collect();
+    assert_eq!(for_b.iter().map(|r| r.detail.clone()).collect::<Vec<_>>(), expected_b);
     // Records without a title are kept and found by asset.
-    let orphan = audit(None, Some(&asset(3)), "isbn.invalid");
+    let orphan = audit(None, Some(&asset(3)), AuditAction::IsbnInvalid);
     log.append(std::slice::from_ref(&orphan)).await.unwrap();
     let found = log.by_asset(&asset(3), PageRequest { limit: 5, cursor: None }).await.unwrap().items;
     assert_eq!(found, vec![orphan]);
@@ -314,7 +320,11 @@ pub async fn audit_order_within_one_millisecond(ctx: &Context) {
     let at = Utc::now();
     // Ids made in the same millisecond still sort in the order they were made.
     let records: Vec<AuditRecord> = (0..5)
-        .map(|n| AuditRecord { id: new_audit_id(at), at, ..audit(Some(&i), None, &format!("same.ms.{n}")) })
+        .map(|n| AuditRecord {
+            id: new_audit_id(at),
+            at,
+            ..tagged(Some(&i), None, AuditAction::LinkCreated, &format!("same.ms.{n}"))
+        })
         .collect();
     log.append(&records).await.unwrap();
     let got = log.by_title(&i, PageRequest { limit: 10, cursor: None }).await.unwrap().items;
@@ -420,7 +430,7 @@ pub async fn documents_revisions_audit_and_paging(ctx: &Context) {
         .put_doc(
             &doc("b#front_cover", serde_json::json!({"due": "2027-01-01", "n": 1})),
             None,
-            &[audit(Some(&i), None, "request.created")],
+            &[audit(Some(&i), None, AuditAction::RequestCreated)],
         )
         .await
         .unwrap();
@@ -431,7 +441,8 @@ pub async fn documents_revisions_audit_and_paging(ctx: &Context) {
         .put_doc(
             &doc("b#front_cover", serde_json::json!({"n": 3})),
             Some(7),
-            &[audit(Some(&i), None, "must.not.appear")],
+            // Must not appear.
+            &[audit(Some(&i), None, AuditAction::RequestClosed)],
         )
         .await
         .unwrap_err();
@@ -444,7 +455,7 @@ pub async fn documents_revisions_audit_and_paging(ctx: &Context) {
     let read = docs.get_doc(&kind, "b#front_cover").await.unwrap().unwrap();
     assert_eq!(read.body, serde_json::json!({"due": "2027-02-01", "n": 2}));
     assert_eq!(read.revision, 2);
-    let actions: Vec<String> = log
+    let actions: Vec<AuditAction> = log
         .by_title(&i, PageRequest { limit: 10, cursor: None })
         .await
         .unwrap()
@@ -454,7 +465,7 @@ pub async fn documents_revisions_audit_and_paging(ctx: &Context) {
         .collect();
     assert_eq!(
         actions,
-        vec!["request.created"],
+        vec![AuditAction::RequestCreated],
         "the audit record goes with the write, a refused write leaves none"
     );
 

@@ -128,6 +128,11 @@ pub fn work_package_lease(work: &WorkId) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // Documents: kinds and ids
+//
+// Consts, not an enum: the kinds are not a closed set (`rights-watch#<day>` is one kind per
+// day, and the conformance suite gives each run kinds of its own so runs sharing a table do not
+// mix), so `Documents` takes `&str`. Each fixed kind is declared once, here or in core where
+// core names it, and `keys::tests::document_kinds_and_ids` pins every string.
 
 /// Kind `readiness`: a title's launch readiness report; id: the ISBN-13. Declared in core
 /// (the readiness evaluator names it).

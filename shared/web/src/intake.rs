@@ -38,6 +38,34 @@ const DUPLICATE_POLL: Duration = Duration::from_millis(20);
 /// Header a sender may set to carry its own correlation id into the flow.
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
+/// Why the webhook secrets cannot be used. Display and Error by hand: the intake links into
+/// the fuzz workspace, which this crate keeps free of further dependencies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretError {
+    /// A secret shorter than [`Secret::MIN_LEN`]; `var` names the variable it came from.
+    TooShort { var: Option<&'static str>, len: usize },
+    /// Neither source has a secret.
+    NoneSet,
+}
+
+impl fmt::Display for SecretError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretError::TooShort { var, len } => {
+                if let Some(var) = var {
+                    write!(f, "{var}: ")?;
+                }
+                write!(f, "must be at least {} bytes, got {len}", Secret::MIN_LEN)
+            }
+            SecretError::NoneSet => {
+                write!(f, "no webhook secret set: set {} and/or {}", SECRET_ENV[0].1, SECRET_ENV[1].1)
+            }
+        }
+    }
+}
+
+impl std::error::Error for SecretError {}
+
 /// A webhook signing secret. Its `Debug` never shows the value.
 #[derive(Clone)]
 pub struct Secret(Vec<u8>);
@@ -46,10 +74,10 @@ impl Secret {
     /// Shortest accepted secret, in bytes.
     pub const MIN_LEN: usize = 16;
 
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Self, String> {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Self, SecretError> {
         let bytes = bytes.into();
         if bytes.len() < Self::MIN_LEN {
-            return Err(format!("must be at least {} bytes, got {}", Self::MIN_LEN, bytes.len()));
+            return Err(SecretError::TooShort { var: None, len: bytes.len() });
         }
         Ok(Secret(bytes))
     }
@@ -92,16 +120,19 @@ impl Secrets {
 
     /// Reads [`SECRET_ENV`] through `lookup`. Unset or empty: that source is disabled. At least
     /// one source must be enabled, and a set secret must be long enough.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SecretError> {
         let mut secrets = Secrets::new();
         for (source, var) in SECRET_ENV {
             if let Some(value) = lookup(var).filter(|v| !v.is_empty()) {
-                let secret = Secret::new(value.into_bytes()).map_err(|e| format!("{var}: {e}"))?;
+                let secret = Secret::new(value.into_bytes()).map_err(|e| match e {
+                    SecretError::TooShort { len, .. } => SecretError::TooShort { var: Some(var), len },
+                    other => other,
+                })?;
                 secrets = secrets.with(source, secret);
             }
         }
         if secrets.by_source.is_empty() {
-            return Err(format!("no webhook secret set: set {} and/or {}", SECRET_ENV[0].1, SECRET_ENV[1].1));
+            return Err(SecretError::NoneSet);
         }
         Ok(secrets)
     }
@@ -551,9 +582,10 @@ mod unit {
                 .unwrap();
         assert!(s.get(Source::Otmm).is_some() && s.get(Source::Consonance).is_none());
         let err = Secrets::from_lookup(|k| (k == "WEBHOOK_SECRET_CONSONANCE").then(|| "short".to_string()))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("WEBHOOK_SECRET_CONSONANCE") && err.contains("at least 16"), "{err}");
-        assert!(Secrets::from_lookup(|_| None).unwrap_err().contains("WEBHOOK_SECRET_OTMM"));
+        assert!(Secrets::from_lookup(|_| None).unwrap_err().to_string().contains("WEBHOOK_SECRET_OTMM"));
         // One byte short of the minimum is refused; the minimum is accepted.
         assert!(Secret::new(vec![b'x'; Secret::MIN_LEN - 1]).is_err());
         assert!(Secret::new(vec![b'x'; Secret::MIN_LEN]).is_ok());

@@ -335,10 +335,10 @@ impl Pms for ConsonancePms {
 
     async fn delete_resource(&self, resource_id: &str) -> Result<(), SystemError> {
         if let Some(link_ids) = web_link_ids(resource_id) {
-            let link_ids = link_ids.map_err(|message| SystemError::Permanent {
+            let link_ids = link_ids.map_err(|e| SystemError::Permanent {
                 system: "Consonance",
                 operation: "delete web links",
-                message,
+                message: e.to_string(),
             })?;
             for id in link_ids {
                 self.client.delete_web_link(id).await.map_err(|e| consonance_error("delete web link", e))?;

@@ -12,7 +12,7 @@ use crate::App;
 use connector_core::config::Recipient;
 use connector_core::delivery::{FileMeasurements, PackageMeasurements, RecipientVerdict, failures};
 use connector_core::package::PackagePlan;
-use connector_core::{AssetId, Isbn13, Outcome};
+use connector_core::{AssetId, AuditAction, Isbn13, Outcome};
 use connector_store::{ByteStream, ObjectInfo};
 use futures::StreamExt;
 
@@ -83,7 +83,7 @@ pub(super) fn blocked_records(
             let reasons = v.reasons();
             audit(
                 app,
-                "package.blocked",
+                AuditAction::PackageBlocked,
                 Outcome::Rejected,
                 &plan.isbn,
                 None,
@@ -204,7 +204,7 @@ pub(super) async fn clear_in_otmm(
         app.dam.update_fields(&version_asset, &[(field.clone(), value.clone())]).await?;
         records.push(audit(
             app,
-            "package.check_passed",
+            AuditAction::PackageCheckPassed,
             Outcome::Applied,
             &plan.isbn,
             Some((&lineage, f.version)),

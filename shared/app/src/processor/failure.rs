@@ -3,7 +3,7 @@
 use crate::App;
 use crate::systems::SystemError;
 use connector_core::plan::{AssetFacts, Note};
-use connector_core::{Actor, AssetId, AuditRecord, Flow, Isbn13, Outcome};
+use connector_core::{Actor, AssetId, AuditAction, AuditRecord, Flow, Isbn13, Outcome};
 use connector_store::{StoreError, new_audit_id};
 use std::time::Duration;
 
@@ -64,7 +64,7 @@ impl From<StoreError> for Failure {
 pub(super) fn record(
     app: &App,
     flow: Flow,
-    action: &str,
+    action: AuditAction,
     outcome: Outcome,
     detail: &str,
     isbn: Option<Isbn13>,
@@ -75,7 +75,7 @@ pub(super) fn record(
         id: new_audit_id(at),
         at,
         flow,
-        action: action.to_string(),
+        action,
         outcome,
         isbn,
         asset_id: asset.map(|(a, _)| a.clone()),
@@ -110,7 +110,7 @@ pub(super) fn records_for(
                 ..record(
                     app,
                     n.flow,
-                    &n.action,
+                    n.action,
                     n.outcome,
                     &n.detail,
                     isbn.cloned(),

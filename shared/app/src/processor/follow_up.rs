@@ -5,7 +5,7 @@
 use super::failure::{Failure, record};
 use crate::App;
 use connector_core::event::{FlowMessage, FollowUpEvent, FollowUpWork, InboundEvent};
-use connector_core::{AssetRole, AuditRecord, Flow, Isbn13, Outcome};
+use connector_core::{AssetRole, AuditAction, AuditRecord, Flow, Isbn13, Outcome};
 use tracing::info;
 
 /// Enqueues the package build of `isbn`'s work after `message` changes a link of `role`, when a
@@ -60,7 +60,7 @@ pub(super) fn package_result<T>(
                 ..record(
                     app,
                     Flow::ProductionPackage,
-                    "package.failed",
+                    AuditAction::PackageFailed,
                     Outcome::DeadLettered,
                     &cause,
                     Some(isbn.clone()),

@@ -14,7 +14,7 @@ use connector_core::plan::{
     repeated_approval, work_titles,
 };
 use connector_core::readiness::ScheduleFacts;
-use connector_core::{AssetLink, AuditRecord, Flow, LinkKey, Outcome};
+use connector_core::{AssetLink, AuditAction, AuditRecord, Flow, LinkKey, Outcome};
 use connector_store::{Claim, ConflictReason, StoreError, keys};
 
 #[tracing::instrument(level = "debug", skip_all)]
@@ -32,7 +32,7 @@ pub(super) async fn process_otmm(app: &App, message: &FlowMessage, event: &OtmmE
                 ..record(
                     app,
                     Flow::LinkApprovedAsset,
-                    "asset.not_found",
+                    AuditAction::AssetNotFound,
                     Outcome::DeadLettered,
                     &cause,
                     None,
@@ -237,7 +237,7 @@ async fn write_link(
                 ..record(
                     app,
                     Flow::LinkApprovedAsset,
-                    "link.superseded",
+                    AuditAction::LinkSuperseded,
                     Outcome::Skipped,
                     &detail,
                     plan.isbn.clone(),

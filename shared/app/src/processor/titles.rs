@@ -5,7 +5,7 @@ use super::failure::{Failure, record};
 use crate::App;
 use connector_core::event::{ConsonanceEvent, FlowMessage};
 use connector_core::plan::TitleFacts;
-use connector_core::{AssetLink, AuditRecord, Flow, Outcome, ProductSalesRights, TitleRecord};
+use connector_core::{AssetLink, AuditAction, AuditRecord, Flow, Outcome, ProductSalesRights, TitleRecord};
 use connector_store::StoreError;
 
 /// A title whose stored record differs from what Consonance says now.
@@ -84,7 +84,7 @@ fn change_records(
     correlation_id: &str,
 ) -> Vec<AuditRecord> {
     let TitleChange { title, stored, fresh } = change;
-    let action = if stored.is_some() { "title.updated" } else { "title.mapped" };
+    let action = if stored.is_some() { AuditAction::TitleUpdated } else { AuditAction::TitleMapped };
     let detail = format!(
         "ISBN {} is product {} of work {} in Consonance ({})",
         title.isbn, title.product_id, title.work_id, title.title
@@ -120,7 +120,7 @@ fn change_records(
                 "before": before.sales_rights, "after": fresh.sales_rights,
                 "links": reevaluated.iter().map(|l| serde_json::json!({"role": l.key.role, "slot": l.key.slot, "isbn": l.key.isbn, "status": l.status})).collect::<Vec<_>>(),
             }),
-            ..record(app, Flow::RightsSync, "rights.sales_changed", Outcome::Applied, &detail, Some(title.isbn.clone()), None)
+            ..record(app, Flow::RightsSync, AuditAction::RightsSalesChanged, Outcome::Applied, &detail, Some(title.isbn.clone()), None)
         }
     });
     std::iter::once(mapped).chain(rights).collect()
@@ -155,7 +155,7 @@ pub(super) async fn process_consonance(
             ..record(
                 app,
                 Flow::IdentifierAlignment,
-                "title.change_ignored",
+                AuditAction::TitleChangeIgnored,
                 Outcome::Skipped,
                 &detail,
                 event.isbn.clone(),

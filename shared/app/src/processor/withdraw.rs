@@ -4,7 +4,7 @@ use super::failure::{Failure, record};
 use super::follow_up;
 use crate::App;
 use connector_core::event::{FlowMessage, OtmmEvent};
-use connector_core::{AssetLink, AuditRecord, Flow, LinkStatus, Outcome};
+use connector_core::{AssetLink, AuditAction, AuditRecord, Flow, LinkStatus, Outcome};
 use connector_store::{Claim, keys};
 
 /// The asset is gone from OTMM: withdraw whatever it was linked as.
@@ -34,7 +34,7 @@ pub(super) async fn links_of_deleted_asset(
             ..record(
                 app,
                 Flow::LinkApprovedAsset,
-                "link.withdrawn",
+                AuditAction::LinkWithdrawn,
                 Outcome::Applied,
                 &detail,
                 Some(link.key.isbn.clone()),

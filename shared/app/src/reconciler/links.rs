@@ -3,7 +3,7 @@
 use super::{LinkCursor, Progress, ReconcileError, Run};
 use connector_core::event::OtmmEventType;
 use connector_core::plan::AssetFacts;
-use connector_core::{AssetLink, AuditRecord, Flow, LinkStatus, Outcome, WorkId};
+use connector_core::{AssetLink, AuditAction, AuditRecord, Flow, LinkStatus, Outcome, WorkId};
 use connector_store::{PageRequest, StoreError, keys, new_audit_id};
 use futures::StreamExt as _;
 use std::collections::{BTreeMap, BTreeSet};
@@ -83,7 +83,7 @@ impl Run<'_> {
             id: new_audit_id(at),
             at,
             flow: Flow::Reconcile,
-            action: "link.resource_missing".into(),
+            action: AuditAction::LinkResourceMissing,
             outcome: Outcome::Retrying,
             isbn: Some(link.key.isbn.clone()),
             asset_id: Some(link.approval.asset_id.clone()),

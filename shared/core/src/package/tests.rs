@@ -351,3 +351,18 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn package_statuses_keep_their_stored_strings() {
+    let table = [
+        (PackageStatus::Staged, "staged"),
+        (PackageStatus::Released, "released"),
+        (PackageStatus::Blocked, "blocked"),
+    ];
+    assert_eq!(table.len(), PackageStatus::ALL.len());
+    for (status, s) in table {
+        assert_eq!(status.as_str(), s);
+        assert_eq!(serde_json::to_value(status).unwrap(), serde_json::json!(s));
+        assert_eq!(serde_json::from_value::<PackageStatus>(serde_json::json!(s)).unwrap(), status);
+    }
+}

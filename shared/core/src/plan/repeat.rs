@@ -2,7 +2,7 @@
 //! one OTMM read that tells it is one).
 
 use super::{AssetFacts, Plan, asset_isbn, done, note};
-use crate::audit::{Flow, Outcome};
+use crate::audit::{AuditAction, Flow, Outcome};
 use crate::config::MappingConfig;
 use crate::mapping::{AssetLink, LinkStatus, TitleRecord};
 use chrono::NaiveDate;
@@ -51,6 +51,12 @@ pub fn repeated_approval(
     let data = serde_json::json!({ "asset_id": asset.asset_id, "lineage_id": asset.lineage_id, "version": asset.version });
     Some(done(
         Some(isbn),
-        vec![note(flow, "approval.repeat", Outcome::Skipped, "this version is already linked", data)],
+        vec![note(
+            flow,
+            AuditAction::ApprovalRepeat,
+            Outcome::Skipped,
+            "this version is already linked",
+            data,
+        )],
     ))
 }

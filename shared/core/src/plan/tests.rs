@@ -70,8 +70,8 @@ fn linked(plan: &Plan, resource: &str) -> AssetLink {
     l
 }
 
-fn actions(plan: &Plan) -> Vec<&str> {
-    plan.notes.iter().map(|n| n.action.as_str()).collect()
+fn actions(plan: &Plan) -> Vec<AuditAction> {
+    plan.notes.iter().map(|n| n.action).collect()
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn approved_front_cover_links_to_every_product() {
         }
         other => panic!("unexpected commands {other:?}"),
     }
-    assert_eq!(actions(&plan), vec!["link.created"]);
+    assert_eq!(actions(&plan), vec![AuditAction::LinkCreated]);
     let link = plan.link.unwrap();
     assert_eq!((link.approval.version, link.status), (1, LinkStatus::Linked));
 }
@@ -122,7 +122,7 @@ fn back_cover_goes_only_to_print_products_and_audio_sample_only_to_audio() {
         }
         other => panic!("unexpected commands {other:?}"),
     }
-    assert_eq!(actions(&plan), vec!["link.created"]);
+    assert_eq!(actions(&plan), vec![AuditAction::LinkCreated]);
 }
 
 #[test]
@@ -132,7 +132,7 @@ fn a_non_jpeg_file_is_never_sent_as_a_supporting_resource() {
         AssetFacts { mime_type: "image/png".into(), name: "cover.png".into(), ..asset(1, "Front Cover") };
     let plan = plan_asset(&png, TitleLookup::Found(&title()), None, &cfg, t(100));
     assert!(plan.commands.is_empty() && plan.link.is_none(), "{plan:?}");
-    assert_eq!(actions(&plan), vec!["link.not_jpeg"]);
+    assert_eq!(actions(&plan), vec![AuditAction::LinkNotJpeg]);
     assert_eq!(plan.notes[0].outcome, Outcome::Rejected);
     assert!(plan.notes[0].detail.contains("route = \"web_link\""), "{}", plan.notes[0].detail);
     // A video role configured as a web link takes the link route, whatever the file.
@@ -189,7 +189,7 @@ fn newer_version_replaces_and_deletes_the_old_resource() {
         plan_asset(&asset(2, "Front Cover"), TitleLookup::Found(&title()), Some(&current), &cfg, t(200));
     assert_eq!(plan.commands.len(), 2);
     assert_eq!(plan.commands[1], Command::DeleteResource { resource_id: "sr-1".into() });
-    assert_eq!(actions(&plan), vec!["link.replaced"]);
+    assert_eq!(actions(&plan), vec![AuditAction::LinkReplaced]);
     assert_eq!(plan.link.unwrap().revision, current.revision, "the write expects the revision it read");
 }
 
@@ -205,7 +205,7 @@ fn version_three_after_four_changes_nothing_and_says_so() {
     // Nothing is linked; only what an interrupted earlier attempt for version 3 may have made
     // in Consonance is looked for (by its marker) and removed.
     assert_eq!(plan.commands, vec![stale_sweep(3)]);
-    assert_eq!(actions(&plan), vec!["approval.stale"]);
+    assert_eq!(actions(&plan), vec![AuditAction::ApprovalStale]);
     assert!(plan.notes[0].detail.contains("version 3 arrived after version 4"));
 }
 
@@ -227,7 +227,7 @@ fn a_late_campaign_version_removes_what_its_interrupted_attempt_made() {
         "sr-2",
     );
     let plan = plan_asset(&asset(1, "Social Graphic"), TitleLookup::Found(&title()), Some(&v2), &cfg, t(200));
-    assert_eq!(actions(&plan), vec!["approval.stale"]);
+    assert_eq!(actions(&plan), vec![AuditAction::ApprovalStale]);
     assert_eq!(plan.commands, vec![stale_sweep(1)]);
     // The marker ends at the version: v1's sweep never matches v10's resources.
     let Command::RemoveResourcesMarked { marker_prefix, .. } = &plan.commands[0] else { unreachable!() };
@@ -242,7 +242,7 @@ fn repeat_of_a_linked_version_is_skipped_but_an_unfinished_one_is_redone() {
     let again =
         plan_asset(&asset(1, "Front Cover"), TitleLookup::Found(&title()), Some(&done_link), &cfg, t(200));
     assert!(again.commands.is_empty());
-    assert_eq!(actions(&again), vec!["approval.repeat"]);
+    assert_eq!(actions(&again), vec![AuditAction::ApprovalRepeat]);
     let mut failed = done_link.clone();
     failed.status = LinkStatus::Failed;
     let redo =
@@ -279,7 +279,7 @@ fn invalid_isbn_is_reported_never_written() {
     a.isbn_field = Some("9781800010001".into());
     let plan = plan_asset(&a, TitleLookup::Found(&title()), None, &cfg, t(100));
     assert!(plan.commands.is_empty() && plan.link.is_none() && plan.isbn.is_none());
-    assert_eq!(actions(&plan), vec!["isbn.invalid"]);
+    assert_eq!(actions(&plan), vec![AuditAction::IsbnInvalid]);
     assert_eq!(plan.notes[0].outcome, Outcome::Rejected);
     assert!(plan.notes[0].detail.contains("check digit"));
 }
@@ -306,7 +306,7 @@ fn hyphenated_isbn_and_wrong_imprint_are_aligned_from_consonance() {
             ("CUSTOM.FIELD.IMPRINT".to_string(), "Harbour Press".to_string())
         ]
     );
-    assert_eq!(actions(&plan), vec!["identifiers.aligned", "link.created"]);
+    assert_eq!(actions(&plan), vec![AuditAction::IdentifiersAligned, AuditAction::LinkCreated]);
 }
 
 #[test]
@@ -316,9 +316,9 @@ fn not_approved_and_unmapped_assets_do_nothing() {
     a.approved = false;
     let plan = plan_asset(&a, TitleLookup::Found(&title()), None, &cfg, t(100));
     assert!(plan.commands.is_empty() && plan.link.is_none());
-    assert_eq!(actions(&plan), vec!["asset.not_approved"]);
+    assert_eq!(actions(&plan), vec![AuditAction::AssetNotApproved]);
     let plan = plan_asset(&asset(1, "Mood Board"), TitleLookup::Found(&title()), None, &cfg, t(100));
-    assert_eq!(actions(&plan), vec!["asset.unmapped_type"]);
+    assert_eq!(actions(&plan), vec![AuditAction::AssetUnmappedType]);
 }
 
 #[test]
@@ -376,7 +376,7 @@ fn a_territory_removed_on_the_asset_narrows_the_link() {
         &cfg,
         t_(1),
     );
-    assert_eq!(actions(&plan), vec!["link.narrowed"]);
+    assert_eq!(actions(&plan), vec![AuditAction::LinkNarrowed]);
     assert_eq!(plan.notes[0].flow, Flow::RightsSync);
     let Command::CreateResource { product_ids, dedupe_marker, .. } = &plan.commands[0] else {
         panic!("{:?}", plan.commands)
@@ -409,7 +409,7 @@ fn expiry_withdraws_and_a_restored_right_relinks() {
     let current = linked(&plan_asset(&a, TitleLookup::Found(&t), None, &cfg, t_(0)), "sr-1");
     let next_day = t_(0) + chrono::Duration::days(1);
     let plan = plan_asset(&a, TitleLookup::Found(&t), Some(&current), &cfg, next_day);
-    assert_eq!(actions(&plan), vec!["link.withdrawn"]);
+    assert_eq!(actions(&plan), vec![AuditAction::LinkWithdrawn]);
     assert_eq!(plan.commands[0], Command::DeleteResource { resource_id: "sr-1".into() });
     assert_eq!(
         flag(&plan).unwrap(),
@@ -423,12 +423,12 @@ fn expiry_withdraws_and_a_restored_right_relinks() {
     // Nothing changed: nothing to do, and it says so.
     let again = plan_asset(&a, TitleLookup::Found(&t), Some(&withdrawn), &cfg, next_day);
     assert!(again.commands.is_empty() && again.link.is_none());
-    assert_eq!(actions(&again), vec!["rights.still_withdrawn"]);
+    assert_eq!(actions(&again), vec![AuditAction::RightsStillWithdrawn]);
 
     // The expiry is extended in OTMM: linked again, flag cleared.
     a.rights.window.expiry = Some(next_day.date_naive() + chrono::Duration::days(365));
     let plan = plan_asset(&a, TitleLookup::Found(&t), Some(&withdrawn), &cfg, next_day);
-    assert_eq!(actions(&plan), vec!["link.restored"]);
+    assert_eq!(actions(&plan), vec![AuditAction::LinkRestored]);
     assert!(
         matches!(&plan.commands[0], Command::CreateResource { product_ids, .. } if product_ids.len() == 3)
     );
@@ -448,7 +448,7 @@ fn a_product_newly_sold_where_the_asset_may_not_be_shown_is_dropped() {
     // Consonance: the ebook is now also sold in the US.
     t2.products[1].sales_rights.for_sale.insert(cc("US"));
     let plan = plan_asset(&a, TitleLookup::Found(&t2), Some(&current), &cfg, t_(1));
-    assert_eq!(actions(&plan), vec!["link.narrowed"]);
+    assert_eq!(actions(&plan), vec![AuditAction::LinkNarrowed]);
     assert!(plan.notes[0].detail.contains("10011: sold in US"), "{}", plan.notes[0].detail);
 }
 
@@ -458,7 +458,7 @@ fn an_approval_whose_rights_cover_nothing_is_withheld() {
     let mut a = asset(1, "Front Cover");
     a.rights.window.embargo_until = Some(t_(0).date_naive() + chrono::Duration::days(10));
     let plan = plan_asset(&a, TitleLookup::Found(&title()), None, &cfg, t_(0));
-    assert_eq!(actions(&plan), vec!["link.withheld"]);
+    assert_eq!(actions(&plan), vec![AuditAction::LinkWithheld]);
     assert_eq!(plan.notes[0].outcome, Outcome::Rejected);
     assert!(!plan.commands.iter().any(|c| matches!(c, Command::CreateResource { .. })));
     assert!(flag(&plan).unwrap().contains("embargoed until"));
@@ -476,7 +476,7 @@ fn an_older_version_stays_stale_whatever_its_rights() {
     expired_v4.status = LinkStatus::Withdrawn;
     let plan =
         plan_asset(&asset(3, "Front Cover"), TitleLookup::Found(&title()), Some(&expired_v4), &cfg, t(200));
-    assert_eq!(actions(&plan), vec!["approval.stale"]);
+    assert_eq!(actions(&plan), vec![AuditAction::ApprovalStale]);
     assert_eq!(plan.commands, vec![stale_sweep(3)]);
 }
 
@@ -602,7 +602,7 @@ fn a_repeat_is_told_without_the_title_only_when_nothing_could_change() {
     let stored = stored_title(&title());
     let repeat = repeated_approval(&asset(1, "Front Cover"), Some(&link), Some(&stored), &cfg, today)
         .expect("the linked version approved again");
-    assert_eq!(actions(&repeat), vec!["approval.repeat"]);
+    assert_eq!(actions(&repeat), vec![AuditAction::ApprovalRepeat]);
     assert!(repeat.commands.is_empty() && repeat.link.is_none());
     assert_eq!(repeat.isbn, Some(title().isbn));
 

@@ -33,7 +33,7 @@ fn everything_linked_is_ready_and_packaged_counts_too() {
     assert_eq!(r.days_to_publication, Some(212));
     let pkg = PackageSummary::from_doc(
         "print",
-        &serde_json::json!({"status": "staged", "files": [{"role": "front_cover", "asset_id": "x", "version": 2}, {"role": "nonsense"}]}),
+        &serde_json::json!({"status": PackageStatus::Staged, "files": [{"role": "front_cover", "asset_id": "x", "version": 2}, {"role": "nonsense"}]}),
     )
     .unwrap();
     let r = evaluate_readiness(&f, &[], &all_linked(&BC), &[], &[], std::slice::from_ref(&pkg), &c, now());
@@ -41,7 +41,7 @@ fn everything_linked_is_ready_and_packaged_counts_too() {
     assert_eq!(r.role(AssetRole::Spine).unwrap().state, RoleState::Linked);
     assert_eq!(r.status, ReadinessStatus::Ready);
     // A blocked package packages nothing.
-    let blocked = PackageSummary { status: "blocked".into(), ..pkg };
+    let blocked = PackageSummary { status: PackageStatus::Blocked, ..pkg };
     let r = evaluate_readiness(&f, &[], &all_linked(&BC), &[], &[], &[blocked], &c, now());
     assert_eq!(r.role(AssetRole::FrontCover).unwrap().state, RoleState::Linked);
 }
@@ -55,7 +55,7 @@ fn a_failed_delivery_check_blocks_the_role_naming_file_check_value_and_limit() {
     let f = rfacts("BC", date(2027, 6, 1));
     let reason = "front_cover.jpg: image.short_side is 400 px; the limit is at least 500 px";
     let body = serde_json::json!({
-        "status": "staged",
+        "status": PackageStatus::Staged,
         "files": [
             {"role": "front_cover", "key": "packages/x/print/front_cover.jpg"},
             {"role": "spine", "key": "packages/x/print/spine.jpg"},
@@ -277,7 +277,7 @@ proptest! {
         let c = config();
         let f = rfacts(form, now().date_naive() + chrono::Duration::days(days));
         let roles = c.launch_for(f.title.form.as_ref().unwrap()).unwrap().roles.clone();
-        let pkg = PackageSummary { channel: "print".into(), status: "released".into(), roles: roles.iter().copied().collect(), check_failures: Vec::new() };
+        let pkg = PackageSummary { channel: "print".into(), status: PackageStatus::Released, roles: roles.iter().copied().collect(), check_failures: Vec::new() };
         let r = evaluate_readiness(&f, &[], &all_linked(&roles), &[], &[], &[pkg], &c, now());
         prop_assert_eq!(r.status, ReadinessStatus::Ready);
         prop_assert!(r.roles.iter().all(|x| x.state == RoleState::Packaged));

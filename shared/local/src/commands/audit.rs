@@ -1,6 +1,7 @@
 //! `connector audit --title ISBN | --asset ID`: the audit trail of a title or an asset,
 //! newest first, one JSON record a line.
 
+use super::CommandError;
 use crate::open_state;
 use connector_core::{AssetId, Isbn13};
 use connector_store::PageRequest;
@@ -18,7 +19,7 @@ pub struct AuditArgs {
     pub limit: usize,
 }
 
-pub async fn run(args: AuditArgs) -> Result<(), String> {
+pub async fn run(args: AuditArgs) -> Result<(), CommandError> {
     let AuditArgs { state_dir, title, asset, limit } = args;
     let stores = open_state(&state_dir, 5).map_err(|e| e.to_string())?;
     let page = PageRequest { limit, cursor: None };

@@ -3,6 +3,7 @@
 //! page), enqueues what is missing, and processes it (or leaves it to a running `serve`).
 //! Stopped at any point, the same command continues where it was.
 
+use super::CommandError;
 use crate::worker::{self, DrainReport};
 use chrono::{DateTime, Utc};
 use connector_app::App;
@@ -31,7 +32,7 @@ pub struct BackfillArgs {
 }
 
 /// The command: [`run`] on the local state, its report on stdout.
-pub async fn command(args: BackfillArgs) -> Result<(), String> {
+pub async fn command(args: BackfillArgs) -> Result<(), CommandError> {
     let BackfillArgs { state_dir, since, page_size, enqueue_only, json } = args;
     let serve_running = super::serve_running(&state_dir);
     let app = super::local_app(&state_dir)?;
@@ -112,7 +113,7 @@ impl Bars {
     }
 }
 
-pub async fn run(app: &App, options: &BackfillOptions) -> Result<BackfillReport, String> {
+pub async fn run(app: &App, options: &BackfillOptions) -> Result<BackfillReport, CommandError> {
     let bars = Bars::new(app.now());
     let run_options = reconciler::Options {
         mode: Mode::Backfill,

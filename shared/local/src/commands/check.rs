@@ -1,6 +1,7 @@
 //! `connector check`: every assumption about the OTMM and Consonance APIs tried against the
 //! systems in the environment, or against simulators of its own when none are configured.
 
+use super::CommandError;
 use crate::{SIM_WEBHOOK_SECRET, Simulators};
 use connector_sim::catalogue::Catalogue;
 use std::collections::BTreeMap;
@@ -13,7 +14,7 @@ pub struct CheckArgs {
     pub json: bool,
 }
 
-pub async fn run(args: CheckArgs) -> Result<(), String> {
+pub async fn run(args: CheckArgs) -> Result<(), CommandError> {
     let real = std::env::var("OTMM_BASE_URL").is_ok() && std::env::var("CONSONANCE_BASE_URL").is_ok();
     let process_env = |k: &str| std::env::var(k).ok();
     let mapping = Arc::new(connector_app::wiring::mapping_config(&process_env).map_err(|e| e.to_string())?);
@@ -39,5 +40,5 @@ pub async fn run(args: CheckArgs) -> Result<(), String> {
         s.consonance.shutdown().await;
     }
     let failed = report.with(connector_app::check::Status::Fail).len();
-    if failed > 0 { Err(format!("{failed} checks failed")) } else { Ok(()) }
+    if failed > 0 { Err(format!("{failed} checks failed").into()) } else { Ok(()) }
 }

@@ -1,6 +1,7 @@
 //! `connector demo`: runs [`crate::demo`] on a new state directory, prints its summary and
 //! fails when the demo did not converge.
 
+use super::CommandError;
 use crate::demo::{self, DemoOptions};
 use std::path::PathBuf;
 
@@ -18,7 +19,7 @@ pub struct DemoArgs {
     pub json: bool,
 }
 
-pub async fn run(args: DemoArgs) -> Result<(), String> {
+pub async fn run(args: DemoArgs) -> Result<(), CommandError> {
     let DemoArgs { titles, seed, state_dir, json } = args;
     let state_dir = state_dir.unwrap_or_else(|| {
         PathBuf::from(format!(".state/demo-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f")))

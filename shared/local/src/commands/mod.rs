@@ -16,7 +16,46 @@ pub mod status;
 
 use crate::{app_from_env, open_state};
 use connector_app::App;
+use std::fmt;
 use std::path::Path;
+
+/// Why a command failed: the message `main` prints before exiting non-zero. A newtype, not a
+/// bare `String`, so a command's error is a type; the commands build it from the messages of
+/// the errors they meet (`?` on a `String`, or `.map_err(CommandError::from_display)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandError(pub String);
+
+impl CommandError {
+    pub fn from_display(e: impl fmt::Display) -> Self {
+        CommandError(e.to_string())
+    }
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+impl From<String> for CommandError {
+    fn from(message: String) -> Self {
+        CommandError(message)
+    }
+}
+
+impl From<&str> for CommandError {
+    fn from(message: &str) -> Self {
+        CommandError(message.to_string())
+    }
+}
+
+impl From<connector_web::intake::SecretError> for CommandError {
+    fn from(e: connector_web::intake::SecretError) -> Self {
+        CommandError::from_display(e)
+    }
+}
 
 /// A variable lookup (the process environment, or it overlaid with the simulators').
 pub type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
@@ -49,15 +88,15 @@ pub fn serve_running(state_dir: &Path) -> bool {
 /// The connector on the embedded state in `state_dir`, against the systems of
 /// [`systems_env`], with the local worker's queue settings
 /// ([`connector_app::sizing::QueueTiming::LOCAL`]).
-pub fn local_app(state_dir: &Path) -> Result<App, String> {
+pub fn local_app(state_dir: &Path) -> Result<App, CommandError> {
     let env = systems_env(state_dir);
     let settings = connector_app::wiring::settings_for(&env, connector_app::sizing::QueueTiming::LOCAL)
         .map_err(|e| e.to_string())?;
     let stores = open_state(state_dir, settings.max_receives).map_err(|e| e.to_string())?;
-    app_from_env(stores, &env, None, Some(settings)).map_err(|e| e.to_string())
+    app_from_env(stores, &env, None, Some(settings)).map_err(CommandError::from_display)
 }
 
 /// `value` as pretty JSON, or the serializer's error as the command's.
-pub fn pretty_json(value: &impl serde::Serialize) -> Result<String, String> {
-    serde_json::to_string_pretty(value).map_err(|e| e.to_string())
+pub fn pretty_json(value: &impl serde::Serialize) -> Result<String, CommandError> {
+    serde_json::to_string_pretty(value).map_err(CommandError::from_display)
 }

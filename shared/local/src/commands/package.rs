@@ -2,6 +2,7 @@
 //! production packages of every work the mapping knows, or of one ISBN's work, and releases
 //! the staged ones when asked. One JSON line per outcome on stdout.
 
+use super::CommandError;
 use connector_app::packages;
 use connector_core::Isbn13;
 use std::path::PathBuf;
@@ -21,7 +22,7 @@ pub struct PackageArgs {
     pub recipient: Option<String>,
 }
 
-pub async fn run(args: PackageArgs) -> Result<(), String> {
+pub async fn run(args: PackageArgs) -> Result<(), CommandError> {
     let PackageArgs { state_dir, isbn, release, recipient } = args;
     let app = super::local_app(&state_dir)?;
     let correlation = format!("cli-package-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"));
@@ -46,7 +47,7 @@ pub async fn run(args: PackageArgs) -> Result<(), String> {
                 | packages::BuildOutcome::Unchanged { isbn, .. } => *isbn == d.isbn,
                 _ => false,
             });
-        if d.status == packages::STAGED && in_scope {
+        if d.status == packages::PackageStatus::Staged && in_scope {
             let r = packages::release(&app, &d.isbn, d.channel, recipient.as_deref(), &correlation)
                 .await
                 .map_err(|e| e.to_string())?;

@@ -13,6 +13,7 @@
 pub mod html;
 pub mod report;
 
+use super::CommandError;
 use crate::{Simulators, open_state, worker};
 use connector_app::reconciler::{self, Mode};
 use connector_sim::catalogue::Catalogue;
@@ -72,7 +73,7 @@ pub struct PlanArgs {
 
 /// The command: [`run`] against the systems of [`super::systems_env`], the report on stdout
 /// (a table or JSON) and, with `--html`, in a file.
-pub async fn command(args: PlanArgs) -> Result<(), String> {
+pub async fn command(args: PlanArgs) -> Result<(), CommandError> {
     let PlanArgs { state_dir, json, html: html_file, sim_titles, timeout_secs } = args;
     let from_serve = std::env::var("OTMM_BASE_URL").is_err() || std::env::var("CONSONANCE_BASE_URL").is_err();
     let env = super::systems_env(&state_dir);
@@ -147,7 +148,7 @@ async fn plan_on_scratch(
     for r in &records {
         if let (Some(isbn), Some(asset)) = (&r.isbn, &r.asset_id) {
             let key = (isbn.to_string(), asset.to_string());
-            if roles.contains_key(&key) || !r.action.starts_with("link.") {
+            if roles.contains_key(&key) || r.action.kind() != "link" {
                 continue;
             }
             for link in app.stores.mapping.links_for_asset(asset).await? {

@@ -1,6 +1,7 @@
 //! `connector reconcile [--full | --rights]`: one reconciler run on the local state, then the
 //! repairs it enqueued processed here (or left to a running `serve`'s worker).
 
+use super::CommandError;
 use crate::worker;
 use connector_app::reconciler::{self, Mode};
 use std::path::PathBuf;
@@ -22,7 +23,7 @@ pub struct ReconcileArgs {
     pub enqueue_only: bool,
 }
 
-pub async fn run(args: ReconcileArgs) -> Result<(), String> {
+pub async fn run(args: ReconcileArgs) -> Result<(), CommandError> {
     let ReconcileArgs { state_dir, full, rights, enqueue_only } = args;
     let serve_running = super::serve_running(&state_dir);
     let app = super::local_app(&state_dir)?;

@@ -1,6 +1,7 @@
 //! `connector replay`: lists the dead letters with their causes, or (`--id`, `--all`) moves
 //! them back to the flow queue.
 
+use super::CommandError;
 use crate::open_state;
 use connector_app::dlq;
 use std::path::PathBuf;
@@ -17,7 +18,7 @@ pub struct ReplayArgs {
     pub all: bool,
 }
 
-pub async fn run(args: ReplayArgs) -> Result<(), String> {
+pub async fn run(args: ReplayArgs) -> Result<(), CommandError> {
     let ReplayArgs { state_dir, ids, all } = args;
     let stores = open_state(&state_dir, 5).map_err(|e| e.to_string())?;
     if !all && ids.is_empty() {

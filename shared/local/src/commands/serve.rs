@@ -3,6 +3,7 @@
 //! CONSONANCE_BASE_URL (and their credentials) are set. Prints a banner of where everything
 //! is, ending in a `connector serve: ready` line.
 
+use super::CommandError;
 use crate::{SIM_WEBHOOK_SECRET, Simulators, app_from_env, http, intake_deps, open_state, worker};
 use connector_app::sizing::QueueTiming;
 use connector_sim::catalogue::Catalogue;
@@ -69,9 +70,9 @@ async fn serve_stores(
     state: StateBackend,
     state_dir: &Path,
     max_receives: u32,
-) -> Result<connector_store::Stores, String> {
+) -> Result<connector_store::Stores, CommandError> {
     match state {
-        StateBackend::Embedded => open_state(state_dir, max_receives).map_err(|e| e.to_string()),
+        StateBackend::Embedded => open_state(state_dir, max_receives).map_err(CommandError::from_display),
         #[cfg(feature = "aws")]
         StateBackend::Aws => {
             let cfg = connector_store::aws::AwsConfig::from_env().map_err(|e| e.to_string())?;
@@ -85,7 +86,7 @@ async fn serve_stores(
     }
 }
 
-pub async fn run(args: ServeArgs) -> Result<(), String> {
+pub async fn run(args: ServeArgs) -> Result<(), CommandError> {
     let ServeArgs { listen, state_dir, sim_titles, timing, state, exit_when_stdin_closes } = args;
     let process_env = |k: &str| std::env::var(k).ok();
     let settings =

@@ -1,5 +1,6 @@
 //! `connector sim`: the arguments of [`crate::sim_process`], which does the work.
 
+use super::CommandError;
 use crate::sim_process::{self, SimOptions};
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ pub struct SimArgs {
     pub exit_when_stdin_closes: bool,
 }
 
-pub async fn run(args: SimArgs) -> Result<(), String> {
+pub async fn run(args: SimArgs) -> Result<(), CommandError> {
     let options = SimOptions {
         titles: args.titles,
         seed: args.seed,

@@ -12,6 +12,7 @@
 //! A table on stdout, or the same as JSON (`--json`).
 
 use connector_app::dlq;
+use connector_core::AuditAction;
 use connector_metrics::text::{self, Sample};
 use connector_store::{PageRequest, StoreError, Stores};
 use serde::Serialize;
@@ -150,7 +151,7 @@ async fn last_reconcile(stores: &Stores) -> Result<Option<ReconcileRun>, StoreEr
     while read < RUN_SCAN {
         let page = stores.audit.untitled(PageRequest { limit: 200, cursor }).await?;
         read += page.items.len();
-        if let Some(r) = page.items.into_iter().find(|r| r.action == "reconcile.run") {
+        if let Some(r) = page.items.into_iter().find(|r| r.action == AuditAction::ReconcileRun) {
             return Ok(Some(ReconcileRun {
                 at: r.at,
                 run_id: r.correlation_id,

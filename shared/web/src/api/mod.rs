@@ -26,7 +26,7 @@ use axum::{Json, Router};
 use chrono::Utc;
 use connector_app::App;
 use connector_app::readiness::{self, ReadinessError};
-use connector_app::reconciler::{self, Mode, Options, Summary};
+use connector_app::reconciler::{self, Mode, Options, ReconcileError, Summary};
 use connector_core::Isbn13;
 use connector_core::readiness::TitleReadiness;
 use connector_store::{StoreError, Stores};
@@ -85,7 +85,8 @@ impl Route {
 pub type Evaluate =
     Arc<dyn Fn(Isbn13) -> BoxFuture<'static, Result<Option<TitleReadiness>, ApiError>> + Send + Sync>;
 /// Runs one reconcile slice of the given mode within the given time budget.
-pub type Reconcile = Arc<dyn Fn(Mode, Duration) -> BoxFuture<'static, Result<Summary, String>> + Send + Sync>;
+pub type Reconcile =
+    Arc<dyn Fn(Mode, Duration) -> BoxFuture<'static, Result<Summary, ReconcileError>> + Send + Sync>;
 pub use connector_core::Clock;
 
 /// Wraps an async evaluation function as an [`Evaluate`]:
@@ -144,7 +145,7 @@ impl ApiDeps {
                 let started = Instant::now();
                 let remaining = move || budget.saturating_sub(started.elapsed());
                 let options = Options { mode, stop_margin: RECONCILE_STOP_MARGIN, ..Options::default() };
-                reconciler::run(&app, &options, &remaining).await.map_err(|e| e.to_string())
+                reconciler::run(&app, &options, &remaining).await
             })
         });
         let evaluate = evaluator(move |isbn| {

@@ -194,7 +194,7 @@ pub fn render(r: &PlanReport) -> String {
     let rows = r
         .dead_letters
         .iter()
-        .map(|d| vec![(tag(&d.action), true), opt(&d.isbn), opt(&d.asset_id), text(d.cause.clone())])
+        .map(|d| vec![(tag(d.action.as_str()), true), opt(&d.isbn), opt(&d.asset_id), text(d.cause.clone())])
         .collect();
     section(&mut out, "dead_letters", "Would be dead-lettered", &["cause", "ISBN", "asset", "detail"], rows);
 

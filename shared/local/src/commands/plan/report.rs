@@ -7,7 +7,7 @@
 
 use connector_app::dry_run::PlannedWrite;
 use connector_core::rights_eval::ProductDenial;
-use connector_core::{AuditRecord, Outcome};
+use connector_core::{AuditAction, AuditRecord, Outcome};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -15,28 +15,38 @@ use std::collections::BTreeMap;
 pub const FORMAT: &str = "connector-plan/1";
 
 /// Audit actions that are link decisions (flows 1, 2 and 4), shown in the links section.
-const LINK_ACTIONS: &[&str] = &[
-    "link.created",
-    "link.replaced",
-    "link.withdrawn",
-    "link.withheld",
-    "link.narrowed",
-    "link.widened",
-    "link.changed",
-    "link.restored",
-    "link.superseded",
-    "link.not_jpeg",
-    "link.no_products",
+const LINK_ACTIONS: &[AuditAction] = &[
+    AuditAction::LinkCreated,
+    AuditAction::LinkReplaced,
+    AuditAction::LinkWithdrawn,
+    AuditAction::LinkWithheld,
+    AuditAction::LinkNarrowed,
+    AuditAction::LinkWidened,
+    AuditAction::LinkChanged,
+    AuditAction::LinkRestored,
+    AuditAction::LinkSuperseded,
+    AuditAction::LinkNotJpeg,
+    AuditAction::LinkNoProducts,
 ];
 
 /// Identifier actions (flow 6): rewrites, and problems reported but never written.
-const IDENTIFIER_ACTIONS: &[&str] =
-    &["identifiers.aligned", "identifiers.drift", "isbn.invalid", "isbn.missing"];
+const IDENTIFIER_ACTIONS: &[AuditAction] = &[
+    AuditAction::IdentifiersAligned,
+    AuditAction::IdentifiersDrift,
+    AuditAction::IsbnInvalid,
+    AuditAction::IsbnMissing,
+];
 
-const REQUEST_ACTIONS: &[&str] = &["request.created", "request.closed", "request.redated"];
+const REQUEST_ACTIONS: &[AuditAction] =
+    &[AuditAction::RequestCreated, AuditAction::RequestClosed, AuditAction::RequestRedated];
 
-const PACKAGE_ACTIONS: &[&str] =
-    &["package.staged", "package.blocked", "package.check_passed", "package.released", "package.failed"];
+const PACKAGE_ACTIONS: &[AuditAction] = &[
+    AuditAction::PackageStaged,
+    AuditAction::PackageBlocked,
+    AuditAction::PackageCheckPassed,
+    AuditAction::PackageReleased,
+    AuditAction::PackageFailed,
+];
 
 /// Everything `connector plan` found, in a stable shape (`--json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,7 +175,7 @@ pub struct PackageAction {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetterAction {
     /// The audit action naming the cause (`title.not_found`, `asset.not_found`…).
-    pub action: String,
+    pub action: AuditAction,
     pub isbn: Option<String>,
     pub asset_id: Option<String>,
     pub version: Option<u32>,
@@ -183,8 +193,9 @@ pub struct Inputs {
     pub roles: BTreeMap<(String, String), String>,
 }
 
-fn strip(action: &str) -> String {
-    action.split_once('.').map_or(action, |(_, rest)| rest).to_string()
+/// The action without its kind (`created` for `link.created`): the section says the kind.
+fn strip(action: AuditAction) -> String {
+    action.verb().to_string()
 }
 
 fn str_at(data: &serde_json::Value, key: &str) -> Option<String> {
@@ -235,10 +246,10 @@ pub fn build(inputs: Inputs) -> PlanReport {
     for r in &records {
         let isbn = r.isbn.as_ref().map(|i| i.to_string());
         let asset_id = r.asset_id.as_ref().map(|a| a.to_string());
-        let action = r.action.as_str();
+        let action = r.action;
         if r.outcome == Outcome::DeadLettered {
             report.dead_letters.push(DeadLetterAction {
-                action: r.action.clone(),
+                action: r.action,
                 isbn,
                 asset_id,
                 version: r.asset_version,
@@ -311,7 +322,7 @@ pub fn build(inputs: Inputs) -> PlanReport {
                 detail: r.detail.clone(),
             });
         } else {
-            *report.other_actions.entry(r.action.clone()).or_default() += 1;
+            *report.other_actions.entry(r.action.to_string()).or_default() += 1;
         }
     }
     let s = &mut report.summary;
@@ -516,7 +527,7 @@ pub fn render_table(r: &PlanReport) -> String {
             .iter()
             .map(|d| {
                 vec![
-                    d.action.clone(),
+                    d.action.to_string(),
                     opt(&d.isbn).to_string(),
                     opt(&d.asset_id).to_string(),
                     d.cause.clone(),

@@ -2,18 +2,18 @@ use super::*;
 use crate::commands::plan::html;
 use connector_app::dry_run::PlannedWrite;
 use connector_core::rights_eval::{ProductDenial, RightsReason};
-use connector_core::{AssetId, AuditId, AuditRecord, Flow, Isbn13, Outcome, ProductId, WorkId};
+use connector_core::{AssetId, AuditAction, AuditId, AuditRecord, Flow, Isbn13, Outcome, ProductId, WorkId};
 use serde_json::json;
 
 const ISBN: &str = "9781800100015";
 const ASSET: &str = "5e00000000000000000000000000000000000001";
 
-fn rec(id: &str, action: &str, outcome: Outcome, data: serde_json::Value) -> AuditRecord {
+fn rec(id: &str, action: AuditAction, outcome: Outcome, data: serde_json::Value) -> AuditRecord {
     AuditRecord {
         id: AuditId(id.into()),
         at: chrono::DateTime::UNIX_EPOCH,
         flow: Flow::LinkApprovedAsset,
-        action: action.into(),
+        action,
         outcome,
         isbn: Some(Isbn13::parse(ISBN).unwrap()),
         asset_id: Some(AssetId::parse(ASSET).unwrap()),
@@ -51,33 +51,43 @@ fn sample() -> PlanReport {
     build(inputs(
         vec![
             // Out of order on purpose: the report sorts by audit id (time).
-            rec("02", "link.withheld", Outcome::Rejected, json!({"product_ids": [10021], "denied": denied})),
-            rec("01", "link.created", Outcome::Applied, json!({"product_ids": [10020, 10022], "denied": []})),
+            rec(
+                "02",
+                AuditAction::LinkWithheld,
+                Outcome::Rejected,
+                json!({"product_ids": [10021], "denied": denied}),
+            ),
+            rec(
+                "01",
+                AuditAction::LinkCreated,
+                Outcome::Applied,
+                json!({"product_ids": [10020, 10022], "denied": []}),
+            ),
             rec(
                 "03",
-                "identifiers.aligned",
+                AuditAction::IdentifiersAligned,
                 Outcome::Applied,
                 json!({"fixes": [{"field": "CUSTOM.FIELD.ISBN", "from": "978-1-80010-001-5", "to": ISBN}]}),
             ),
-            rec("04", "isbn.invalid", Outcome::Rejected, serde_json::Value::Null),
+            rec("04", AuditAction::IsbnInvalid, Outcome::Rejected, serde_json::Value::Null),
             rec(
                 "05",
-                "request.created",
+                AuditAction::RequestCreated,
                 Outcome::Applied,
                 json!({"request_id": format!("{ISBN}#author_photo"), "role": "author_photo", "due": "2027-01-10"}),
             ),
             rec(
                 "06",
-                "package.blocked",
+                AuditAction::PackageBlocked,
                 Outcome::Rejected,
                 json!({"channel": "ebook", "reasons": ["front_cover: too small"]}),
             ),
-            rec("07", "title.not_found", Outcome::DeadLettered, serde_json::Value::Null),
-            rec("08", "approval.repeat", Outcome::Skipped, serde_json::Value::Null),
-            rec("09", "approval.repeat", Outcome::Skipped, serde_json::Value::Null),
+            rec("07", AuditAction::TitleNotFound, Outcome::DeadLettered, serde_json::Value::Null),
+            rec("08", AuditAction::ApprovalRepeat, Outcome::Skipped, serde_json::Value::Null),
+            rec("09", AuditAction::ApprovalRepeat, Outcome::Skipped, serde_json::Value::Null),
             rec(
                 "10",
-                "link.narrowed",
+                AuditAction::LinkNarrowed,
                 Outcome::Applied,
                 json!({"before": [1, 2], "after": [1], "product_ids": [9]}),
             ),
@@ -117,8 +127,8 @@ fn records_are_sorted_into_their_sections_in_time_order() {
     assert_eq!(r.requests[0].role.as_deref(), Some("author_photo"));
     assert_eq!(r.requests[0].due.as_deref(), Some("2027-01-10"));
     assert_eq!(r.packages[0].reasons, ["front_cover: too small"]);
-    assert_eq!(r.dead_letters[0].action, "title.not_found");
-    assert_eq!(r.other_actions.get("approval.repeat"), Some(&2));
+    assert_eq!(r.dead_letters[0].action, AuditAction::TitleNotFound);
+    assert_eq!(r.other_actions.get(AuditAction::ApprovalRepeat.as_str()), Some(&2));
 }
 
 #[test]
