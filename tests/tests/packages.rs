@@ -4,9 +4,12 @@
 //! version; a territory restriction blocks one product only; release adds a Consonance web
 //! link. Every case runs on the embedded adapters and on moto (S3).
 
+use connector_app::dlq;
 use connector_app::packages::{self, BuildOutcome, PackageDoc, PackageStatus, ReleaseOutcome};
 use connector_core::AuditAction;
-use connector_core::{AssetId, Channel, Isbn13};
+use connector_core::dead_letter::DeadLetterCause;
+use connector_core::{AssetId, Channel, Isbn13, LinkStatus};
+use connector_sim::faults::Fault;
 use connector_sim::otmm::content_sha256;
 use connector_store::PageRequest;
 use connector_tests::e2e::{Backend, Harness};
@@ -201,8 +204,42 @@ async fn territory_restriction_blocks_that_product_only(backend: Backend) {
     assert!(matches!(release, ReleaseOutcome::NotReleasable { .. }), "{release:?}");
 }
 
+/// A package that cannot be built dead-letters its own follow-up message, never the link it
+/// follows (issue 15): the cover stays linked, the dead letter names the package failure, and
+/// once the cause is gone its replay stages the package.
+async fn a_failed_build_dead_letters_its_follow_up_not_the_link(backend: Backend) {
+    let specs = default_specs();
+    let cover = specs.iter().find(|s| s.asset_type == "Front Cover").expect("a front cover");
+    let h = Harness::start_with(backend, "pkg_follow_up", catalogue(std::slice::from_ref(cover), &[])).await;
+    // OTMM cannot give the file the package stages (the link itself does not read it).
+    let contents = format!("/otmmapi/v6/assets/{}/contents", lineage(cover.n));
+    let gone = Fault { error_rate: 1.0, status: Some(404), ..Default::default() };
+    h.sims.otmm.faults().set(Some("GET"), &contents, gone);
+    h.sims.otmm.approve(&lineage(cover.n), 1, APPROVER).unwrap();
+    let report = h.deliver_and_drain(1).await;
+    assert_eq!((report.done, report.dead_lettered), (1, 0), "the link message is done: {report:?}");
+    assert_eq!(report.follow_ups.dead_lettered, 1, "the package follow-up is parked: {report:?}");
+
+    let asset = AssetId::parse(&lineage(cover.n)).unwrap();
+    let links = h.app.stores.mapping.links_for_asset(&asset).await.unwrap();
+    assert!(!links.is_empty() && links.iter().all(|l| l.status == LinkStatus::Linked), "{links:?}");
+    let dead = dlq::list(&h.app.stores, 10).await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].source.as_deref(), Some("connector"), "{dead:?}");
+    assert_eq!(dead[0].cause_kind, Some(DeadLetterCause::PackageFailed), "{dead:?}");
+
+    h.sims.otmm.faults().clear();
+    dlq::replay(&h.app.stores, &dlq::Selection::All, chrono::Utc::now(), Some("test")).await.unwrap();
+    let report = h.drain().await;
+    assert_eq!((report.follow_ups.done, report.follow_ups.dead_lettered), (1, 0), "{report:?}");
+    // The cover's package (on whichever product's channel takes it) is staged now.
+    let docs = packages::list(&h.app).await.unwrap();
+    assert!(docs.iter().any(|d| d.status == PackageStatus::Staged), "{docs:?}");
+}
+
 connector_tests::on_both_backends!(
     full_packages_checksums_rebuild_and_release,
     newer_version_is_a_new_package_version,
     territory_restriction_blocks_that_product_only,
+    a_failed_build_dead_letters_its_follow_up_not_the_link,
 );
