@@ -128,6 +128,9 @@ pub struct CreateOnce {
     pub presigned_url: Option<String>,
     /// createSupportingResource calls made (0 when it already existed).
     pub create_calls: u32,
+    /// The work's supporting resources as listed just before (the check for an earlier
+    /// attempt): what a caller needs to know what else the create may have displaced.
+    pub listed: Vec<SupportingResource>,
 }
 
 /// A Consonance tenant. Cheap to clone: clones share limits, metrics and the tenant's schema.

@@ -101,7 +101,7 @@ impl ConsonanceClient {
         let mut unknown_outcome = false;
         for round in 1..=rounds {
             let existing = self.supporting_resources_of_work(input.work_id).await?;
-            if let Some(r) = existing.into_iter().find(|r| dedupe.matches(r)) {
+            if let Some(r) = existing.iter().find(|r| dedupe.matches(r)).cloned() {
                 let outcome = if unknown_outcome {
                     CreateOutcome::RecoveredAfterUnknownOutcome
                 } else {
@@ -109,7 +109,13 @@ impl ConsonanceClient {
                 };
                 tracing::info!(resource_id = r.id, ?outcome, ?dedupe, "supporting resource already present");
                 // Every earlier round made one create call.
-                return Ok(CreateOnce { resource: r, outcome, presigned_url: None, create_calls: round - 1 });
+                return Ok(CreateOnce {
+                    resource: r,
+                    outcome,
+                    presigned_url: None,
+                    create_calls: round - 1,
+                    listed: existing,
+                });
             }
             match self.create_supporting_resource(input).await {
                 Ok(created) => {
@@ -118,6 +124,7 @@ impl ConsonanceClient {
                         outcome: CreateOutcome::Created,
                         presigned_url: created.presigned_url,
                         create_calls: round,
+                        listed: existing,
                     });
                 }
                 Err(e) if e.write_outcome_unknown() && round < rounds => {

@@ -42,9 +42,7 @@ impl ConsonancePms {
     /// interrupted attempt created for a version that was then overtaken: a worker killed while
     /// its create was in flight). Deleting them here keeps nothing orphaned in Consonance.
     async fn sweep_leftovers(&self, request: &ResourceRequest, keep: i64) -> Result<(), SystemError> {
-        let mut parts = request.dedupe_marker.splitn(3, ':');
-        let (Some("otmm"), Some(lineage)) = (parts.next(), parts.next()) else { return Ok(()) };
-        let lineage_marker = format!("[otmm:{lineage}:v");
+        let Some(lineage_marker) = lineage_marker(request) else { return Ok(()) };
         let leftover = |r: &consonance_client::SupportingResource| {
             r.id != keep && r.product_ids.is_empty() && caption_has(r, &lineage_marker)
         };
@@ -77,6 +75,22 @@ impl ConsonancePms {
         }
         Ok(deleted)
     }
+}
+
+/// `[otmm:<lineage>:v`, the caption prefix every resource of the request's OTMM lineage has.
+fn lineage_marker(request: &ResourceRequest) -> Option<String> {
+    let mut parts = request.dedupe_marker.splitn(3, ':');
+    let (Some("otmm"), Some(lineage)) = (parts.next(), parts.next()) else { return None };
+    Some(format!("[otmm:{lineage}:v"))
+}
+
+/// Whether `listed` holds a resource of the request's lineage other than `keep`.
+fn others_of_lineage(
+    listed: &[consonance_client::SupportingResource],
+    request: &ResourceRequest,
+    keep: i64,
+) -> bool {
+    lineage_marker(request).is_some_and(|m| listed.iter().any(|r| r.id != keep && caption_has(r, &m)))
 }
 
 fn caption_has(r: &consonance_client::SupportingResource, text: &str) -> bool {
@@ -234,7 +248,10 @@ impl Pms for ConsonancePms {
                 .await
                 .map_err(|e| consonance_error("create supporting resource", e))?;
         }
-        if request.unlink_previous {
+        // A leftover is a resource of the same lineage: when the listing before the create
+        // showed none but ours, the create displaced none (one writer per slot: the processor's
+        // lease), and the sweep's second listing is not needed.
+        if request.unlink_previous && others_of_lineage(&created.listed, request, created.resource.id) {
             self.sweep_leftovers(request, created.resource.id).await?;
         }
         Ok(EnsuredResource { id: created.resource.id.to_string(), upload_url: created.presigned_url })
