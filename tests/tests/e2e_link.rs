@@ -336,7 +336,32 @@ async fn a_flood_of_approvals_leaves_one_resource_per_link(backend: Backend) {
     }
 }
 
+/// `connector_app::once`, the claim / complete / give-back of every side effect on the link
+/// path, on both backends' idempotency tables: a failure gives the key back (the retry runs
+/// again), a success runs once and keeps its data, and a claim another worker holds is `Held`.
+async fn once_runs_a_side_effect_once_and_gives_the_key_back_when_it_fails(backend: Backend) {
+    use connector_app::once::{Once, once};
+    use connector_app::readiness::ReadinessError;
+    let h = Harness::start(backend, "once", 1).await;
+    let (app, ttl) = (&h.app, h.app.settings.idempotency_ttl);
+    let data = |n: &u32| Some(n.to_string());
+    let failed =
+        once(app, "test-once:a", ttl, data, || async { Err::<u32, _>(ReadinessError::Busy("down".into())) })
+            .await;
+    assert!(matches!(failed, Err(ReadinessError::Busy(_))), "{failed:?}");
+    let ran = once(app, "test-once:a", ttl, data, || async { Ok::<_, ReadinessError>(7) }).await.unwrap();
+    assert!(matches!(ran, Once::Ran(7)), "the failure gave the key back: {ran:?}");
+    let again = once(app, "test-once:a", ttl, data, || async { Ok::<_, ReadinessError>(8) }).await.unwrap();
+    assert!(matches!(&again, Once::Done(Some(d)) if d == "7"), "ran once, its data kept: {again:?}");
+
+    let claim = app.stores.idempotency.claim("test-once:b", None, app.now(), ttl).await.unwrap();
+    assert_eq!(claim, connector_store::Claim::Acquired);
+    let held = once(app, "test-once:b", ttl, data, || async { Ok::<_, ReadinessError>(9) }).await.unwrap();
+    assert!(matches!(held, Once::Held { .. }), "{held:?}");
+}
+
 connector_tests::on_both_backends!(
+    once_runs_a_side_effect_once_and_gives_the_key_back_when_it_fails,
     approved_cover_reaches_consonance,
     older_version_arriving_late_changes_nothing,
     newer_version_replaces_the_resource,

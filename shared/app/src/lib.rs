@@ -12,6 +12,7 @@ pub mod check;
 pub mod dlq;
 pub mod dry_run;
 pub mod metrics;
+pub mod once;
 pub mod packages;
 pub mod processor;
 pub mod readiness;

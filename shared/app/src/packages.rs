@@ -18,7 +18,7 @@ use crate::App;
 use crate::systems::SystemError;
 use chrono::{DateTime, Utc};
 use connector_core::{AssetId, AuditAction, AuditRecord, Channel, Flow, Isbn13, Outcome};
-use connector_store::{Claim, Document, IdempotencyTtl, PageRequest, StoreError, new_audit_id};
+use connector_store::{Document, PageRequest, StoreError, keys, new_audit_id};
 use serde::{Deserialize, Serialize};
 
 mod build;
@@ -176,27 +176,14 @@ pub fn takes_role(app: &App, role: connector_core::AssetRole) -> bool {
     app.config.packages.as_ref().is_some_and(|p| p.channels.values().any(|c| c.takes(role)))
 }
 
-/// Holds a package lease (`lease:package:<name>`) while `f` runs.
-async fn with_lease<T>(
+/// Holds the work's package lease (`keys::work_package_lease`: one builder per work) while `f` runs.
+async fn with_work_lease<T>(
     app: &App,
-    id: &str,
+    work: connector_core::WorkId,
     f: impl std::future::Future<Output = Result<T, PackageError>>,
 ) -> Result<T, PackageError> {
-    let lease = format!("lease:package:{id}");
-    let ttl = IdempotencyTtl { in_progress: app.settings.lease, completed: app.settings.lease };
-    let started = std::time::Instant::now();
-    loop {
-        if app.stores.idempotency.claim(&lease, None, app.now(), ttl).await? == Claim::Acquired {
-            break;
-        }
-        if started.elapsed() >= app.settings.slot_wait {
-            return Err(PackageError::Busy(format!("another worker is building package {id}")));
-        }
-        tokio::time::sleep(app.settings.contention_delay).await;
-    }
-    let result = f.await;
-    let _ = app.stores.idempotency.release(&lease).await;
-    result
+    let busy = |_| PackageError::Busy(format!("another worker is building the packages of work {work}"));
+    crate::once::with_lease(app, &keys::work_package_lease(&work), busy, f).await
 }
 
 fn read_doc(doc: &Document) -> Result<PackageDoc, PackageError> {

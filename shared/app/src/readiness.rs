@@ -14,6 +14,7 @@
 //! blocked without any event).
 
 use crate::App;
+use crate::once::{Once, once};
 use crate::requests;
 use crate::systems::SystemError;
 use connector_core::plan::TitleFacts;
@@ -23,7 +24,7 @@ use connector_core::readiness::{
 };
 use connector_core::requests::{AssetRequest, RequestCommand, RequestFacts};
 use connector_core::{AssetLink, AssetRole, AuditAction, AuditRecord, Flow, Isbn13, Outcome, WorkId};
-use connector_store::{Claim, Document, Page, PageRequest, StoreError, new_audit_id};
+use connector_store::{Document, Page, PageRequest, StoreError, keys, new_audit_id};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -434,45 +435,39 @@ async fn report_back(
         }
     }
     let Some(base) = &app.settings.public_base_url else { return Ok(0) };
-    let key = format!("readiness-link:{}", readiness.isbn);
+    let key = keys::readiness_link(&readiness.isbn);
     let ttl = connector_store::IdempotencyTtl {
         completed: std::time::Duration::from_secs(10 * 365 * 24 * 3600),
         ..app.settings.idempotency_ttl
     };
-    if app.stores.idempotency.claim(&key, None, app.now(), ttl).await? != Claim::Acquired {
-        return Ok(0);
-    }
     let url = readiness_url(base, &readiness.isbn);
-    match app.pms.ensure_web_link(&readiness.isbn, &url, READINESS_LINK_ROLE, "Launch readiness").await {
-        Ok(_web_link_id) => {
-            app.stores.idempotency.complete(&key, None, app.now(), ttl).await?;
-            // Under the claim this runs once per title: the link is new or was made by an
-            // earlier attempt whose completion was lost; either way it is recorded once.
-            {
-                let at = app.now();
-                app.stores
-                    .audit
-                    .append(&[AuditRecord {
-                        id: new_audit_id(at),
-                        at,
-                        flow: Flow::LaunchReadiness,
-                        action: AuditAction::ReadinessLinked,
-                        outcome: Outcome::Applied,
-                        isbn: Some(readiness.isbn.clone()),
-                        asset_id: None,
-                        asset_version: None,
-                        actor: None,
-                        correlation_id: correlation_id.to_string(),
-                        detail: format!("Consonance product {} links to {url}", readiness.product_id),
-                        data: serde_json::json!({ "url": url, "product_id": readiness.product_id }),
-                    }])
-                    .await?;
-            }
-            Ok(1)
-        }
-        Err(e) => {
-            let _ = app.stores.idempotency.release(&key).await;
-            Err(e.into())
-        }
-    }
+    let link = || async {
+        let made =
+            app.pms.ensure_web_link(&readiness.isbn, &url, READINESS_LINK_ROLE, "Launch readiness").await;
+        made.map_err(ReadinessError::from)
+    };
+    // Once per title: the link is new or was made by an earlier attempt whose completion was
+    // lost; either way it is recorded once.
+    let Once::Ran(_web_link_id) = once(app, &key, ttl, |_| None, link).await? else {
+        return Ok(0);
+    };
+    let at = app.now();
+    app.stores
+        .audit
+        .append(&[AuditRecord {
+            id: new_audit_id(at),
+            at,
+            flow: Flow::LaunchReadiness,
+            action: AuditAction::ReadinessLinked,
+            outcome: Outcome::Applied,
+            isbn: Some(readiness.isbn.clone()),
+            asset_id: None,
+            asset_version: None,
+            actor: None,
+            correlation_id: correlation_id.to_string(),
+            detail: format!("Consonance product {} links to {url}", readiness.product_id),
+            data: serde_json::json!({ "url": url, "product_id": readiness.product_id }),
+        }])
+        .await?;
+    Ok(1)
 }

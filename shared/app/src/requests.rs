@@ -11,6 +11,7 @@
 //! the mapping config nothing is raised (readiness still says what is missing).
 
 use crate::App;
+use crate::once::{Once, once};
 use crate::readiness::ReadinessError;
 use crate::systems::NewRequest;
 use chrono::NaiveDate;
@@ -20,7 +21,7 @@ use connector_core::requests::{
     request_key, request_summary,
 };
 use connector_core::{AssetLink, AssetRole, AuditRecord, Flow, Outcome};
-use connector_store::{Claim, Document, StoreError, new_audit_id};
+use connector_store::{Document, StoreError, keys, new_audit_id};
 
 /// A request with the revision of its document.
 #[derive(Debug, Clone, PartialEq)]
@@ -208,16 +209,8 @@ async fn create(
     request: &AssetRequest,
     correlation_id: &str,
 ) -> Result<bool, ReadinessError> {
-    let key = format!("request-create:{}", request.key);
-    let ttl = app.settings.idempotency_ttl;
-    match app.stores.idempotency.claim(&key, None, app.now(), ttl).await? {
-        Claim::Completed { .. } => return Ok(false),
-        Claim::InProgress { .. } => {
-            return Err(ReadinessError::Busy(format!("another worker is raising request {}", request.key)));
-        }
-        Claim::Acquired => {}
-    }
-    let result: Result<bool, ReadinessError> = async {
+    let key = keys::request_create(&request.key);
+    let raise = || async {
         // An earlier attempt may have created it and lost the answer.
         let at: OtmmRequestRef = match app.dam.find_request(&request.key).await? {
             Some(found) => found,
@@ -233,15 +226,14 @@ async fn create(
         let mut request = request.clone();
         request.otmm = Some(at);
         write(app, &request, None, &[audit(app, command, &request, correlation_id)]).await
-    }
-    .await;
-    match &result {
-        Ok(_) => app.stores.idempotency.complete(&key, None, app.now(), ttl).await?,
-        Err(_) => {
-            let _ = app.stores.idempotency.release(&key).await;
+    };
+    match once(app, &key, app.settings.idempotency_ttl, |_| None, raise).await? {
+        Once::Ran(written) => Ok(written),
+        Once::Done(_) => Ok(false),
+        Once::Held { .. } => {
+            Err(ReadinessError::Busy(format!("another worker is raising request {}", request.key)))
         }
     }
-    result
 }
 
 async fn write(

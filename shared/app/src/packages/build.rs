@@ -4,7 +4,7 @@
 use super::stage::stage;
 use super::{
     BuildOutcome, DOC_KIND, PackageDoc, PackageError, PackageStatus, audit, doc_id, put_doc, read_doc,
-    with_lease,
+    with_work_lease,
 };
 use crate::App;
 use crate::systems::SystemError;
@@ -27,9 +27,7 @@ pub async fn build_for_work(
     }
     // One builder per work, from reading the links to writing the documents: a builder that
     // read the links before another link was written must not overwrite a newer decision.
-    let result =
-        with_lease(app, &format!("work:{}", title.work_id), build_work_locked(app, title, correlation_id))
-            .await;
+    let result = with_work_lease(app, title.work_id, build_work_locked(app, title, correlation_id)).await;
     crate::metrics::package_builds(&result);
     result
 }

@@ -2,11 +2,13 @@
 //! on the Consonance product.
 
 use super::{
-    DOC_KIND, PackageDoc, PackageError, PackageStatus, Release, audit, doc_id, put_doc, read_doc, with_lease,
+    DOC_KIND, PackageDoc, PackageError, PackageStatus, Release, audit, doc_id, put_doc, read_doc,
+    with_work_lease,
 };
 use crate::App;
+use crate::once::{Once, once};
 use connector_core::{AuditAction, Channel, Isbn13, Outcome};
-use connector_store::Claim;
+use connector_store::keys;
 use serde::Serialize;
 
 /// What a release did.
@@ -62,7 +64,7 @@ pub async fn release(
             });
         }
     };
-    with_lease(app, &format!("work:{work}"), async {
+    with_work_lease(app, connector_core::WorkId(work), async {
         let Some(existing) = app.stores.documents.get_doc(DOC_KIND, &id).await? else {
             return Ok(ReleaseOutcome::NotReleasable {
                 isbn: isbn.clone(),
@@ -91,23 +93,18 @@ pub async fn release(
         };
         let link = packages.link_for(&manifest_key);
         let note = format!("Production package ({channel}) v{}: manifest", doc.package_version);
-        let key = format!("package-release:{id}:v{}", doc.package_version);
-        let ttl = app.settings.idempotency_ttl;
-        let web_link_id = match app.stores.idempotency.claim(&key, None, app.now(), ttl).await? {
-            Claim::Completed { data: Some(id) } => id,
-            Claim::InProgress { .. } => return Err(PackageError::Busy(format!("{key} is being applied"))),
-            Claim::Acquired | Claim::Completed { data: None } => {
-                match app.pms.ensure_web_link(isbn, &link, &packages.release_link_role, &note).await {
-                    Ok(id) => {
-                        app.stores.idempotency.complete(&key, Some(&id), app.now(), ttl).await?;
-                        id
-                    }
-                    Err(e) => {
-                        let _ = app.stores.idempotency.release(&key).await;
-                        return Err(e.into());
-                    }
-                }
-            }
+        let key = keys::package_release(&id, doc.package_version);
+        let ensure = || async {
+            let made = app.pms.ensure_web_link(isbn, &link, &packages.release_link_role, &note).await;
+            made.map_err(PackageError::from)
+        };
+        let web_link_id = match once(app, &key, app.settings.idempotency_ttl, |id: &String| Some(id.clone()), ensure)
+            .await?
+        {
+            Once::Ran(id) | Once::Done(Some(id)) => id,
+            // Completed without its id (by an older build): the ensure finds the link it made.
+            Once::Done(None) => ensure().await?,
+            Once::Held { .. } => return Err(PackageError::Busy(format!("{key} is being applied"))),
         };
         let now = app.now();
         let released = PackageDoc {

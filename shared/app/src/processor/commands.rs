@@ -2,9 +2,9 @@
 
 use super::failure::Failure;
 use crate::App;
+use crate::once::{Once, once};
 use crate::systems::{ResourceRequest, SystemError};
 use connector_core::plan::{AssetFacts, Command, TitleFacts};
-use connector_store::Claim;
 use tracing::info;
 
 /// Runs one command under its idempotency key. Returns the created resource id, if any.
@@ -16,87 +16,74 @@ pub(super) async fn run_command(
     title: Option<&TitleFacts>,
 ) -> Result<Option<String>, Failure> {
     let key = command.idempotency_key();
-    let ttl = app.settings.idempotency_ttl;
-    match app.stores.idempotency.claim(&key, None, app.now(), ttl).await? {
-        Claim::Completed { data } => {
-            info!(%key, "side effect already applied");
-            return Ok(data);
-        }
-        Claim::InProgress { until } => {
-            // If the holder died, its claim lapses at `until`: come back then, not sooner, or a
-            // dead worker's claim uses up this message's receives (crate::sizing, rule 3).
-            return Err(Failure::Transient {
-                reason: format!("another worker is applying {key}"),
-                retry_after: Some(crate::sizing::wait_for_lapse(
-                    until,
-                    app.now(),
-                    app.settings.contention_delay,
-                )),
-            });
-        }
-        Claim::Acquired => {}
-    }
-    let result: Result<Option<String>, SystemError> = match command {
-        Command::CreateResource {
-            work_id,
-            product_ids,
-            resource_variant,
-            status,
-            dedupe_marker,
-            unlink_previous,
-            role,
-        } => {
-            let request = ResourceRequest {
-                work_id: *work_id,
-                product_ids: product_ids.clone(),
-                resource_variant: resource_variant.clone(),
-                status: status.clone(),
-                dedupe_marker: dedupe_marker.clone(),
-                unlink_previous: *unlink_previous,
-                file_url: app.dam.content_url(facts),
-                file_name: facts.name.clone(),
-                mime_type: facts.mime_type.clone(),
-                caption: format!(
-                    "{role} for {} [{dedupe_marker}]",
-                    title.map_or_else(|| facts.name.clone(), |t| t.title.clone())
-                ),
-            };
-            ensure_resource(app, &request, facts).await.map(Some)
-        }
-        // Files that are not JPG images: web links (the planner chose the route).
-        Command::CreateWebLinks { work_id, product_ids, role, website_role, target, dedupe_marker } => {
-            crate::web_links::ensure(
-                app,
-                facts,
-                title,
-                *work_id,
+    let run = || async {
+        let result: Result<Option<String>, SystemError> = match command {
+            Command::CreateResource {
+                work_id,
                 product_ids,
-                *role,
-                website_role,
-                *target,
+                resource_variant,
+                status,
                 dedupe_marker,
-            )
-            .await
-            .map(Some)
-        }
-        Command::DeleteResource { resource_id } => app.pms.delete_resource(resource_id).await.map(|()| None),
-        Command::RemoveResourcesMarked { work_id, marker_prefix } => {
-            app.pms.delete_resources_marked(*work_id, marker_prefix).await.map(|_| None)
-        }
-        Command::UpdateOtmmFields { asset_id, fields } => {
-            app.dam.update_fields(asset_id, fields).await.map(|()| None)
-        }
+                unlink_previous,
+                role,
+            } => {
+                let request = ResourceRequest {
+                    work_id: *work_id,
+                    product_ids: product_ids.clone(),
+                    resource_variant: resource_variant.clone(),
+                    status: status.clone(),
+                    dedupe_marker: dedupe_marker.clone(),
+                    unlink_previous: *unlink_previous,
+                    file_url: app.dam.content_url(facts),
+                    file_name: facts.name.clone(),
+                    mime_type: facts.mime_type.clone(),
+                    caption: format!(
+                        "{role} for {} [{dedupe_marker}]",
+                        title.map_or_else(|| facts.name.clone(), |t| t.title.clone())
+                    ),
+                };
+                ensure_resource(app, &request, facts).await.map(Some)
+            }
+            // Files that are not JPG images: web links (the planner chose the route).
+            Command::CreateWebLinks { work_id, product_ids, role, website_role, target, dedupe_marker } => {
+                crate::web_links::ensure(
+                    app,
+                    facts,
+                    title,
+                    *work_id,
+                    product_ids,
+                    *role,
+                    website_role,
+                    *target,
+                    dedupe_marker,
+                )
+                .await
+                .map(Some)
+            }
+            Command::DeleteResource { resource_id } => {
+                app.pms.delete_resource(resource_id).await.map(|()| None)
+            }
+            Command::RemoveResourcesMarked { work_id, marker_prefix } => {
+                app.pms.delete_resources_marked(*work_id, marker_prefix).await.map(|_| None)
+            }
+            Command::UpdateOtmmFields { asset_id, fields } => {
+                app.dam.update_fields(asset_id, fields).await.map(|()| None)
+            }
+        };
+        result.map_err(Failure::from)
     };
-    match result {
-        Ok(data) => {
-            app.stores.idempotency.complete(&key, data.as_deref(), app.now(), ttl).await?;
+    match once(app, &key, app.settings.idempotency_ttl, Clone::clone, run).await? {
+        Once::Ran(data) => Ok(data),
+        Once::Done(data) => {
+            info!(%key, "side effect already applied");
             Ok(data)
         }
-        Err(e) => {
-            // Give the key back so the retry can claim it.
-            let _ = app.stores.idempotency.release(&key).await;
-            Err(e.into())
-        }
+        // If the holder died, its claim lapses at `until`: come back then, not sooner, or a
+        // dead worker's claim uses up this message's receives (crate::sizing, rule 3).
+        Once::Held { until } => Err(Failure::Transient {
+            reason: format!("another worker is applying {key}"),
+            retry_after: Some(crate::sizing::wait_for_lapse(until, app.now(), app.settings.contention_delay)),
+        }),
     }
 }
 

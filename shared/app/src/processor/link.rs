@@ -7,6 +7,7 @@ use super::commands::run_command;
 use super::failure::{Failure, record, records_for};
 use super::{follow_up, titles, withdraw};
 use crate::App;
+use crate::once::with_lease;
 use crate::systems::SystemError;
 use connector_core::event::{FlowMessage, OtmmEvent, OtmmEventType};
 use connector_core::plan::{
@@ -15,7 +16,7 @@ use connector_core::plan::{
 };
 use connector_core::readiness::ScheduleFacts;
 use connector_core::{AssetLink, AuditAction, AuditRecord, Flow, LinkKey, Outcome};
-use connector_store::{Claim, ConflictReason, StoreError, keys};
+use connector_store::{ConflictReason, StoreError, keys};
 
 #[tracing::instrument(level = "debug", skip_all)]
 pub(super) async fn process_otmm(app: &App, message: &FlowMessage, event: &OtmmEvent) -> Result<(), Failure> {
@@ -53,45 +54,14 @@ pub(super) async fn process_otmm(app: &App, message: &FlowMessage, event: &OtmmE
         (Some(isbn), Some(role)) => Some(LinkKey::for_asset(isbn.clone(), role, &facts.lineage_id)),
         _ => None,
     };
-    let lease = match &slot {
-        Some(key) => Some(acquire_slot(app, key).await?),
-        None => None,
+    let Some(key) = &slot else { return plan_and_apply(app, message, event, &facts, None).await };
+    let busy = |until| Failure::Transient {
+        reason: format!("another worker is updating {} {} of {}", key.role, key.slot, key.isbn),
+        // Back when the holder's lease lapses (it may have died): one receive, not five.
+        retry_after: Some(crate::sizing::wait_for_lapse(until, app.now(), app.settings.contention_delay)),
     };
-    let result = plan_and_apply(app, message, event, &facts, slot.as_ref()).await;
-    if let Some(lease) = lease {
-        // Best effort: an unreleased lease lapses after `settings.lease`.
-        let _ = app.stores.idempotency.release(&lease).await;
-    }
-    result
-}
-
-async fn acquire_slot(app: &App, key: &LinkKey) -> Result<String, Failure> {
-    let lease = keys::slot_lease(key);
-    let ttl =
-        connector_store::IdempotencyTtl { in_progress: app.settings.lease, completed: app.settings.lease };
-    let started = std::time::Instant::now();
-    loop {
-        // A lease is never completed, only released: anything but Acquired means it is held.
-        let until = match app.stores.idempotency.claim(&lease, None, app.now(), ttl).await? {
-            Claim::Acquired => return Ok(lease),
-            Claim::InProgress { until } => until,
-            Claim::Completed { .. } => {
-                app.now() + chrono::Duration::from_std(app.settings.lease).unwrap_or_default()
-            }
-        };
-        if started.elapsed() >= app.settings.slot_wait {
-            // Back when the holder's lease lapses (it may have died): one receive, not five.
-            return Err(Failure::Transient {
-                reason: format!("another worker is updating {} {} of {}", key.role, key.slot, key.isbn),
-                retry_after: Some(crate::sizing::wait_for_lapse(
-                    until,
-                    app.now(),
-                    app.settings.contention_delay,
-                )),
-            });
-        }
-        tokio::time::sleep(app.settings.contention_delay).await;
-    }
+    with_lease(app, &keys::slot_lease(key), busy, plan_and_apply(app, message, event, &facts, Some(key)))
+        .await
 }
 
 /// The title side of the facts: Consonance's title with its work's schedule, and the title

@@ -3,9 +3,10 @@
 use super::failure::{Failure, record};
 use super::follow_up;
 use crate::App;
+use crate::once::{Once, once};
 use connector_core::event::{FlowMessage, OtmmEvent};
 use connector_core::{AssetLink, AuditAction, AuditRecord, Flow, LinkStatus, Outcome};
-use connector_store::{Claim, keys};
+use connector_store::keys;
 
 /// The asset is gone from OTMM: withdraw whatever it was linked as.
 #[tracing::instrument(level = "debug", skip_all)]
@@ -17,13 +18,18 @@ pub(super) async fn links_of_deleted_asset(
     let links = app.stores.mapping.links_for_asset(&event.asset_id).await?;
     for link in links.into_iter().filter(|l| l.status == LinkStatus::Linked) {
         if let Some(id) = &link.consonance_resource_id {
-            let key = keys::delete_resource(id);
-            if !matches!(
-                app.stores.idempotency.claim(&key, None, app.now(), app.settings.idempotency_ttl).await?,
-                Claim::Completed { .. }
-            ) {
-                app.pms.delete_resource(id).await?;
-                app.stores.idempotency.complete(&key, None, app.now(), app.settings.idempotency_ttl).await?;
+            let ttl = app.settings.idempotency_ttl;
+            let delete = || async { app.pms.delete_resource(id).await.map_err(Failure::from) };
+            if let Once::Held { until } = once(app, &keys::delete_resource(id), ttl, |_| None, delete).await?
+            {
+                return Err(Failure::Transient {
+                    reason: format!("another worker is deleting resource {id}"),
+                    retry_after: Some(crate::sizing::wait_for_lapse(
+                        until,
+                        app.now(),
+                        app.settings.contention_delay,
+                    )),
+                });
             }
         }
         let detail =
