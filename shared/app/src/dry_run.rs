@@ -348,16 +348,7 @@ impl Pms for DryRunPms {
 
     async fn ensure_resource(&self, request: &ResourceRequest) -> Result<EnsuredResource, SystemError> {
         // The real adapter refuses a file that is not a JPG before it writes: so does the plan.
-        if !connector_core::config::is_jpeg(&request.mime_type, &request.file_name) {
-            return Err(SystemError::Permanent {
-                system: "Consonance",
-                operation: "create supporting resource",
-                message: format!(
-                    "{} ({}) is not a JPG: supporting resources take JPG files only",
-                    request.file_name, request.mime_type
-                ),
-            });
-        }
+        request.refuse_unless_jpeg()?;
         let mut state = self.log.lock();
         if let Some(id) = state.resources.get(&request.dedupe_marker) {
             return Ok(EnsuredResource { id: id.clone(), upload_url: None });

@@ -371,7 +371,6 @@ async fn store(
     let changed = from != Some(readiness.status);
     let mut audit = Vec::new();
     if changed {
-        let at = app.now();
         let head: Vec<&str> = readiness.reasons.iter().take(3).map(String::as_str).collect();
         let detail = format!(
             "launch readiness {} → {}{}",
@@ -379,23 +378,18 @@ async fn store(
             readiness.status.as_str(),
             if head.is_empty() { String::new() } else { format!(": {}", head.join("; ")) }
         );
-        audit.push(AuditRecord {
-            id: new_audit_id(at),
-            at,
-            flow: Flow::LaunchReadiness,
-            action: AuditAction::ReadinessChanged,
-            outcome: Outcome::Applied,
-            isbn: Some(readiness.isbn.clone()),
-            asset_id: None,
-            asset_version: None,
-            actor: None,
-            correlation_id: correlation_id.to_string(),
-            detail,
-            data: serde_json::json!({
-                "from": from, "to": readiness.status, "reasons": readiness.reasons,
-                "days_to_publication": readiness.days_to_publication,
-            }),
+        let data = serde_json::json!({
+            "from": from, "to": readiness.status, "reasons": readiness.reasons,
+            "days_to_publication": readiness.days_to_publication,
         });
+        audit.push(readiness_record(
+            app,
+            readiness,
+            AuditAction::ReadinessChanged,
+            detail,
+            data,
+            correlation_id,
+        ));
     }
     let doc = Document {
         kind: READINESS_DOC_KIND.to_string(),
@@ -411,6 +405,32 @@ async fn store(
         Err(e) => return Err(e.into()),
     }
     Ok(changed.then(|| Transition { isbn: readiness.isbn.clone(), from, to: readiness.status }))
+}
+
+/// A launch-readiness record about `readiness`'s title, now.
+fn readiness_record(
+    app: &App,
+    readiness: &TitleReadiness,
+    action: AuditAction,
+    detail: String,
+    data: serde_json::Value,
+    correlation_id: &str,
+) -> AuditRecord {
+    let at = app.now();
+    AuditRecord {
+        id: new_audit_id(at),
+        at,
+        flow: Flow::LaunchReadiness,
+        action,
+        outcome: Outcome::Applied,
+        isbn: Some(readiness.isbn.clone()),
+        asset_id: None,
+        asset_version: None,
+        actor: None,
+        correlation_id: correlation_id.to_string(),
+        detail,
+        data,
+    }
 }
 
 /// The readiness page's URL for a title.
@@ -451,23 +471,9 @@ async fn report_back(
     let Once::Ran(_web_link_id) = once(app, &key, ttl, |_| None, link).await? else {
         return Ok(0);
     };
-    let at = app.now();
-    app.stores
-        .audit
-        .append(&[AuditRecord {
-            id: new_audit_id(at),
-            at,
-            flow: Flow::LaunchReadiness,
-            action: AuditAction::ReadinessLinked,
-            outcome: Outcome::Applied,
-            isbn: Some(readiness.isbn.clone()),
-            asset_id: None,
-            asset_version: None,
-            actor: None,
-            correlation_id: correlation_id.to_string(),
-            detail: format!("Consonance product {} links to {url}", readiness.product_id),
-            data: serde_json::json!({ "url": url, "product_id": readiness.product_id }),
-        }])
-        .await?;
+    let detail = format!("Consonance product {} links to {url}", readiness.product_id);
+    let data = serde_json::json!({ "url": url, "product_id": readiness.product_id });
+    let rec = readiness_record(app, readiness, AuditAction::ReadinessLinked, detail, data, correlation_id);
+    app.stores.audit.append(&[rec]).await?;
     Ok(1)
 }

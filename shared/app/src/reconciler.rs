@@ -93,6 +93,7 @@ pub struct Summary {
     pub rights: Option<crate::rights::ExpirySummary>,
 }
 
+/// Why a reconcile run, or the daily rights pass it runs, stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     #[error(transparent)]
@@ -224,12 +225,7 @@ pub async fn run_observed(
         r.backfill_origin(assets, works).await?;
     }
     let finished = if options.mode == Mode::Rights {
-        let pass = crate::rights::expiry_pass(app, &r.run_id, remaining, options.stop_margin).await.map_err(
-            |e| match e {
-                crate::rights::PassError::Store(e) => ReconcileError::Store(e),
-                crate::rights::PassError::System(e) => ReconcileError::System(e),
-            },
-        )?;
+        let pass = crate::rights::expiry_pass(app, &r.run_id, remaining, options.stop_margin).await?;
         r.summary.enqueued += pass.withdrawals_enqueued + pass.starts_enqueued;
         let finished = pass.finished;
         r.summary.rights = Some(pass);

@@ -19,7 +19,7 @@
 //! `today + expiry_warning_days`: cost grows with the links that expire, not the catalogue.
 
 use crate::App;
-use crate::systems::SystemError;
+use crate::reconciler::ReconcileError;
 use chrono::{DateTime, Duration as Span, NaiveDate, Utc};
 use connector_core::event::{EventId, FlowMessage, InboundEvent, OtmmEvent, OtmmEventType};
 use connector_core::plan::TitleFacts;
@@ -191,14 +191,6 @@ pub struct ExpirySummary {
     pub finished: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum PassError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    System(#[from] SystemError),
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct ExpiryCursor {
     next_day: NaiveDate,
@@ -212,7 +204,7 @@ pub async fn expiry_pass(
     run_id: &str,
     remaining: &(dyn Fn() -> Duration + Send + Sync),
     stop_margin: Duration,
-) -> Result<ExpirySummary, PassError> {
+) -> Result<ExpirySummary, ReconcileError> {
     let today = app.now().date_naive();
     let horizon = today + Span::days(i64::from(app.config.rights.expiry_warning_days));
     let cp = app.stores.checkpoints.get_checkpoint(keys::RIGHTS_EXPIRY_CHECKPOINT).await?;
@@ -270,7 +262,7 @@ async fn handle_entry(
     today: NaiveDate,
     run_id: &str,
     s: &mut ExpirySummary,
-) -> Result<(), PassError> {
+) -> Result<(), ReconcileError> {
     let Ok(entry) = serde_json::from_value::<WatchEntry>(doc.body.clone()) else {
         return Ok(());
     };
@@ -334,7 +326,12 @@ async fn handle_entry(
 
 /// Writes the entry back, with `audit` in the same transaction: the warning is recorded once
 /// even when two passes overlap (the second loses the revision check and writes nothing).
-async fn mark(app: &App, doc: &Document, entry: WatchEntry, audit: &[AuditRecord]) -> Result<(), PassError> {
+async fn mark(
+    app: &App,
+    doc: &Document,
+    entry: WatchEntry,
+    audit: &[AuditRecord],
+) -> Result<(), ReconcileError> {
     let updated = Document {
         body: serde_json::to_value(entry).unwrap_or_default(),
         updated_at: app.now(),

@@ -55,6 +55,24 @@ pub struct ResourceRequest {
     pub caption: String,
 }
 
+impl ResourceRequest {
+    /// Supporting resources are JPG images: refused before anything is written otherwise (the
+    /// planner sends nothing else; this keeps the adapter and the dry run saying the same).
+    pub fn refuse_unless_jpeg(&self) -> Result<(), SystemError> {
+        if connector_core::config::is_jpeg(&self.mime_type, &self.file_name) {
+            return Ok(());
+        }
+        Err(SystemError::Permanent {
+            system: "Consonance",
+            operation: "create supporting resource",
+            message: format!(
+                "{} ({}) is not a JPG: supporting resources take JPG files only",
+                self.file_name, self.mime_type
+            ),
+        })
+    }
+}
+
 /// Web links to one asset version's file, one per product (files that are not JPG images).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebLinkRequest {

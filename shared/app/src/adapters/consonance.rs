@@ -208,16 +208,7 @@ impl Pms for ConsonancePms {
         // Supporting resources are JPG images: the planner sends nothing else here. Consonance
         // fetches the file (imageRemoteUrl) or it is uploaded to the presigned URL a
         // resourceFileName create answers with, as `[consonance.upload]` says.
-        if !connector_core::config::is_jpeg(&request.mime_type, &request.file_name) {
-            return Err(SystemError::Permanent {
-                system: "Consonance",
-                operation: "create supporting resource",
-                message: format!(
-                    "{} ({}) is not a JPG: supporting resources take JPG files only",
-                    request.file_name, request.mime_type
-                ),
-            });
-        }
+        request.refuse_unless_jpeg()?;
         match self.upload.method {
             UploadMethod::RemoteUrl => input.image_remote_url = Some(request.file_url.clone()),
             UploadMethod::Presigned => input.resource_file_name = Some(request.file_name.clone()),

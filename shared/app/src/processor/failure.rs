@@ -2,6 +2,7 @@
 
 use crate::App;
 use crate::systems::SystemError;
+use connector_core::event::{FlowMessage, OtmmEvent};
 use connector_core::plan::{AssetFacts, Note};
 use connector_core::{Actor, AssetId, AuditAction, AuditRecord, Flow, Isbn13, Outcome};
 use connector_store::{StoreError, new_audit_id};
@@ -84,6 +85,31 @@ pub(super) fn record(
         correlation_id: String::new(),
         detail: detail.to_string(),
         data: serde_json::Value::Null,
+    }
+}
+
+/// A record of the link flow about an OTMM event's asset version, by the event's actor.
+pub(super) fn event_record(
+    app: &App,
+    message: &FlowMessage,
+    event: &OtmmEvent,
+    (action, outcome): (AuditAction, Outcome),
+    detail: &str,
+    isbn: Option<Isbn13>,
+    version: u32,
+) -> AuditRecord {
+    AuditRecord {
+        correlation_id: message.correlation_id.clone(),
+        actor: Some(event.actor.clone()),
+        ..record(
+            app,
+            Flow::LinkApprovedAsset,
+            action,
+            outcome,
+            detail,
+            isbn,
+            Some((&event.asset_id, version)),
+        )
     }
 }
 

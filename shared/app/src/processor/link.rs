@@ -4,7 +4,7 @@
 //! follow-up, the link with its audit), then requests and readiness over the same facts.
 
 use super::commands::run_command;
-use super::failure::{Failure, record, records_for};
+use super::failure::{Failure, event_record, record, records_for};
 use super::{follow_up, titles, withdraw};
 use crate::App;
 use crate::once::with_lease;
@@ -27,19 +27,8 @@ pub(super) async fn process_otmm(app: &App, message: &FlowMessage, event: &OtmmE
         }
         Err(SystemError::NotFound { what, .. }) => {
             let cause = format!("OTMM has no asset {what}");
-            let rec = AuditRecord {
-                correlation_id: message.correlation_id.clone(),
-                actor: Some(event.actor.clone()),
-                ..record(
-                    app,
-                    Flow::LinkApprovedAsset,
-                    AuditAction::AssetNotFound,
-                    Outcome::DeadLettered,
-                    &cause,
-                    None,
-                    Some((&event.asset_id, event.version)),
-                )
-            };
+            let what = (AuditAction::AssetNotFound, Outcome::DeadLettered);
+            let rec = event_record(app, message, event, what, &cause, None, event.version);
             return Err(Failure::Permanent { cause, records: vec![rec] });
         }
         Err(e) => return Err(e.into()),

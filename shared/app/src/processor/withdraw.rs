@@ -1,11 +1,11 @@
 //! An asset deleted in OTMM: whatever it was linked as is withdrawn.
 
-use super::failure::{Failure, record};
+use super::failure::{Failure, event_record};
 use super::follow_up;
 use crate::App;
 use crate::once::{Once, once};
 use connector_core::event::{FlowMessage, OtmmEvent};
-use connector_core::{AssetLink, AuditAction, AuditRecord, Flow, LinkStatus, Outcome};
+use connector_core::{AssetLink, AuditAction, LinkStatus, Outcome};
 use connector_store::keys;
 
 /// The asset is gone from OTMM: withdraw whatever it was linked as.
@@ -34,19 +34,9 @@ pub(super) async fn links_of_deleted_asset(
         }
         let detail =
             format!("asset {} was deleted in OTMM; its {} link was withdrawn", event.asset_id, link.key.role);
-        let rec = AuditRecord {
-            correlation_id: message.correlation_id.clone(),
-            actor: Some(event.actor.clone()),
-            ..record(
-                app,
-                Flow::LinkApprovedAsset,
-                AuditAction::LinkWithdrawn,
-                Outcome::Applied,
-                &detail,
-                Some(link.key.isbn.clone()),
-                Some((&event.asset_id, link.approval.version)),
-            )
-        };
+        let what = (AuditAction::LinkWithdrawn, Outcome::Applied);
+        let isbn = Some(link.key.isbn.clone());
+        let rec = event_record(app, message, event, what, &detail, isbn, link.approval.version);
         let revision = link.revision;
         let (isbn, role) = (link.key.isbn.clone(), link.key.role);
         let withdrawn = AssetLink { status: LinkStatus::Withdrawn, updated_at: app.now(), ..link };
