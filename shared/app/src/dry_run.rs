@@ -123,6 +123,18 @@ impl LogState {
         self.next_id += 1;
         format!("planned-{}", self.next_id)
     }
+
+    /// The planned id of what `key` names, made (and its write recorded) the first time only,
+    /// as the real "ensure" calls find what an earlier call made.
+    fn ensure(&mut self, key: &str, write: impl FnOnce(String) -> PlannedWrite) -> String {
+        if let Some(id) = self.resources.get(key) {
+            return id.clone();
+        }
+        let id = self.fresh_id();
+        self.resources.insert(key.to_string(), id.clone());
+        self.writes.push(write(id.clone()));
+        id
+    }
 }
 
 /// Wraps both systems; the two decorators share one [`WriteLog`]. `config` names the OTMM
@@ -349,19 +361,15 @@ impl Pms for DryRunPms {
     async fn ensure_resource(&self, request: &ResourceRequest) -> Result<EnsuredResource, SystemError> {
         // The real adapter refuses a file that is not a JPG before it writes: so does the plan.
         request.refuse_unless_jpeg()?;
-        let mut state = self.log.lock();
-        if let Some(id) = state.resources.get(&request.dedupe_marker) {
-            return Ok(EnsuredResource { id: id.clone(), upload_url: None });
-        }
-        let id = state.fresh_id();
-        state.resources.insert(request.dedupe_marker.clone(), id.clone());
-        state.writes.push(PlannedWrite::ConsonanceCreateResource {
-            work_id: request.work_id,
-            product_ids: request.product_ids.clone(),
-            resource_variant: request.resource_variant.clone(),
-            dedupe_marker: request.dedupe_marker.clone(),
-            file_name: request.file_name.clone(),
-            planned_id: id.clone(),
+        let id = self.log.lock().ensure(&request.dedupe_marker, |planned_id| {
+            PlannedWrite::ConsonanceCreateResource {
+                work_id: request.work_id,
+                product_ids: request.product_ids.clone(),
+                resource_variant: request.resource_variant.clone(),
+                dedupe_marker: request.dedupe_marker.clone(),
+                file_name: request.file_name.clone(),
+                planned_id,
+            }
         });
         // No presigned URL: the upload a presigned create needs is not made either.
         Ok(EnsuredResource { id, upload_url: None })
@@ -383,20 +391,13 @@ impl Pms for DryRunPms {
     }
 
     async fn ensure_web_links(&self, request: &WebLinkRequest) -> Result<String, SystemError> {
-        let mut state = self.log.lock();
-        if let Some(id) = state.resources.get(&request.link) {
-            return Ok(id.clone());
-        }
-        let id = state.fresh_id();
-        state.resources.insert(request.link.clone(), id.clone());
-        state.writes.push(PlannedWrite::ConsonanceCreateWebLinks {
+        Ok(self.log.lock().ensure(&request.link, |planned_id| PlannedWrite::ConsonanceCreateWebLinks {
             work_id: request.work_id,
             product_ids: request.product_ids.clone(),
             website_role: request.website_role.clone(),
             link: request.link.clone(),
-            planned_id: id.clone(),
-        });
-        Ok(id)
+            planned_id,
+        }))
     }
 
     async fn works_changed_since(

@@ -208,18 +208,13 @@ fn audit(
 ) -> AuditRecord {
     let at = app.now();
     AuditRecord {
-        id: new_audit_id(at),
-        at,
-        flow: Flow::ProductionPackage,
-        action,
-        outcome,
         isbn: Some(isbn.clone()),
         asset_id: asset.map(|(a, _)| a.clone()),
         asset_version: asset.map(|(_, v)| v),
-        actor: None,
         correlation_id: correlation_id.to_string(),
         detail,
         data,
+        ..AuditRecord::new(new_audit_id(at), at, Flow::ProductionPackage, action, outcome)
     }
 }
 

@@ -418,18 +418,11 @@ fn readiness_record(
 ) -> AuditRecord {
     let at = app.now();
     AuditRecord {
-        id: new_audit_id(at),
-        at,
-        flow: Flow::LaunchReadiness,
-        action,
-        outcome: Outcome::Applied,
         isbn: Some(readiness.isbn.clone()),
-        asset_id: None,
-        asset_version: None,
-        actor: None,
         correlation_id: correlation_id.to_string(),
         detail,
         data,
+        ..AuditRecord::new(new_audit_id(at), at, Flow::LaunchReadiness, action, Outcome::Applied)
     }
 }
 

@@ -100,3 +100,24 @@ pub struct AuditRecord {
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub data: serde_json::Value,
 }
+
+impl AuditRecord {
+    /// A record of `action` by the connector at `at`, about no title or asset yet: callers
+    /// add what they know (`AuditRecord { isbn, correlation_id, data, ..AuditRecord::new(..) }`).
+    pub fn new(id: AuditId, at: DateTime<Utc>, flow: Flow, action: AuditAction, outcome: Outcome) -> Self {
+        AuditRecord {
+            id,
+            at,
+            flow,
+            action,
+            outcome,
+            isbn: None,
+            asset_id: None,
+            asset_version: None,
+            actor: None,
+            correlation_id: String::new(),
+            detail: String::new(),
+            data: serde_json::Value::Null,
+        }
+    }
+}

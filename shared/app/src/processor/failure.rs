@@ -73,18 +73,11 @@ pub(super) fn record(
 ) -> AuditRecord {
     let at = app.now();
     AuditRecord {
-        id: new_audit_id(at),
-        at,
-        flow,
-        action,
-        outcome,
         isbn,
         asset_id: asset.map(|(a, _)| a.clone()),
         asset_version: asset.map(|(_, v)| v),
-        actor: None,
-        correlation_id: String::new(),
         detail: detail.to_string(),
-        data: serde_json::Value::Null,
+        ..AuditRecord::new(new_audit_id(at), at, flow, action, outcome)
     }
 }
 
