@@ -88,6 +88,17 @@ impl RightsReason {
                 | RightsReason::Embargoed { .. }
         )
     }
+
+    /// Reasons the passing of time cannot end: only a change in OTMM, in Consonance or in the
+    /// config does (territories, channels). A date or an OTMM flag is not lasting.
+    pub fn is_lasting(&self) -> bool {
+        matches!(
+            self,
+            RightsReason::ChannelNotAllowed { .. }
+                | RightsReason::ChannelsUnknown { .. }
+                | RightsReason::TerritoryNotCovered { .. }
+        )
+    }
 }
 
 /// A product the asset's rights do not cover, with every reason.

@@ -5,18 +5,21 @@ use super::{AssetFacts, Plan, asset_isbn, done, note};
 use crate::audit::{AuditAction, Flow, Outcome};
 use crate::config::MappingConfig;
 use crate::mapping::{AssetLink, LinkStatus, TitleRecord};
+use crate::rights_eval::RightsReason;
 use chrono::NaiveDate;
 
 /// The plan for an approval of the version its slot already holds, when nothing the full
-/// [`super::plan_asset`] reads from Consonance could change the answer: the link is `Linked`
-/// to this lineage and version on every product it could cover (no product withheld), OTMM's
-/// rights are the link's snapshot and still in their window `today`, and identifier alignment
-/// would write nothing (the ISBN field is canonical; the imprint is the one the stored title
-/// record has). `None`: plan it in full.
+/// [`super::plan_asset`] reads from Consonance could change the answer: the link holds this
+/// lineage and version, `Linked` (on every product its rights cover) or `Withdrawn` (they
+/// cover none); OTMM's rights are the link's snapshot and still in their window `today`; every
+/// product it leaves out is left out for a reason time cannot change (territory, channels: not
+/// an embargo that ends); and identifier alignment would write nothing (the ISBN field is
+/// canonical; the imprint is the one the stored title record has). `None`: plan it in full.
 ///
 /// The Consonance side cannot have moved unseen: a change of a product's sales rights is
 /// recorded by the title record and re-evaluates every link of the work (as metadata-change
 /// messages, which never take this path), and the reconciler's link check catches the rest.
+/// That holds for the products a link leaves out as for those it covers.
 pub fn repeated_approval(
     asset: &AssetFacts,
     current: Option<&AssetLink>,
@@ -32,12 +35,21 @@ pub fn repeated_approval(
     if !asset.approved
         || asset.deleted
         || !same_version
-        || cur.status != LinkStatus::Linked
-        || !cur.rights_denials.is_empty()
         || cur.rights.as_ref() != Some(&asset.rights)
+        || !cur.rights_denials.iter().flat_map(|d| &d.reasons).all(RightsReason::is_lasting)
     {
         return None;
     }
+    let (action, detail) = match cur.status {
+        LinkStatus::Linked => (AuditAction::ApprovalRepeat, "this version is already linked"),
+        // Withdrawn by its products' sales rights alone (an OTMM withdrawal or expiry fails
+        // the window check below).
+        LinkStatus::Withdrawn if !cur.rights_denials.is_empty() => (
+            AuditAction::RightsStillWithdrawn,
+            "this version stays withdrawn: its rights still cover no product",
+        ),
+        _ => return None,
+    };
     let in_window = !asset.rights.withdrawn && asset.rights.window.is_open_on(today);
     let canonical_isbn = asset.isbn_field.as_deref().map(str::trim) == Some(isbn.as_str());
     let imprint_aligned = match (&config.otmm.fields.imprint, &title.imprint) {
@@ -49,14 +61,5 @@ pub fn repeated_approval(
     }
     let flow = if role.is_campaign() { Flow::CampaignAsset } else { Flow::LinkApprovedAsset };
     let data = serde_json::json!({ "asset_id": asset.asset_id, "lineage_id": asset.lineage_id, "version": asset.version });
-    Some(done(
-        Some(isbn),
-        vec![note(
-            flow,
-            AuditAction::ApprovalRepeat,
-            Outcome::Skipped,
-            "this version is already linked",
-            data,
-        )],
-    ))
+    Some(done(Some(isbn), vec![note(flow, action, Outcome::Skipped, detail, data)]))
 }

@@ -669,4 +669,35 @@ proptest! {
             prop_assert!(full.commands.is_empty() && full.link.is_none());
         }
     }
+    /// The same over territories: a link narrowed or withdrawn by its products' sales rights
+    /// (territory) is told as a repeat without Consonance exactly as the full plan tells it.
+    #[test]
+    fn the_fast_repeat_agrees_with_the_full_plan_for_links_left_out_by_territory(
+        territory in prop::sample::select(vec!["WORLD", "GB IE", "GB", "WORLD -GB", "FR", "US"]),
+        expiry_days in proptest::option::of(-2i64..2),
+        regional in any::<bool>(),
+    ) {
+        let cfg = config();
+        let now = t(300);
+        let today = now.date_naive();
+        let title = if regional { regional_title() } else { title() };
+        let mut a = with_territory(asset(1, "Front Cover"), territory);
+        a.rights.window.expiry = expiry_days.map(|d| today + chrono::Duration::days(d));
+        // The link as the full plan made it under these rights (linked, narrowed or withdrawn).
+        let first = plan_asset(&a, TitleLookup::Found(&title), None, &cfg, now);
+        prop_assume!(first.link.is_some());
+        let current = linked(&first, "sr-1");
+        let fast = repeated_approval(&a, Some(&current), Some(&stored_title(&title)), &cfg, today);
+        let full = plan_asset(&a, TitleLookup::Found(&title), Some(&current), &cfg, now);
+        if let Some(fast) = &fast {
+            let said = |p: &Plan| p.notes.iter().map(|n| (n.flow, n.action, n.outcome, n.detail.clone())).collect::<Vec<_>>();
+            prop_assert_eq!(said(&full), said(fast));
+            prop_assert!(full.commands.is_empty() && full.link.is_none());
+        }
+        // Only an open window or a lasting reason lets it answer; otherwise it must, whenever
+        // the full plan would do nothing.
+        if full.commands.is_empty() && full.link.is_none() && a.rights.window.is_open_on(today) {
+            prop_assert!(fast.is_some(), "{:?} {:?}", current.status, current.rights_denials);
+        }
+    }
 }
