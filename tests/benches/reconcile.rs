@@ -271,7 +271,7 @@ async fn calls_alone(
             let mapped = f.asset_type_field.as_deref().and_then(|v| app.config.role_for(v)).is_some();
             if list_versions && !f.deleted && mapped && !f.approved && f.version > 1 && asset_isbn(f).is_ok()
             {
-                app.dam.versions(&f.asset_id).await.unwrap();
+                app.dam.versions(f).await.unwrap();
             }
         }
         let Some(last) = page.last() else { break };
@@ -291,9 +291,9 @@ async fn calls_alone(
         items += page.len() as u64;
         after = Some(last.work_id.0);
     }
-    for w in linked_works {
-        app.pms.resource_ids_of_work(*w).await.unwrap();
-        items += 1;
+    for works in linked_works.chunks(app.settings.lookups_per_query.max(1)) {
+        app.pms.resource_ids_of_works(works).await.unwrap();
+        items += works.len() as u64;
     }
     items
 }

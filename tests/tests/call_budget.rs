@@ -49,11 +49,17 @@ const NOTHING_CHANGED_BUDGET: (usize, usize) = (1, 2);
 /// Consonance); the enqueued link's own calls are the processor's, counted above. Was (4, 2).
 const ONE_PERCENT_CHANGED_BUDGET: (usize, usize) = (1, 2);
 /// A cover's new version put in review (its latest version not approved: the version list
-/// says which one to link: two calls, the lineage's first version and a search on it), then
-/// the next run, which reads it again within the overlap:
-/// (OTMM, Consonance) of each. The versions are listed once per change of the asset; every
-/// run that read it used to list them again.
-const IN_REVIEW_BUDGETS: [(usize, usize); 2] = [(3, 2), (1, 2)];
+/// says which one to link: one search on the lineage the change feed's page names), then the
+/// next run, which reads it again within the overlap: (OTMM, Consonance) of each. The
+/// versions are listed once per change of the asset; every run that read it used to list them
+/// again. Was [(3, 2), (1, 2)] while a version list first read the asset for its lineage.
+const IN_REVIEW_BUDGETS: [(usize, usize); 2] = [(2, 2), (1, 2)];
+/// A full scan in the steady state (everything linked, nothing changed): OTMM's feed pages and
+/// one version search per asset whose latest version is not approved; Consonance's works pages
+/// and the link check's resource listings, `lookups_per_query` (25) works to a query, one
+/// batch per page of titles (5 here). Was (117, 99): a version list read the asset for its
+/// lineage first (2 calls each, 56 assets), and each page's works were listed one query each.
+const FULL_SCAN_BUDGET: (usize, usize) = (61, 7);
 
 fn calls(h: &Harness) -> (usize, usize) {
     (h.sims.otmm.faults().requests().len(), h.sims.consonance.faults().requests().len())
@@ -205,4 +211,12 @@ async fn reconciler_stays_within_its_call_budgets() {
         eprintln!("a version in review, run {run}: {in_review:?}");
         assert_eq!(in_review, *budget, "run {run} after a version in review:{}", describe(&h));
     }
+
+    let full = Options { mode: Mode::Full, ..options.clone() };
+    clear_logs(&h);
+    let s = reconciler::run(&h.app, &full, &forever).await.unwrap();
+    assert!(s.finished && s.enqueued == 0 && s.links_checked > 0, "{s:?}");
+    let scan = calls(&h);
+    eprintln!("steady full scan: {scan:?} ({s:?})");
+    assert_eq!(scan, FULL_SCAN_BUDGET, "steady full scan (OTMM, Consonance):{}", describe(&h));
 }

@@ -211,8 +211,9 @@ async fn the_connector_keeps_working_where_the_difference_is_optional(backend: B
     let links = h.app.stores.mapping.links_for_title(&isbn).await.unwrap();
     assert!(links.iter().any(|l| l.status == LinkStatus::Linked && l.approval.version == last), "{links:?}");
     // Versions through the fallback search, although the config names the resource.
-    let versions =
-        h.app.dam.versions(&connector_core::AssetId::parse(&seed.original_asset_id).unwrap()).await.unwrap();
+    let first =
+        h.app.dam.asset(&connector_core::AssetId::parse(&seed.original_asset_id).unwrap()).await.unwrap();
+    let versions = h.app.dam.versions(&first).await.unwrap();
     assert_eq!(versions.len(), seed.versions.len());
 }
 

@@ -138,6 +138,32 @@ async fn work_by_id_has_products_rights_contract_and_runs() {
     assert!(matches!(e.client.contract(1).await, Err(ConsonanceError::NotFound { .. })));
 }
 
+/// Several works' resources in one query (aliased lookups), in the order asked, each the same
+/// as that work's own listing; an unknown work answers `None`, not an error for the rest.
+#[tokio::test]
+async fn resources_of_works_answers_each_work_in_one_query() {
+    let e = env(5, 100).await;
+    let mut ids: Vec<WorkId> = e.catalogue.works.iter().rev().map(|w| WorkId(w.work_id)).collect();
+    ids.insert(2, WorkId(999_999));
+    let answers = e.client.resources_of_works(&ids).await.unwrap();
+    assert_eq!(graphql_posts(&e.sim), 1, "one query");
+    assert_eq!(answers.len(), ids.len());
+    for (id, answer) in ids.iter().zip(&answers) {
+        if id.0 == 999_999 {
+            assert!(answer.is_none(), "{answer:?}");
+            continue;
+        }
+        let answer = answer.as_ref().expect("a known work");
+        assert_eq!(answer.id, *id);
+        let alone = e.client.supporting_resources_of_work(*id).await.unwrap();
+        assert_eq!(answer.supporting_resources, alone, "work {id}");
+        let products = e.client.products_of_work(*id).await.unwrap();
+        let links: Vec<_> = products.iter().flat_map(|p| p.web_links.clone()).collect();
+        assert_eq!(answer.products.iter().flat_map(|p| p.web_links.clone()).collect::<Vec<_>>(), links);
+    }
+    assert!(e.client.resources_of_works(&[]).await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn product_by_isbn_and_unknown_isbn() {
     let e = env(6, 100).await;

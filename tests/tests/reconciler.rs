@@ -189,6 +189,53 @@ async fn full_scan_repairs_a_resource_deleted_by_hand(backend: Backend) {
     assert_eq!(again.drift.get("resource_missing"), None, "repaired for good: {again:?}");
 }
 
+/// The link check asks for a page's works in one query (aliased `work` lookups). A tenant
+/// whose complexity limit refuses that query is asked one work at a time: same verdict (the
+/// resource deleted by hand found, nothing else), more calls.
+async fn the_link_check_asks_one_work_at_a_time_where_a_tenant_refuses_large_queries(backend: Backend) {
+    async fn scan(
+        backend: Backend,
+        name: &str,
+        max_complexity: Option<usize>,
+    ) -> (reconciler::Summary, usize) {
+        let consonance = connector_sim::consonance::ConsonanceSimOptions {
+            variant: connector_sim::consonance::SchemaVariant { max_complexity, ..Default::default() },
+            ..Default::default()
+        };
+        let catalogue =
+            connector_sim::catalogue::Catalogue::generate(12, 11, connector_sim::catalogue::fixture_now());
+        let h = Harness::start_custom(backend, name, catalogue, Default::default(), consonance, None).await;
+        h.sims.otmm.set_webhooks_enabled(false);
+        approve_everything(&h);
+        reconciler::run(&h.app, &options(Mode::Incremental, 50), &forever).await.unwrap();
+        h.drain().await;
+        let work = &h.catalogue.works[0];
+        let victim = h
+            .sims
+            .consonance
+            .supporting_resources(work.work_id)
+            .into_iter()
+            .next()
+            .expect("a linked resource");
+        h.sims.consonance.delete_supporting_resource_by_hand(victim.id).unwrap();
+        h.sims.consonance.faults().clear_log();
+        let full = reconciler::run(&h.app, &options(Mode::Full, 50), &forever).await.unwrap();
+        (full, h.sims.consonance.faults().requests().len())
+    }
+    let (batched, batched_calls) = scan(backend, "lookups-batched", None).await;
+    // Room for every document the connector sends about one work, not for a page of them.
+    let (limited, limited_calls) = scan(backend, "lookups-limited", Some(LIMIT)).await;
+    const LIMIT: usize = 100;
+    for s in [&batched, &limited] {
+        assert!(s.finished && s.links_checked > 0, "{s:?}");
+        assert_eq!(s.drift.get("resource_missing"), Some(&1), "{s:?}");
+        assert_eq!(s.drift.len(), 1, "{s:?}");
+    }
+    assert_eq!(batched.links_checked, limited.links_checked);
+    // Refused batches, then one query per work (12 works).
+    assert!(limited_calls >= batched_calls + 12, "{limited_calls} calls limited, {batched_calls} batched");
+}
+
 fn backfill(page_size: u64, since: Option<chrono::DateTime<chrono::Utc>>) -> Options {
     Options { since, ..options(Mode::Backfill, page_size) }
 }
@@ -296,6 +343,7 @@ connector_tests::on_both_backends!(
     resumes_from_its_checkpoint,
     clock_skew_loses_nothing,
     full_scan_repairs_a_resource_deleted_by_hand,
+    the_link_check_asks_one_work_at_a_time_where_a_tenant_refuses_large_queries,
     a_backfill_stopped_half_way_ends_as_an_uninterrupted_one,
     a_backfill_reads_from_its_look_back_date,
 );

@@ -277,8 +277,8 @@ impl Dam for DryRunDam {
         Ok(self.inner.changed_since(since, skip, limit).await?.into_iter().map(|f| self.overlay(f)).collect())
     }
 
-    async fn versions(&self, asset_id: &AssetId) -> Result<Vec<AssetFacts>, SystemError> {
-        Ok(self.inner.versions(asset_id).await?.into_iter().map(|f| self.overlay(f)).collect())
+    async fn versions(&self, asset: &AssetFacts) -> Result<Vec<AssetFacts>, SystemError> {
+        Ok(self.inner.versions(asset).await?.into_iter().map(|f| self.overlay(f)).collect())
     }
 
     async fn content(&self, asset_id: &AssetId) -> Result<Vec<u8>, SystemError> {
@@ -339,6 +339,24 @@ impl Dam for DryRunDam {
 pub struct DryRunPms {
     inner: Arc<dyn Pms>,
     log: WriteLog,
+}
+
+impl DryRunPms {
+    /// What this run "created" on the work is there for the rest of the run.
+    fn add_planned(&self, work_id: WorkId, ids: &mut Vec<String>) {
+        let state = self.log.lock();
+        for write in &state.writes {
+            match write {
+                PlannedWrite::ConsonanceCreateResource { work_id: w, planned_id, .. }
+                | PlannedWrite::ConsonanceCreateWebLinks { work_id: w, planned_id, .. }
+                    if *w == work_id =>
+                {
+                    ids.push(planned_id.clone())
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -410,20 +428,16 @@ impl Pms for DryRunPms {
 
     async fn resource_ids_of_work(&self, work_id: WorkId) -> Result<Vec<String>, SystemError> {
         let mut ids = self.inner.resource_ids_of_work(work_id).await?;
-        // What this run "created" on the work is there for the rest of the run.
-        let state = self.log.lock();
-        for write in &state.writes {
-            match write {
-                PlannedWrite::ConsonanceCreateResource { work_id: w, planned_id, .. }
-                | PlannedWrite::ConsonanceCreateWebLinks { work_id: w, planned_id, .. }
-                    if *w == work_id =>
-                {
-                    ids.push(planned_id.clone())
-                }
-                _ => {}
-            }
-        }
+        self.add_planned(work_id, &mut ids);
         Ok(ids)
+    }
+
+    async fn resource_ids_of_works(&self, works: &[WorkId]) -> Result<Vec<Vec<String>>, SystemError> {
+        let mut answers = self.inner.resource_ids_of_works(works).await?;
+        for (work_id, ids) in works.iter().zip(&mut answers) {
+            self.add_planned(*work_id, ids);
+        }
+        Ok(answers)
     }
 
     async fn delete_resource(&self, resource_id: &str) -> Result<(), SystemError> {

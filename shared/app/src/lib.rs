@@ -65,6 +65,10 @@ pub struct Settings {
     pub public_base_url: Option<String>,
     /// Build the production packages of a work after one of its links changes (flow 5).
     pub packages_on_link: bool,
+    /// Works looked up per Consonance query where the connector reads many at once (the full
+    /// scan's link check: aliased `work` lookups in one document), `CONSONANCE_LOOKUPS_PER_QUERY`.
+    /// How many a tenant allows per query is not published; 1 asks one query per work.
+    pub lookups_per_query: usize,
 }
 
 impl Settings {
@@ -84,6 +88,7 @@ impl Settings {
             message_deadline: s.message_deadline,
             public_base_url: None,
             packages_on_link: true,
+            lookups_per_query: 25,
         })
     }
 

@@ -144,8 +144,9 @@ pub trait Dam: Send + Sync {
         skip: u64,
         limit: u64,
     ) -> Result<Vec<AssetFacts>, SystemError>;
-    /// Every version of the asset's lineage.
-    async fn versions(&self, asset_id: &AssetId) -> Result<Vec<AssetFacts>, SystemError>;
+    /// Every version of the lineage of `asset` (a version as read, e.g. from the change
+    /// feed: its `lineage_id` saves reading it again).
+    async fn versions(&self, asset: &AssetFacts) -> Result<Vec<AssetFacts>, SystemError>;
     /// The version's original file (for uploads to Consonance). Buffered: supporting
     /// resources are images and short clips; production packages stream instead.
     async fn content(&self, asset_id: &AssetId) -> Result<Vec<u8>, SystemError>;
@@ -220,6 +221,15 @@ pub trait Pms: Send + Sync {
     /// Ids of the supporting resources a work has now, and of its products' web links to asset
     /// files grouped as [`web_links_resource_id`]s (one per link URL).
     async fn resource_ids_of_work(&self, work_id: WorkId) -> Result<Vec<String>, SystemError>;
+    /// [`Pms::resource_ids_of_work`] of several works, in the order asked; the Consonance
+    /// adapter asks for them in one query. Default: one work at a time.
+    async fn resource_ids_of_works(&self, works: &[WorkId]) -> Result<Vec<Vec<String>>, SystemError> {
+        let mut out = Vec::with_capacity(works.len());
+        for work in works {
+            out.push(self.resource_ids_of_work(*work).await?);
+        }
+        Ok(out)
+    }
     /// Deletes a resource (or the web links of a `weblink:` id); one already gone counts as
     /// deleted.
     async fn delete_resource(&self, resource_id: &str) -> Result<(), SystemError>;

@@ -14,6 +14,7 @@
 //! | `OTMM_REQUEST_TIMEOUT_MS`, `CONSONANCE_REQUEST_TIMEOUT_MS` | time allowed per attempt until the answer's headers, and between two reads of its body (default 30000) |
 //! | `MAX_RECEIVE_COUNT` | the flow queue's `maxReceiveCount` (default 5) |
 //! | `PROCESSOR_CONCURRENCY` | messages of a batch processed at once (default 10, the batch size) |
+//! | `CONSONANCE_LOOKUPS_PER_QUERY` | works looked up per Consonance query (aliased `work` lookups) in the full scan's link check (default 25; 1: one query per work) |
 //! | `PUBLIC_BASE_URL` | where the connector's pages are served (the API/board); the readiness web link in Consonance points there. Unset: no link |
 
 use crate::adapters::{ConsonancePms, OtmmDam};
@@ -89,7 +90,18 @@ pub fn settings_for(
     let max_receives = number(lookup, "MAX_RECEIVE_COUNT", timing.max_receives)?;
     let sized = Settings::sized(QueueTiming { max_receives, ..timing })
         .map_err(|e| WiringError::Invalid { name: "MAX_RECEIVE_COUNT", message: e.to_string() })?;
-    Ok(Settings { concurrency: number(lookup, "PROCESSOR_CONCURRENCY", sized.concurrency)?, ..sized })
+    let lookups_per_query = number(lookup, "CONSONANCE_LOOKUPS_PER_QUERY", sized.lookups_per_query)?;
+    if lookups_per_query == 0 {
+        return Err(WiringError::Invalid {
+            name: "CONSONANCE_LOOKUPS_PER_QUERY",
+            message: "must be at least 1 (1 asks one query per work)".into(),
+        });
+    }
+    Ok(Settings {
+        concurrency: number(lookup, "PROCESSOR_CONCURRENCY", sized.concurrency)?,
+        lookups_per_query,
+        ..sized
+    })
 }
 
 /// A system's HTTP policy: defaults, with rate and concurrency limits from the environment.

@@ -50,6 +50,11 @@ pub struct Documents {
     pub work_schedule: String,
     pub production_runs_of_work: String,
     pub supporting_resources_of_work: String,
+    /// What [`Documents::resources_of_works`] selects of each work: its supporting resources
+    /// and its products' web links.
+    pub work_resources: String,
+    /// [`Documents::resources_of_works`] for two works, for `connector check` to validate.
+    pub resources_of_works_sample: String,
     pub create_supporting_resource: String,
     pub create_supporting_resource_for_upload: String,
     pub delete_supporting_resource: String,
@@ -222,6 +227,9 @@ impl Documents {
         let product = b.product();
         let resource = b.resource();
         let contract = b.contract();
+        let links = if b.has("WebLink", "note", false) { "id link role note" } else { "id link role" };
+        let work_resources =
+            format!("id supportingResources {{ {resource} }} products {{ id webLinks {{ {links} }} }}");
         let work = format!(
             "id title subtitle imprint {{ id name }} projectStage contributorPrettyList products {{ {product} }}"
         );
@@ -323,6 +331,8 @@ impl Documents {
                 "query SupportingResourcesOfWork($id: Int!) {{ work(workSearch: {{idEq: $id}}) \
                  {{ id supportingResources {{ {resource} }} }} }}"
             ),
+            work_resources: work_resources.clone(),
+            resources_of_works_sample: resources_of_works(&work_resources, 2),
             create_supporting_resource: create(""),
             create_supporting_resource_for_upload: match presigned {
                 Some(p) => create(&format!(" {p}")),
@@ -344,6 +354,15 @@ impl Documents {
         }
     }
 
+    /// The supporting resources and products' web links of `n` works in one query: one aliased
+    /// `work(workSearch: {idEq})` lookup per work (`w0`, `w1`, ..., variables `$w0`, ...).
+    /// Aliases are GraphQL's own (the spec's field aliases), so any server takes them; how
+    /// many a tenant allows per query (complexity limits) is not published: the caller's
+    /// `lookups_per_query` setting.
+    pub fn resources_of_works(&self, n: usize) -> String {
+        resources_of_works(&self.work_resources, n)
+    }
+
     /// Every document with its operation name, for `connector check` to validate.
     pub fn all(&self) -> Vec<(&'static str, &str)> {
         let mut v = vec![
@@ -357,6 +376,7 @@ impl Documents {
             ("work_schedule", &self.work_schedule),
             ("production_runs_of_work", &self.production_runs_of_work),
             ("supporting_resources_of_work", &self.supporting_resources_of_work),
+            ("resources_of_works", &self.resources_of_works_sample),
             ("create_supporting_resource", &self.create_supporting_resource),
             ("create_supporting_resource_for_upload", &self.create_supporting_resource_for_upload),
             ("delete_supporting_resource", &self.delete_supporting_resource),
@@ -368,4 +388,11 @@ impl Documents {
         }
         v
     }
+}
+
+fn resources_of_works(selection: &str, n: usize) -> String {
+    let vars: Vec<String> = (0..n).map(|i| format!("$w{i}: Int!")).collect();
+    let lookups: Vec<String> =
+        (0..n).map(|i| format!("w{i}: work(workSearch: {{idEq: $w{i}}}) {{ {selection} }}")).collect();
+    format!("query ResourcesOfWorks({}) {{ {} }}", vars.join(", "), lookups.join(" "))
 }

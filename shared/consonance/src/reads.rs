@@ -274,6 +274,32 @@ impl ConsonanceClient {
         Ok(w.supporting_resources.unwrap_or_default())
     }
 
+    /// The supporting resources and products' web links of each of `works`, in one query
+    /// ([`crate::documents::Documents::resources_of_works`]), in the order asked. `None` for a
+    /// work Consonance answers null (no such work). Any GraphQL error fails the whole query:
+    /// the caller asks one work at a time then, for each work's own answer.
+    pub async fn resources_of_works(
+        &self,
+        works: &[WorkId],
+    ) -> Result<Vec<Option<WorkResources>>, ConsonanceError> {
+        const OP: &str = "resources_of_works";
+        if works.is_empty() {
+            return Ok(Vec::new());
+        }
+        let t = self.docs().await;
+        let variables: serde_json::Map<String, serde_json::Value> =
+            works.iter().enumerate().map(|(i, w)| (format!("w{i}"), json!(w.0))).collect();
+        let mut data = self
+            .graphql(
+                OP,
+                &t.documents.resources_of_works(works.len()),
+                serde_json::Value::Object(variables),
+                Retry::Idempotent,
+            )
+            .await?;
+        (0..works.len()).map(|i| Self::field(OP, &mut data, &format!("w{i}"))).collect()
+    }
+
     // ----------------------------------------------------------------------------------------
     // REST v4 (read-only, "no longer under development")
 

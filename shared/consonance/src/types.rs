@@ -145,6 +145,25 @@ pub struct WebLink {
     pub note: Option<String>,
 }
 
+/// A work's supporting resources and its products' web links (the links pass's check).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkResources {
+    pub id: WorkId,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub supporting_resources: Vec<SupportingResource>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub products: Vec<ProductWebLinks>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductWebLinks {
+    pub id: ProductId,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub web_links: Vec<WebLink>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SupportingResource {

@@ -90,11 +90,14 @@ impl RightsReason {
     }
 
     /// Reasons the passing of time cannot end: only a change in OTMM, in Consonance or in the
-    /// config does (territories, channels). A date or an OTMM flag is not lasting.
+    /// config does (territories, channels, OTMM's withdrawal flag, an expiry already passed).
+    /// A start date or an embargo to come ends by itself.
     pub fn is_lasting(&self) -> bool {
         matches!(
             self,
-            RightsReason::ChannelNotAllowed { .. }
+            RightsReason::WithdrawnInOtmm
+                | RightsReason::Expired { .. }
+                | RightsReason::ChannelNotAllowed { .. }
                 | RightsReason::ChannelsUnknown { .. }
                 | RightsReason::TerritoryNotCovered { .. }
         )

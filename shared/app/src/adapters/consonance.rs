@@ -9,8 +9,8 @@ use connector_core::plan::{ProductFacts, TitleFacts};
 use connector_core::readiness::ScheduleFacts;
 use connector_core::{Isbn13, WorkId};
 use consonance_client::{
-    ConsonanceClient, ConsonanceError, CreateSupportingResourceInput, DedupeMarker, Product, Work,
-    WorkSchedule,
+    ConsonanceClient, ConsonanceError, CreateSupportingResourceInput, DedupeMarker, Product,
+    SupportingResource, WebLink, Work, WorkSchedule,
 };
 
 /// Consonance through `consonance-client`.
@@ -35,6 +35,21 @@ impl ConsonancePms {
 
     pub fn client(&self) -> &ConsonanceClient {
         &self.client
+    }
+
+    /// The ids the links pass checks: each supporting resource's, and, with a role going as
+    /// web links, one per URL of the products' links to asset files (they carry the marker
+    /// fragment), as created ([`web_links_resource_id`]).
+    fn resource_ids(&self, resources: &[SupportingResource], links: &[WebLink]) -> Vec<String> {
+        let mut ids: Vec<String> = resources.iter().map(|r| r.id.to_string()).collect();
+        if self.web_links {
+            let mut by_link: std::collections::BTreeMap<&str, Vec<i64>> = Default::default();
+            for l in links.iter().filter(|l| l.link.contains("#otmm:")) {
+                by_link.entry(l.link.as_str()).or_default().push(l.id);
+            }
+            ids.extend(by_link.values().map(|v| web_links_resource_id(v)));
+        }
+        ids
     }
 
     /// After a single-slot create (`unlinkPrevious`): resources of the same OTMM lineage that
@@ -324,21 +339,53 @@ impl Pms for ConsonancePms {
             .supporting_resources_of_work(work_id)
             .await
             .map_err(|e| consonance_error("supporting resources of work", e))?;
-        let mut ids: Vec<String> = resources.iter().map(|r| r.id.to_string()).collect();
-        if self.web_links {
-            // Links to asset files carry the marker fragment; one id per URL, as created.
-            let products = self
+        let web_links = match self.web_links {
+            true => self
                 .client
                 .products_of_work(work_id)
                 .await
-                .map_err(|e| consonance_error("products of work", e))?;
-            let mut by_link: std::collections::BTreeMap<&str, Vec<i64>> = Default::default();
-            for l in products.iter().flat_map(|p| &p.web_links).filter(|l| l.link.contains("#otmm:")) {
-                by_link.entry(l.link.as_str()).or_default().push(l.id);
+                .map_err(|e| consonance_error("products of work", e))?
+                .into_iter()
+                .flat_map(|p| p.web_links)
+                .collect(),
+            false => Vec::new(),
+        };
+        Ok(self.resource_ids(&resources, &web_links))
+    }
+
+    async fn resource_ids_of_works(&self, works: &[WorkId]) -> Result<Vec<Vec<String>>, SystemError> {
+        const OP: &str = "supporting resources of works";
+        match self.client.resources_of_works(works).await {
+            Ok(answers) => works
+                .iter()
+                .zip(answers)
+                .map(|(work, answer)| match answer {
+                    Some(w) => {
+                        let links: Vec<WebLink> = match self.web_links {
+                            true => w.products.into_iter().flat_map(|p| p.web_links).collect(),
+                            false => Vec::new(),
+                        };
+                        Ok(self.resource_ids(&w.supporting_resources, &links))
+                    }
+                    None => Err(SystemError::NotFound {
+                        system: "Consonance",
+                        operation: OP,
+                        what: format!("work {work}"),
+                    }),
+                })
+                .collect(),
+            // Refused as a whole (a query-size limit, or one work's error): each work's own
+            // answer, one query each.
+            Err(e) if !e.is_transient() && works.len() > 1 => {
+                tracing::warn!(error = %e, works = works.len(), "the batched resource lookup was refused; asking one work at a time (a tenant that limits query size needs a lower RECONCILE_LOOKUPS_PER_QUERY)");
+                let mut out = Vec::with_capacity(works.len());
+                for work in works {
+                    out.push(self.resource_ids_of_work(*work).await?);
+                }
+                Ok(out)
             }
-            ids.extend(by_link.values().map(|v| web_links_resource_id(v)));
+            Err(e) => Err(consonance_error(OP, e)),
         }
-        Ok(ids)
     }
 
     async fn delete_resource(&self, resource_id: &str) -> Result<(), SystemError> {

@@ -59,6 +59,18 @@ impl OtmmDam {
     }
 
     /// Every version of the lineage by the documented search on the lineage field.
+    /// The versions by a search on the lineage (the first version's id). The asset as read
+    /// names it (`original_asset_id`); a later version that names itself (an answer without
+    /// the field) is read again for it.
+    async fn versions_of_lineage(&self, asset: &AssetFacts) -> Result<Vec<OtmmAsset>, OtmmError> {
+        let lineage = if asset.lineage_id != asset.asset_id || asset.version <= 1 {
+            asset.lineage_id.clone()
+        } else {
+            self.client.get_asset(&asset.asset_id).await?.original_asset_id
+        };
+        self.versions_by_search(&lineage).await
+    }
+
     async fn versions_by_search(&self, lineage: &AssetId) -> Result<Vec<OtmmAsset>, OtmmError> {
         let field = &self.config.otmm.versions.original_asset_id_field;
         let cond = self.text_condition(field, lineage.as_str());
@@ -189,20 +201,15 @@ impl Dam for OtmmDam {
         Ok(page.assets.iter().filter(|a| !a.is_folder()).map(|a| self.facts(a)).collect())
     }
 
-    async fn versions(&self, asset_id: &AssetId) -> Result<Vec<AssetFacts>, SystemError> {
+    async fn versions(&self, asset: &AssetFacts) -> Result<Vec<AssetFacts>, SystemError> {
         let v = &self.config.otmm.versions;
         let versions = match v.method {
-            VersionsMethod::Search => {
-                // The search is on the lineage: the first version's id.
-                let lineage = self.client.get_asset(asset_id).await.map_err(|e| otmm_error("get asset", e))?;
-                self.versions_by_search(&lineage.original_asset_id).await
-            }
-            VersionsMethod::Resource => match self.client.asset_versions(&v.resource_path, asset_id).await {
+            VersionsMethod::Search => self.versions_of_lineage(asset).await,
+            VersionsMethod::Resource => match self.client.asset_versions(&v.resource_path, &asset.asset_id).await {
                 // No such resource on this installation: the documented search still works.
                 Err(OtmmError::NotFound { .. }) => {
                     tracing::warn!(path = %v.resource_path, "otmm versions resource not found; using the lineage search (set otmm.versions.method = \"search\")");
-                    let lineage = self.client.get_asset(asset_id).await.map_err(|e| otmm_error("get asset", e))?;
-                    self.versions_by_search(&lineage.original_asset_id).await
+                    self.versions_of_lineage(asset).await
                 }
                 other => other,
             },

@@ -125,7 +125,7 @@ impl Run<'_> {
             .iter()
             .zip(&listings)
             .filter(|(_, l)| matches!(l, Listing::Needed))
-            .map(|(f, _)| dam.versions(&f.asset_id))
+            .map(|(f, _)| dam.versions(f))
             .collect();
         let mut fetched = futures::stream::iter(calls)
             .buffered(self.options.concurrency.max(1))

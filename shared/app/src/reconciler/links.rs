@@ -37,15 +37,24 @@ impl Run<'_> {
                     }
                 }
             }
-            // The works' resource listings, `concurrency` at a time (the client's rate limit
-            // still paces them), in order.
+            // The works' resource listings, `lookups_per_query` works to a query and
+            // `concurrency` queries at a time (the client's rate limit still paces them), in
+            // order.
             let pms = &self.app.pms;
+            let works: Vec<WorkId> = by_work.keys().map(|w| WorkId(*w)).collect();
             // Collected first (see `list_versions`).
-            let calls: Vec<_> = by_work.keys().map(|w| pms.resource_ids_of_work(WorkId(*w))).collect();
-            let listings: Vec<_> =
+            let calls: Vec<_> = works
+                .chunks(self.app.settings.lookups_per_query.max(1))
+                .map(|chunk| pms.resource_ids_of_works(chunk))
+                .collect();
+            let mut listings = Vec::with_capacity(works.len());
+            let answers: Vec<_> =
                 futures::stream::iter(calls).buffered(self.options.concurrency.max(1)).collect().await;
+            for answer in answers {
+                listings.extend(answer?);
+            }
             for ((_, links), listing) in by_work.into_iter().zip(listings) {
-                let present: BTreeSet<String> = listing?.into_iter().collect();
+                let present: BTreeSet<String> = listing.into_iter().collect();
                 for link in links {
                     self.summary.links_checked += 1;
                     (self.progress)(&Progress::Links { checked: self.summary.links_checked });

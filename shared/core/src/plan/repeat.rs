@@ -10,10 +10,11 @@ use chrono::NaiveDate;
 
 /// The plan for an approval of the version its slot already holds, when nothing the full
 /// [`super::plan_asset`] reads from Consonance could change the answer: the link holds this
-/// lineage and version, `Linked` (on every product its rights cover) or `Withdrawn` (they
-/// cover none); OTMM's rights are the link's snapshot and still in their window `today`; every
-/// product it leaves out is left out for a reason time cannot change (territory, channels: not
-/// an embargo that ends); and identifier alignment would write nothing (the ISBN field is
+/// lineage and version, `Linked` (on every product its rights cover, OTMM's rights still in
+/// their window `today`) or `Withdrawn` (they cover none); OTMM's rights are the link's
+/// snapshot; every product it leaves out is left out for a reason time cannot end (territory,
+/// channels, an OTMM withdrawal, an expiry passed: not an embargo or a start date to come);
+/// and identifier alignment would write nothing (the ISBN field is
 /// canonical; the imprint is the one the stored title record has). `None`: plan it in full.
 ///
 /// The Consonance side cannot have moved unseen: a change of a product's sales rights is
@@ -40,23 +41,23 @@ pub fn repeated_approval(
     {
         return None;
     }
+    let in_window = !asset.rights.withdrawn && asset.rights.window.is_open_on(today);
     let (action, detail) = match cur.status {
-        LinkStatus::Linked => (AuditAction::ApprovalRepeat, "this version is already linked"),
-        // Withdrawn by its products' sales rights alone (an OTMM withdrawal or expiry fails
-        // the window check below).
+        LinkStatus::Linked if in_window => (AuditAction::ApprovalRepeat, "this version is already linked"),
+        // Withdrawn for lasting reasons only: territories, channels, an OTMM withdrawal or an
+        // expiry already past (only OTMM can lift those, and that changes the rights snapshot).
         LinkStatus::Withdrawn if !cur.rights_denials.is_empty() => (
             AuditAction::RightsStillWithdrawn,
             "this version stays withdrawn: its rights still cover no product",
         ),
         _ => return None,
     };
-    let in_window = !asset.rights.withdrawn && asset.rights.window.is_open_on(today);
     let canonical_isbn = asset.isbn_field.as_deref().map(str::trim) == Some(isbn.as_str());
     let imprint_aligned = match (&config.otmm.fields.imprint, &title.imprint) {
         (Some(_), Some(imprint)) => asset.imprint_field.as_deref().map(str::trim) == Some(imprint.trim()),
         _ => true,
     };
-    if !(in_window && canonical_isbn && imprint_aligned) {
+    if !(canonical_isbn && imprint_aligned) {
         return None;
     }
     let flow = if role.is_campaign() { Flow::CampaignAsset } else { Flow::LinkApprovedAsset };

@@ -65,6 +65,9 @@ pub struct SchemaVariant {
     pub hidden_fields: BTreeSet<String>,
     /// Answers introspection queries.
     pub introspection: bool,
+    /// A query-complexity limit (graphql-ruby's `max_complexity`: one point per field
+    /// selected); Consonance publishes none, so by default there is none.
+    pub max_complexity: Option<usize>,
 }
 
 impl Default for SchemaVariant {
@@ -89,6 +92,7 @@ impl Default for SchemaVariant {
             resource_statuses: ["draft", "approved", "archived"].iter().map(|s| s.to_string()).collect(),
             hidden_fields: BTreeSet::new(),
             introspection: true,
+            max_complexity: None,
         }
     }
 }
@@ -463,6 +467,9 @@ pub fn build(shared: Shared, upload_base: String, variant: &SchemaVariant) -> Co
     }
     if !variant.introspection {
         b = b.disable_introspection();
+    }
+    if let Some(limit) = variant.max_complexity {
+        b = b.limit_complexity(limit);
     }
     b.data(shared)
         .data(UploadBase(upload_base))
