@@ -463,7 +463,15 @@ async fn main() {
         if latency_ms > 0 {
             child.ask(&format!("latency {latency_ms}"));
             let mut walls = Vec::new();
-            for concurrency in [1, Options::default().concurrency] {
+            // BENCH_LATENCY_SEQUENTIAL=0 leaves out the one-at-a-time run (at 100,000 titles it
+            // alone takes about calls x latency: hours).
+            let sequential_too = std::env::var("BENCH_LATENCY_SEQUENTIAL").as_deref() != Ok("0");
+            let runs: &[usize] = if sequential_too {
+                &[1, Options::default().concurrency]
+            } else {
+                &[Options::default().concurrency]
+            };
+            for &concurrency in runs {
                 let options = Options { mode: Mode::Full, concurrency, ..Default::default() };
                 let forever = || Duration::MAX;
                 reset_peak_rss();
@@ -490,11 +498,13 @@ async fn main() {
                 );
                 all.push(f);
             }
-            println!(
-                "    concurrency {} / 1: {:.2}x faster",
-                Options::default().concurrency,
-                walls[0].as_secs_f64() / walls[1].as_secs_f64().max(1e-9)
-            );
+            if let [one, many] = walls[..] {
+                println!(
+                    "    concurrency {} / 1: {:.2}x faster",
+                    Options::default().concurrency,
+                    one.as_secs_f64() / many.as_secs_f64().max(1e-9)
+                );
+            }
             child.ask("latency 0");
         }
     }
