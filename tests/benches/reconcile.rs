@@ -311,7 +311,7 @@ fn report(f: &Figures) {
     let (r, s) = (&f.run, &f.summary);
     println!("{}:", f.label);
     println!(
-        "    wall {:.1} s; API calls {} (OTMM {}: {} search pages, {} version listings, {} sessions; Consonance {})",
+        "    wall {:.1} s; API calls {} (OTMM {}: {} searches (feed pages and lineage searches for versions), {} versions resource reads, {} sessions; Consonance {})",
         r.wall.as_secs_f64(),
         r.calls(),
         r.otmm,

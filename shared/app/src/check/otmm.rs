@@ -284,6 +284,31 @@ async fn versions(
     );
     let by_search = client.search(&[cond], None, 0, 50).await;
     let search_ok = matches!(&by_search, Ok(p) if p.assets.iter().any(|a| a.asset_id == asset.asset_id));
+    // The reconciler searches for an asset's versions by the lineage its change-feed page
+    // names. A search answer that names none (the asset names itself) costs a read of the
+    // asset first; one that names another lineage would list the wrong versions.
+    if let Ok(p) = &by_search
+        && let Some(found) = p.assets.iter().find(|a| a.asset_id == asset.asset_id)
+    {
+        let check = "otmm.versions.lineage_in_search";
+        let named = &found.original_asset_id;
+        if named == lineage {
+            report
+                .pass(check, format!("the search answer for {} names its lineage {lineage}", asset.asset_id));
+        } else if *named == found.asset_id {
+            let tried = format!(
+                "the search answer for {} names no lineage (the asset's own id; a GET says {lineage}): each version list reads the asset first",
+                asset.asset_id
+            );
+            report.push(Status::Warn, check, tried, None);
+        } else {
+            report.fail(
+                check,
+                format!("the search answer for {} names lineage {named}, a GET {lineage}", asset.asset_id),
+                "the search's data_load_request (original_asset_id must be the GET's)",
+            );
+        }
+    }
     match v.method {
         VersionsMethod::Search => match by_search {
             Ok(p) if search_ok => report.pass(
