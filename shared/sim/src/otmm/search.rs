@@ -283,9 +283,25 @@ fn search(sh: &Shared, v: &str, q: &HashMap<String, String>) -> Response {
             .iter()
             .find(|c| c.field == ids.original_asset_id_field && c.value.trim().len() == 40)
             .map(|c| c.value.trim().to_lowercase());
-        let candidates: Box<dyn Iterator<Item = &SimAsset>> = match &lineage {
-            Some(id) => Box::new(st.assets.lineage(id)),
-            None => Box::new(st.assets.values()),
+        // A text condition on a metadata field whose value is an identifier (an ISBN) narrows
+        // the candidates by the value index.
+        let special =
+            [ASSET_ID_FIELD, &ids.change_date_field, &ids.original_asset_id_field, &ids.latest_version_field];
+        let by_value = conditions
+            .iter()
+            .find(|c| c.op != ids.date_on_or_after && !special.contains(&c.field.as_str()))
+            .map(|c| (c.field.clone(), c.value.clone()));
+        if lineage.is_none() && by_value.is_some() {
+            st.assets.refresh_values();
+        }
+        let narrowed = match (&lineage, &by_value) {
+            (None, Some((field, value))) => st.assets.could_hold(field, value),
+            _ => None,
+        };
+        let candidates: Box<dyn Iterator<Item = &SimAsset>> = match (&lineage, narrowed) {
+            (Some(id), _) => Box::new(st.assets.lineage(id)),
+            (None, Some(assets)) => Box::new(assets.into_iter()),
+            (None, None) => Box::new(st.assets.values()),
         };
         for a in candidates.filter(|a| (all_versions || a.latest_version) && !a.deleted) {
             let mut ok = conditions.iter().all(|c| matches(ids, a, c));

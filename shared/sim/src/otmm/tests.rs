@@ -223,6 +223,81 @@ async fn change_feed_search_equals_a_sort_of_every_asset() {
     sim.shutdown().await;
 }
 
+/// A search on an ISBN (a 13-digit value) is answered from the value index: the same hits as
+/// testing every asset, for exact, hyphenated and longer values alike, and still after fields
+/// change (an ISBN rewritten, a new version, a deletion).
+#[tokio::test]
+async fn identifier_searches_equal_a_scan_of_every_asset() {
+    let cat = Catalogue::generate(30, 7, fixture_now());
+    let sim = OtmmSim::start(&cat, OtmmSimOptions::default()).await;
+    let (c, id) = login(&sim).await;
+    let ids = SearchIds::default();
+    let check = |isbn: String| {
+        let (sim, c, id, ids) = (&sim, &c, &id, &ids);
+        async move {
+            let mut expected: Vec<String> = sim
+                .assets()
+                .into_iter()
+                .filter(|a| a.latest_version && !a.deleted)
+                .filter(|a| a.field(otmm_fields::ISBN).is_some_and(|v| v.to_lowercase().contains(&isbn)))
+                .map(|a| a.asset_id)
+                .collect();
+            expected.sort();
+            let cond = json!({"search_condition_list": {"search_condition": [{"type": "com.artesia.search.SearchScalarCondition",
+                "metadata_field_id": otmm_fields::ISBN, "relational_operator_id": ids.text_contains, "value": isbn}]}});
+            let v: Value = c
+                .get(format!("{}/otmmapi/v6/search/text", sim.base_url()))
+                .header("X-Requested-By", id)
+                .query(&[
+                    ("search_condition_list", cond.to_string()),
+                    ("limit", "200".into()),
+                    ("return_type", "ids".into()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let got: Vec<String> = v["search_result_resource"]["search_result"]["asset_id_list"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i.as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(got, expected, "{isbn}");
+            expected.len()
+        }
+    };
+    let isbns: Vec<String> =
+        cat.works.iter().flat_map(|w| w.products.iter().map(|p| p.isbn13.clone())).collect();
+    let mut found = 0;
+    for isbn in &isbns {
+        found += check(isbn.clone()).await;
+    }
+    assert!(found > 10, "the catalogue's ISBNs find its assets: {found}");
+    // Values the index keeps apart: one longer than an ISBN that contains it, a hyphenated one.
+    let seeds: Vec<_> = cat.assets.iter().filter(|a| !a.deleted).take(3).collect();
+    let latest = |s: &crate::catalogue::SeedAsset| {
+        s.versions.iter().max_by_key(|v| v.version).unwrap().asset_id.clone()
+    };
+    let (a, b, gone) = (latest(seeds[0]), latest(seeds[1]), latest(seeds[2]));
+    let old = sim.asset(&a).unwrap().field(otmm_fields::ISBN).unwrap().to_string();
+    sim.set_field(&a, otmm_fields::ISBN, &format!("{}0", isbns[0])).unwrap();
+    sim.set_field(&b, otmm_fields::ISBN, &format!("ISBN {}", isbns[0])).unwrap();
+    sim.delete_asset(&gone).unwrap();
+    assert!(check(isbns[0].clone()).await >= 2, "the longer and the prefixed value contain it");
+    check(old.clone()).await;
+    sim.set_field(&a, otmm_fields::ISBN, &old).unwrap();
+    assert!(check(old).await >= 1);
+    let v2 = sim.add_version(&seeds[1].original_asset_id, "In Review").unwrap();
+    assert!(sim.asset(&v2).is_some());
+    for isbn in &isbns {
+        check(isbn.clone()).await;
+    }
+    sim.shutdown().await;
+}
+
 /// Searches accept only the ids the installation knows: an unknown field, operator or sort is
 /// an OTMM exception body, never an empty result. Versions are found by the lineage field;
 /// the versions resource can be switched off; lookup domains list their values.
