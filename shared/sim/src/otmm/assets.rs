@@ -1,9 +1,9 @@
 //! The simulator's asset records with the indices a large catalogue needs: versions by
 //! lineage (`original_asset_id`); the change feed, the latest non-deleted versions ordered
 //! by (`date_last_updated`, `asset_id`), which is the order of `sort=asc_<date last updated>`;
-//! and metadata values that are identifiers (13 digits: an ISBN), for the title searches
-//! readiness makes for every link (at 10,000 titles, scanning 82,000 versions for each made
-//! the simulator, not the connector, the cost of processing a first install).
+//! and metadata values by value and length, for identifier searches (the title searches
+//! readiness makes for every link, request lookups: at 10,000 titles, scanning 82,000 versions
+//! for each made the simulator, not the connector, the cost of processing a first install).
 //!
 //! A real OTMM answers a search on an indexed date field without sorting the repository; with
 //! 400,000 assets a sort per page request made the simulator, not the connector, the cost of a
@@ -24,48 +24,46 @@ pub(crate) struct Assets {
     values: ValueIndex,
 }
 
-/// Metadata values by field: those that are exactly 13 ASCII digits by value, every other
-/// value by field alone. A text condition (contains, or equals after trimming) whose value is
-/// 13 digits can only match a 13-digit value equal to it, or some other value: the union of
-/// the two sets holds every match, and the search still tests each candidate. Kept up to date
-/// lazily: a changed asset is re-indexed by the next search that asks.
+/// Metadata values by field, lowercased: by value, and by length. A text condition (contains,
+/// or equals after trimming; both compare lowercased) can only match a value at least as long
+/// as its own, and one of the same length only if equal: the values equal to it plus those
+/// longer hold every match, and the search still tests each candidate. Narrows identifier
+/// searches (an ISBN, a request id) to a few candidates; a short value narrows nothing, and
+/// the search then reads every asset. Kept up to date lazily: a changed asset is re-indexed
+/// by the next search that asks.
 #[derive(Default)]
 struct ValueIndex {
-    thirteen_digits: HashMap<(String, String), BTreeSet<String>>,
-    other: HashMap<String, BTreeSet<String>>,
-    /// The entries each asset was indexed under, to take them out again.
+    by_value: HashMap<(String, String), BTreeSet<String>>,
+    /// field id -> value length (in bytes, lowercased) -> asset ids.
+    by_length: HashMap<String, BTreeMap<usize, BTreeSet<String>>>,
+    /// The (field, lowercased value) each asset was indexed under, to take them out again.
     entries: HashMap<String, Vec<(String, String)>>,
     stale: BTreeSet<String>,
-}
-
-fn is_thirteen_digits(v: &str) -> bool {
-    v.len() == 13 && v.bytes().all(|b| b.is_ascii_digit())
 }
 
 impl ValueIndex {
     fn refresh(&mut self, by_id: &BTreeMap<String, SimAsset>) {
         for id in std::mem::take(&mut self.stale) {
             for (field, value) in self.entries.remove(&id).unwrap_or_default() {
-                if is_thirteen_digits(&value) {
-                    if let Some(ids) = self.thirteen_digits.get_mut(&(field, value)) {
-                        ids.remove(&id);
-                    }
-                } else if let Some(ids) = self.other.get_mut(&field) {
+                if let Some(ids) = self.by_length.get_mut(&field).and_then(|l| l.get_mut(&value.len())) {
+                    ids.remove(&id);
+                }
+                if let Some(ids) = self.by_value.get_mut(&(field, value)) {
                     ids.remove(&id);
                 }
             }
             let Some(a) = by_id.get(&id) else { continue };
             let mut entries = Vec::with_capacity(a.fields.len());
             for (field, value) in &a.fields {
-                if is_thirteen_digits(value) {
-                    self.thirteen_digits
-                        .entry((field.clone(), value.clone()))
-                        .or_default()
-                        .insert(id.clone());
-                } else {
-                    self.other.entry(field.clone()).or_default().insert(id.clone());
-                }
-                entries.push((field.clone(), value.clone()));
+                let value = value.to_lowercase();
+                self.by_length
+                    .entry(field.clone())
+                    .or_default()
+                    .entry(value.len())
+                    .or_default()
+                    .insert(id.clone());
+                self.by_value.entry((field.clone(), value.clone())).or_default().insert(id.clone());
+                entries.push((field.clone(), value));
             }
             self.entries.insert(id, entries);
         }
@@ -106,16 +104,22 @@ impl Assets {
     }
 
     /// Every asset whose `field` could hold `value` in a text condition (a superset of the
-    /// matches: see [`ValueIndex`]), or `None` when the index cannot narrow it (a value that is
-    /// not 13 digits). As of the last [`Assets::refresh_values`].
+    /// matches: see [`ValueIndex`]), or `None` when that would not be fewer than half the
+    /// assets (a short value). As of the last [`Assets::refresh_values`].
     pub(crate) fn could_hold(&self, field: &str, value: &str) -> Option<Vec<&SimAsset>> {
-        let value = value.trim();
-        if !is_thirteen_digits(value) {
+        let value = value.trim().to_lowercase();
+        let equal = self.values.by_value.get(&(field.to_string(), value.clone()));
+        let longer: Vec<&BTreeSet<String>> = self
+            .values
+            .by_length
+            .get(field)
+            .map(|l| l.range(value.len() + 1..).map(|(_, ids)| ids).collect())
+            .unwrap_or_default();
+        let count = equal.map_or(0, BTreeSet::len) + longer.iter().map(|ids| ids.len()).sum::<usize>();
+        if count * 2 > self.by_id.len() {
             return None;
         }
-        let exact = self.values.thirteen_digits.get(&(field.to_string(), value.to_string()));
-        let other = self.values.other.get(field);
-        let ids: BTreeSet<&String> = exact.into_iter().chain(other).flatten().collect();
+        let ids: BTreeSet<&String> = equal.into_iter().chain(longer).flatten().collect();
         Some(ids.into_iter().filter_map(|id| self.by_id.get(id)).collect())
     }
 

@@ -223,7 +223,7 @@ async fn change_feed_search_equals_a_sort_of_every_asset() {
     sim.shutdown().await;
 }
 
-/// A search on an ISBN (a 13-digit value) is answered from the value index: the same hits as
+/// A search on an identifier (here ISBNs) is answered from the value index: the same hits as
 /// testing every asset, for exact, hyphenated and longer values alike, and still after fields
 /// change (an ISBN rewritten, a new version, a deletion).
 #[tokio::test]
