@@ -12,6 +12,7 @@
 
 use super::model::SimAsset;
 use chrono::{DateTime, Utc};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Default)]
@@ -21,7 +22,8 @@ pub(crate) struct Assets {
     lineages: HashMap<String, Vec<String>>,
     /// (date_last_updated, asset_id) of every latest, non-deleted version, ascending.
     feed: Option<Vec<(DateTime<Utc>, String)>>,
-    values: ValueIndex,
+    /// Behind a `RefCell` so reads can bring it up to date (the state is behind a mutex).
+    values: RefCell<ValueIndex>,
 }
 
 /// Metadata values by field, lowercased: by value, and by length. A text condition (contains,
@@ -38,6 +40,10 @@ struct ValueIndex {
     by_length: HashMap<String, BTreeMap<usize, BTreeSet<String>>>,
     /// The (field, lowercased value) each asset was indexed under, to take them out again.
     entries: HashMap<String, Vec<(String, String)>>,
+    /// Folder id -> its latest versions (what a folder's children and child count show), and
+    /// the folder each was indexed under.
+    by_parent: HashMap<String, BTreeSet<String>>,
+    parent_of: HashMap<String, String>,
     stale: BTreeSet<String>,
 }
 
@@ -52,7 +58,16 @@ impl ValueIndex {
                     ids.remove(&id);
                 }
             }
+            if let Some(parent) = self.parent_of.remove(&id)
+                && let Some(ids) = self.by_parent.get_mut(&parent)
+            {
+                ids.remove(&id);
+            }
             let Some(a) = by_id.get(&id) else { continue };
+            if let Some(parent) = a.parent_folder_id.as_ref().filter(|_| a.latest_version) {
+                self.by_parent.entry(parent.clone()).or_default().insert(id.clone());
+                self.parent_of.insert(id.clone(), parent.clone());
+            }
             let mut entries = Vec::with_capacity(a.fields.len());
             for (field, value) in &a.fields {
                 let value = value.to_lowercase();
@@ -74,7 +89,7 @@ impl Assets {
     pub(crate) fn insert(&mut self, a: SimAsset) {
         self.feed = None;
         let id = a.asset_id.clone();
-        self.values.stale.insert(id.clone());
+        self.values.get_mut().stale.insert(id.clone());
         let lineage = a.original_asset_id.clone();
         if let Some(old) = self.by_id.insert(id.clone(), a)
             && let Some(ids) = self.lineages.get_mut(&old.original_asset_id)
@@ -92,25 +107,20 @@ impl Assets {
     pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut SimAsset> {
         self.feed = None;
         if self.by_id.contains_key(id) {
-            self.values.stale.insert(id.to_string());
+            self.values.get_mut().stale.insert(id.to_string());
         }
         self.by_id.get_mut(id)
     }
 
-    /// Brings the value index up to date with the assets changed since (before
-    /// [`Assets::could_hold`]).
-    pub(crate) fn refresh_values(&mut self) {
-        self.values.refresh(&self.by_id);
-    }
-
     /// Every asset whose `field` could hold `value` in a text condition (a superset of the
     /// matches: see [`ValueIndex`]), or `None` when that would not be fewer than half the
-    /// assets (a short value). As of the last [`Assets::refresh_values`].
+    /// assets (a short value).
     pub(crate) fn could_hold(&self, field: &str, value: &str) -> Option<Vec<&SimAsset>> {
         let value = value.trim().to_lowercase();
-        let equal = self.values.by_value.get(&(field.to_string(), value.clone()));
-        let longer: Vec<&BTreeSet<String>> = self
-            .values
+        let mut index = self.values.borrow_mut();
+        index.refresh(&self.by_id);
+        let equal = index.by_value.get(&(field.to_string(), value.clone()));
+        let longer: Vec<&BTreeSet<String>> = index
             .by_length
             .get(field)
             .map(|l| l.range(value.len() + 1..).map(|(_, ids)| ids).collect())
@@ -121,6 +131,13 @@ impl Assets {
         }
         let ids: BTreeSet<&String> = equal.into_iter().chain(longer).flatten().collect();
         Some(ids.into_iter().filter_map(|id| self.by_id.get(id)).collect())
+    }
+
+    /// The latest versions filed in `folder`, by asset id.
+    pub(crate) fn latest_in_folder(&self, folder: &str) -> Vec<&SimAsset> {
+        let mut index = self.values.borrow_mut();
+        index.refresh(&self.by_id);
+        index.by_parent.get(folder).into_iter().flatten().filter_map(|id| self.by_id.get(id)).collect()
     }
 
     /// Every version, by asset id.
@@ -139,7 +156,7 @@ impl Assets {
         for id in self.lineages.get(original).into_iter().flatten() {
             if let Some(a) = self.by_id.get_mut(id) {
                 f(a);
-                self.values.stale.insert(id.clone());
+                self.values.get_mut().stale.insert(id.clone());
             }
         }
     }

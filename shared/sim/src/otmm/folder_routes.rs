@@ -40,11 +40,7 @@ pub(super) async fn folder_children(
         .values()
         .filter(|f| f.parent_id.as_deref() == Some(id.as_str()))
         .map(|f| render_folder(f, st.child_count(&f.folder_id), md));
-    let assets = st
-        .assets
-        .values()
-        .filter(|a| a.latest_version && a.parent_folder_id.as_deref() == Some(id.as_str()))
-        .map(|a| render_asset(a, md, &v));
+    let assets = st.assets.latest_in_folder(&id).into_iter().map(|a| render_asset(a, md, &v));
     let list: Vec<Value> = folders.chain(assets).skip(after).take(limit).collect();
     Json(json!({"folder_children": {"asset_list": list}})).into_response()
 }

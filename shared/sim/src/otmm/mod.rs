@@ -143,11 +143,7 @@ impl SimState {
 
     fn child_count(&self, folder_id: &str) -> usize {
         self.folders.values().filter(|f| f.parent_id.as_deref() == Some(folder_id)).count()
-            + self
-                .assets
-                .values()
-                .filter(|a| a.latest_version && a.parent_folder_id.as_deref() == Some(folder_id))
-                .count()
+            + self.assets.latest_in_folder(folder_id).len()
     }
 }
 

@@ -291,9 +291,6 @@ fn search(sh: &Shared, v: &str, q: &HashMap<String, String>) -> Response {
             .iter()
             .find(|c| c.op != ids.date_on_or_after && !special.contains(&c.field.as_str()))
             .map(|c| (c.field.clone(), c.value.clone()));
-        if lineage.is_none() && by_value.is_some() {
-            st.assets.refresh_values();
-        }
         let narrowed = match (&lineage, &by_value) {
             (None, Some((field, value))) => st.assets.could_hold(field, value),
             _ => None,
