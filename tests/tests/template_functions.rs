@@ -27,6 +27,10 @@ const UNSET_ON_PURPOSE: &[(&str, &str)] = &[
     ("OTMM_MAX_CONCURRENCY", "the default suffices; the rate limit is the parameter"),
     ("CONSONANCE_MAX_CONCURRENCY", "the default suffices; the rate limit is the parameter"),
     ("PROCESSOR_CONCURRENCY", "the default suffices for a batch of at most 10"),
+    (
+        "CONSONANCE_LOOKUPS_PER_QUERY",
+        "the default (25 works a query) until a tenant refuses it (the scan then asks one work at a time and warns); Lambda's 4 KB of environment is kept for the mapping config",
+    ),
     ("OTMM_REQUEST_TIMEOUT_MS", "the default (30 s) suits the real systems; the chaos test shortens it"),
     (
         "CONSONANCE_REQUEST_TIMEOUT_MS",
