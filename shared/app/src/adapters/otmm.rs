@@ -58,7 +58,6 @@ impl OtmmDam {
         SearchCondition::new(field, self.config.otmm.search.text_operator.clone(), value)
     }
 
-    /// Every version of the lineage by the documented search on the lineage field.
     /// The versions by a search on the lineage (the first version's id). The asset as read
     /// names it (`original_asset_id`); a later version that names itself (an answer without
     /// the field) is read again for it.
@@ -71,6 +70,7 @@ impl OtmmDam {
         self.versions_by_search(&lineage).await
     }
 
+    /// Every version of the lineage by the documented search on the lineage field.
     async fn versions_by_search(&self, lineage: &AssetId) -> Result<Vec<OtmmAsset>, OtmmError> {
         let field = &self.config.otmm.versions.original_asset_id_field;
         let cond = self.text_condition(field, lineage.as_str());

@@ -1,6 +1,7 @@
 //! The full scan's links pass: every live link's supporting resource must still exist.
 
 use super::{LinkCursor, Progress, ReconcileError, Run};
+use crate::systems::SystemError;
 use connector_core::event::OtmmEventType;
 use connector_core::plan::AssetFacts;
 use connector_core::{AssetLink, AuditAction, AuditRecord, Flow, LinkStatus, Outcome, WorkId};
@@ -52,6 +53,15 @@ impl Run<'_> {
                 futures::stream::iter(calls).buffered(self.options.concurrency.max(1)).collect().await;
             for answer in answers {
                 listings.extend(answer?);
+            }
+            // One listing per work asked, or a link would go unchecked unseen.
+            if listings.len() != works.len() {
+                return Err(SystemError::Permanent {
+                    system: "Consonance",
+                    operation: "supporting resources of works",
+                    message: format!("{} listings for {} works", listings.len(), works.len()),
+                }
+                .into());
             }
             for ((_, links), listing) in by_work.into_iter().zip(listings) {
                 let present: BTreeSet<String> = listing.into_iter().collect();
