@@ -477,6 +477,37 @@ async fn creates_are_not_blindly_retried_and_create_once_never_duplicates() {
     assert_eq!(graphql_posts(&e.sim), 2);
 }
 
+/// The title read's listing (`Work.supportingResources`) stands in for a create's first check
+/// only where it shows no resource with the marker; one that shows it is listed again, so a
+/// resource deleted since that read is never taken for the earlier attempt's.
+#[tokio::test]
+async fn a_create_checks_the_title_reads_listing_and_lists_again_where_it_shows_the_marker() {
+    let e = env(6, 100).await;
+    let seed = seed_work(&e.catalogue, |w| w.products.len() >= 2);
+    let work = WorkId(seed.work_id);
+    let input = jpg_input(seed, "9781800000001-front_cover-5e07-v1");
+    let marker = DedupeMarker::FilenameContains("5e07-v1".into());
+
+    // No resource with the marker in the listing: the create alone.
+    let before = e.client.supporting_resources_of_work(work).await.unwrap();
+    e.sim.faults().clear_log();
+    let first = e.client.create_supporting_resource_once_after(&input, &marker, Some(before)).await.unwrap();
+    assert_eq!(first.outcome, CreateOutcome::Created);
+    assert_eq!(graphql_posts(&e.sim), 1, "the listing given is the check");
+
+    // A listing that shows it, though it was deleted since: listed again, created anew.
+    let stale = e.client.supporting_resources_of_work(work).await.unwrap();
+    assert!(stale.iter().any(|r| r.id == first.resource.id));
+    e.client.delete_supporting_resource(first.resource.id).await.unwrap();
+    e.sim.faults().clear_log();
+    let again = e.client.create_supporting_resource_once_after(&input, &marker, Some(stale)).await.unwrap();
+    assert_eq!(again.outcome, CreateOutcome::Created, "the deleted resource was taken for ours");
+    assert_ne!(again.resource.id, first.resource.id);
+    assert_eq!(graphql_posts(&e.sim), 2, "one listing, one create");
+    let live: Vec<i64> = e.sim.supporting_resources(seed.work_id).iter().map(|r| r.id).collect();
+    assert_eq!(live, vec![again.resource.id]);
+}
+
 /// A body cut short or replaced by a proxy's HTML page is not Consonance speaking: transient
 /// (connector_http::fault), asked again inside the call, and still transient when it persists.
 #[tokio::test]

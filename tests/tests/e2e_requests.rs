@@ -361,3 +361,81 @@ connector_tests::on_both_backends!(
     readiness_moves_ready_at_risk_blocked,
     reconciler_catches_a_silent_stage_change
 );
+
+/// Readiness after a link uses the work's last OTMM searches (issue 16: they were three
+/// searches a link), with the asset the link read; it searches again to raise a request, so an
+/// asset uploaded since the last search is not requested. With the age at 0 it always searches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_after_a_link_reuses_searches_but_raises_requests_on_fresh_ones() {
+    let mut h = Harness::start(Backend::Embedded, "observations", 30).await;
+    movable_clock(&mut h, fixture_now());
+    h.app.settings.concurrency = 1;
+    // A hardback whose ISBN has an author photo and a front cover (a Design work: its stage is
+    // set below).
+    let of_type = |lead: &str, ty: &str| {
+        h.catalogue.assets.iter().find(|a| a.isbn == lead && a.asset_type == ty && !a.deleted).cloned()
+    };
+    let (work, photo, cover) = h
+        .catalogue
+        .works
+        .iter()
+        .filter(|w| w.project_stage == "Design" && w.products[0].product_form == "BB")
+        .find_map(|w| {
+            let lead = &w.products[0].isbn13;
+            Some((w.clone(), of_type(lead, "Author Photo")?, of_type(lead, "Front Cover")?))
+        })
+        .expect("a Design hardback with an author photo and a front cover");
+    let lead = work.products[0].isbn13.clone();
+    let photo_latest = photo.versions.last().unwrap().asset_id.clone();
+    let isbns = work.products.len();
+    let searches = |h: &Harness| {
+        h.sims.otmm.faults().requests().iter().filter(|r| r.path.ends_with("/search/text")).count()
+    };
+    // Approves a new version of the cover (a link), with webhooks on only for the approval.
+    let mut delivered = 0;
+    let link_cover = async |h: &Harness, delivered: &mut usize| {
+        h.sims.otmm.set_webhooks_enabled(false);
+        let id = h.sims.otmm.add_version(&cover.original_asset_id, "Pending").unwrap();
+        let version = h.sims.otmm.asset(&id).unwrap().version;
+        h.sims.otmm.set_webhooks_enabled(true);
+        h.sims.otmm.faults().clear_log();
+        h.sims.otmm.approve(&cover.original_asset_id, version, APPROVER).unwrap();
+        *delivered += 1;
+        let report = h.deliver_and_drain(*delivered).await;
+        assert_eq!((report.done, report.dead_lettered), (1, 0), "{report:?}");
+    };
+
+    // Acquisition (nothing requested), the author photo not in OTMM yet: the first link searches
+    // every ISBN of the work and keeps what it found.
+    h.sims.consonance.set_project_stage(work.work_id, "Acquisition").unwrap();
+    h.sims.otmm.set_webhooks_enabled(false);
+    h.sims.otmm.set_field(&photo_latest, otmm_fields::ASSET_TYPE, "Portrait Draft").unwrap();
+    link_cover(&h, &mut delivered).await;
+    assert_eq!(searches(&h), isbns, "the first link searches each ISBN");
+    assert!(request_folders(&h).is_empty());
+
+    // The photo is uploaded (no event reaches the connector), and the work moves to Editorial,
+    // where the hardback's author photo is requested when missing. The next link's last
+    // searches say it is missing; a request is raised only on a search made now, which finds it.
+    h.sims.otmm.set_webhooks_enabled(false);
+    h.sims.otmm.set_field(&photo_latest, otmm_fields::ASSET_TYPE, "Author Photo").unwrap();
+    h.sims.consonance.set_project_stage(work.work_id, "Editorial").unwrap();
+    link_cover(&h, &mut delivered).await;
+    assert!(request_folders(&h).is_empty(), "requested though uploaded: {:?}", request_folders(&h).keys());
+    assert_eq!(searches(&h), isbns, "searched again before raising a request");
+
+    // Nothing to raise: the link searches nothing.
+    link_cover(&h, &mut delivered).await;
+    assert_eq!(searches(&h), 0, "the last searches are reused");
+    let stored = readiness::stored(&h.app, &Isbn13::parse(&lead).unwrap()).await.unwrap().unwrap();
+    let photo_role = stored.roles.iter().find(|r| r.role == AssetRole::AuthorPhoto);
+    assert!(
+        photo_role.is_none_or(|r| r.state != RoleState::Missing),
+        "the searched-again photo shows: {photo_role:?}"
+    );
+
+    // Age 0: every link searches.
+    h.app.settings.observations_max_age = std::time::Duration::ZERO;
+    link_cover(&h, &mut delivered).await;
+    assert_eq!(searches(&h), isbns);
+}

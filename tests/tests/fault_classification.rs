@@ -239,6 +239,7 @@ async fn an_emptied_resource_is_made_again_and_leftovers_of_the_asset_are_swept(
         file_name: format!("{lineage}-v{version}.jpg"),
         mime_type: "image/jpeg".into(),
         caption: format!("front_cover [otmm:{lineage}:v{version}:p1]"),
+        listed: None,
     };
     let (a, b) = ("5e00000000000000000000000000000000000042", "5e00000000000000000000000000000000000043");
     let live = |id: &str| {
@@ -282,6 +283,7 @@ async fn a_stale_versions_sweep_removes_only_its_own_marked_resources() {
         file_name: format!("{lineage}-v{version}.jpg"),
         mime_type: "image/jpeg".into(),
         caption: format!("campaign_banner [otmm:{lineage}:v{version}:p1]"),
+        listed: None,
     };
     let v1 = s.pms.ensure_resource(&request(1)).await.unwrap();
     let v10 = s.pms.ensure_resource(&request(10)).await.unwrap();

@@ -31,6 +31,10 @@ const UNSET_ON_PURPOSE: &[(&str, &str)] = &[
         "CONSONANCE_LOOKUPS_PER_QUERY",
         "the default (25 works a query) until a tenant refuses it (the scan then asks one work at a time and warns); Lambda's 4 KB of environment is kept for the mapping config",
     ),
+    (
+        "READINESS_OBSERVATIONS_MAX_AGE_SECS",
+        "the default (10 minutes) bounds how stale a readiness report after a link may be; requests are raised on fresh searches whatever it is",
+    ),
     ("OTMM_REQUEST_TIMEOUT_MS", "the default (30 s) suits the real systems; the chaos test shortens it"),
     (
         "CONSONANCE_REQUEST_TIMEOUT_MS",

@@ -17,7 +17,8 @@
 //! removes.
 
 use crate::systems::{
-    Dam, EnsuredResource, NewRequest, Pms, ResourceRequest, SystemError, WebLinkRequest, WorkChange,
+    Dam, EnsuredResource, NewRequest, Pms, ResourceRequest, SystemError, TitleRead, WebLinkRequest,
+    WorkChange,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -365,10 +366,7 @@ impl Pms for DryRunPms {
         self.inner.title_by_isbn(isbn).await
     }
 
-    async fn title_and_schedule_by_isbn(
-        &self,
-        isbn: &Isbn13,
-    ) -> Result<Option<(TitleFacts, ScheduleFacts)>, SystemError> {
+    async fn title_and_schedule_by_isbn(&self, isbn: &Isbn13) -> Result<Option<TitleRead>, SystemError> {
         self.inner.title_and_schedule_by_isbn(isbn).await
     }
 

@@ -69,6 +69,10 @@ pub struct Settings {
     /// scan's link check: aliased `work` lookups in one document), `CONSONANCE_LOOKUPS_PER_QUERY`.
     /// How many a tenant allows per query is not published; 1 asks one query per work.
     pub lookups_per_query: usize,
+    /// How long readiness after a link may use an ISBN's last OTMM search of its assets
+    /// instead of searching again (`READINESS_OBSERVATIONS_MAX_AGE_SECS`; 0: always search).
+    /// Requests are raised only on a search made now ([`readiness::Observe`]).
+    pub observations_max_age: Duration,
 }
 
 impl Settings {
@@ -89,6 +93,7 @@ impl Settings {
             public_base_url: None,
             packages_on_link: true,
             lookups_per_query: 25,
+            observations_max_age: Duration::from_secs(600),
         })
     }
 

@@ -100,7 +100,7 @@ pub async fn refresh_titles(
     }
     let mut report = RefreshReport::default();
     for (work_id, titles) in by_work {
-        report.merge(refresh_work(app, work_id, &titles, None, correlation_id).await?);
+        report.merge(refresh_work(app, work_id, &titles, None, &Observe::Live, correlation_id).await?);
     }
     Ok(report)
 }
@@ -111,13 +111,16 @@ pub async fn refresh_titles(
 ///
 /// Only roles some product of the work needs for launch matter: a campaign banner changes no
 /// request and no readiness, so it costs nothing here. `schedule` is the work's, read with the
-/// title ([`crate::systems::Pms::title_and_schedule_by_isbn`]): no second read.
+/// title ([`crate::systems::Pms::title_and_schedule_by_isbn`]): no second read. The work's
+/// assets in OTMM as `observe` says ([`Observe::AfterRead`]: as last searched, with the asset
+/// the link step read).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn refresh_after_link(
     app: &App,
     title: &TitleFacts,
     schedule: &ScheduleFacts,
     role: AssetRole,
+    observe: &Observe,
     correlation_id: &str,
 ) -> Result<RefreshReport, ReadinessError> {
     let required = title.products.iter().any(|p| {
@@ -132,7 +135,104 @@ pub async fn refresh_after_link(
         .filter_map(|p| Some(TitleFacts { isbn: p.isbn.clone()?, product_id: p.product_id, ..title.clone() }))
         .collect();
     let titles: Vec<&TitleFacts> = titles.iter().collect();
-    refresh_work(app, title.work_id, &titles, Some(schedule), correlation_id).await
+    refresh_work(app, title.work_id, &titles, Some(schedule), observe, correlation_id).await
+}
+
+/// How readiness learns a work's assets in OTMM (roles uploaded, in review, their launch
+/// fields): a search per ISBN of the work, three for a typical work, the most a link cost.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observe {
+    /// Search each ISBN now (the reconciler's refresh, the API's, a withdrawal, time moving).
+    Live,
+    /// After a link: each ISBN's last search where it is younger than
+    /// `Settings::observations_max_age`, with `asset` (the version the link step just read,
+    /// with the ISBN it names) in place of what that search said of its asset; else a search.
+    /// A request is raised only on searches made now: raising one is a write, and an asset
+    /// uploaded since the last search would make it wrong. An upload since then shows in the
+    /// report at the next refresh (the next link after the age, the reconciler's).
+    AfterRead { isbn: Isbn13, asset: ObservedAsset },
+}
+
+/// The stored body of an [`keys::OBSERVED_ASSETS_KIND`] document.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+struct Observations {
+    searched_at: chrono::DateTime<chrono::Utc>,
+    assets: Vec<ObservedAsset>,
+}
+
+/// The assets of `isbn` in OTMM as `observe` says (searched now with `search_now`, the asset
+/// read still folded in); `true` when searched now.
+async fn observed(
+    app: &App,
+    isbn: &Isbn13,
+    observe: &Observe,
+    search_now: bool,
+) -> Result<(Vec<ObservedAsset>, bool), ReadinessError> {
+    let doc = app.stores.documents.get_doc(keys::OBSERVED_ASSETS_KIND, isbn.as_str()).await?;
+    let revision = doc.as_ref().map(|d| d.revision);
+    let max_age = chrono::Duration::from_std(app.settings.observations_max_age).unwrap_or_default();
+    let read = match observe {
+        Observe::AfterRead { isbn: read_isbn, asset } if read_isbn == isbn => Some(asset),
+        _ => None,
+    };
+    // An unreadable body (another release's shape) is searched again, not an error.
+    let reusable = doc.and_then(|d| serde_json::from_value::<Observations>(d.body).ok()).filter(|o| {
+        !search_now && matches!(observe, Observe::AfterRead { .. }) && app.now() - o.searched_at < max_age
+    });
+    let (mut obs, live) = match reusable {
+        Some(o) => (o, false),
+        None => (Observations { searched_at: app.now(), assets: app.dam.title_assets(isbn).await? }, true),
+    };
+    let folded = read.is_some_and(|a| fold(&mut obs.assets, a));
+    if live || folded {
+        let doc = Document {
+            kind: keys::OBSERVED_ASSETS_KIND.to_string(),
+            id: isbn.to_string(),
+            body: serde_json::to_value(&obs).unwrap_or_default(),
+            updated_at: app.now(),
+            revision: 0,
+        };
+        match app.stores.documents.put_doc(&doc, revision, &[]).await {
+            Ok(_) => {}
+            // Another worker observed it meanwhile: theirs serves as well.
+            Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((obs.assets, live))
+}
+
+/// Puts `asset` in place of what `assets` holds of its lineage (unless that is a later
+/// version), or adds it. Returns whether anything changed.
+fn fold(assets: &mut Vec<ObservedAsset>, asset: &ObservedAsset) -> bool {
+    match assets.iter_mut().find(|a| a.lineage_id == asset.lineage_id) {
+        Some(a) if a.version > asset.version || a == asset => false,
+        Some(a) => {
+            *a = asset.clone();
+            true
+        }
+        None => {
+            assets.push(asset.clone());
+            true
+        }
+    }
+}
+
+/// The assets of every ISBN of the work, by ISBN; `true` when all were searched now.
+async fn observe_work(
+    app: &App,
+    isbns: &[Isbn13],
+    observe: &Observe,
+    search_now: bool,
+) -> Result<(Vec<(Isbn13, ObservedAsset)>, bool), ReadinessError> {
+    let mut assets = Vec::new();
+    let mut all_live = true;
+    for isbn in isbns {
+        let (found, live) = observed(app, isbn, observe, search_now).await?;
+        all_live &= live;
+        assets.extend(found.into_iter().map(|a| (isbn.clone(), a)));
+    }
+    Ok((assets, all_live))
 }
 
 /// Asset requests and readiness for the title with this ISBN, now (e.g. `GET
@@ -280,6 +380,7 @@ async fn refresh_work(
     work_id: WorkId,
     titles: &[&TitleFacts],
     schedule: Option<&ScheduleFacts>,
+    observe: &Observe,
     correlation_id: &str,
 ) -> Result<RefreshReport, ReadinessError> {
     let schedule = match schedule {
@@ -296,25 +397,34 @@ async fn refresh_work(
     isbns.sort();
     isbns.dedup();
     let mut links: Vec<AssetLink> = Vec::new();
-    let mut assets: Vec<(Isbn13, ObservedAsset)> = Vec::new();
     for isbn in &isbns {
         links.extend(app.stores.mapping.links_for_title(isbn).await?);
-        assets.extend(app.dam.title_assets(isbn).await?.into_iter().map(|a| (isbn.clone(), a)));
     }
+    let (mut assets, mut all_live) = observe_work(app, &isbns, observe, false).await?;
     let mut report = RefreshReport::default();
     for title in titles {
         let facts = request_facts(title, schedule.stage.clone());
         let product = title.products.iter().find(|p| p.product_id == title.product_id);
         let form = facts.form.clone();
-        let observed: Vec<ObservedAsset> = assets
-            .iter()
-            .filter(|(isbn, a)| {
-                isbn == &title.isbn || form.as_ref().is_some_and(|f| app.config.links_to(a.role, f))
-            })
-            .map(|(_, a)| a.clone())
-            .collect();
-        let present: Vec<AssetRole> = observed.iter().map(|a| a.role).collect();
-        let (requests, done) = requests::sync_title(app, &facts, &links, &present, correlation_id).await?;
+        let observed_of = |assets: &[(Isbn13, ObservedAsset)]| -> Vec<ObservedAsset> {
+            assets
+                .iter()
+                .filter(|(isbn, a)| {
+                    isbn == &title.isbn || form.as_ref().is_some_and(|f| app.config.links_to(a.role, f))
+                })
+                .map(|(_, a)| a.clone())
+                .collect()
+        };
+        let present_in = |observed: &[ObservedAsset]| observed.iter().map(|a| a.role).collect::<Vec<_>>();
+        let mut observed = observed_of(&assets);
+        let mut planned = requests::plan_title(app, &facts, &links, &present_in(&observed)).await?;
+        if planned.raises() && !all_live {
+            // A request is raised on what OTMM says now (see `Observe`).
+            (assets, all_live) = observe_work(app, &isbns, observe, true).await?;
+            observed = observed_of(&assets);
+            planned = requests::plan_title(app, &facts, &links, &present_in(&observed)).await?;
+        }
+        let (requests, done) = requests::carry_out(app, &facts, planned, correlation_id).await?;
         report.requests.extend(done);
         let packages = packages_of(app, &title.isbn, form.as_ref()).await?;
         let first_publication = requests.iter().filter_map(|r| r.first_publication_date).min();

@@ -57,27 +57,56 @@ pub async fn of_title(app: &App, facts: &RequestFacts) -> Result<Vec<StoredReque
     Ok(out)
 }
 
-/// Raises, closes and re-dates the title's requests as its stage, schedule and links say.
-/// `present`: roles with an asset in OTMM already (in review, not linked yet): not missing, so
-/// not requested. Returns the title's requests afterwards and the commands carried out.
-#[tracing::instrument(level = "debug", skip_all)]
-pub async fn sync_title(
+/// A title's requests as stored and the commands its stage, schedule and links call for
+/// ([`plan_title`]), not carried out yet ([`carry_out`]).
+#[derive(Debug, Clone)]
+pub struct TitleRequests {
+    existing: Vec<StoredRequest>,
+    commands: Vec<RequestCommand>,
+}
+
+impl TitleRequests {
+    /// Whether a request would be raised in OTMM.
+    pub fn raises(&self) -> bool {
+        self.commands.iter().any(|c| matches!(c, RequestCommand::Create { .. }))
+    }
+}
+
+/// What the title's requests need: raised, closed or re-dated as its stage, schedule and links
+/// say. `present`: roles with an asset in OTMM already (in review, not linked yet): not
+/// missing, so not requested.
+pub async fn plan_title(
     app: &App,
     facts: &RequestFacts,
     links: &[AssetLink],
     present: &[AssetRole],
-    correlation_id: &str,
-) -> Result<(Vec<AssetRequest>, Vec<RequestCommand>), ReadinessError> {
+) -> Result<TitleRequests, ReadinessError> {
     let existing = of_title(app, facts).await?;
-    let requests: Vec<AssetRequest> = existing.iter().map(|s| s.request.clone()).collect();
     if app.config.otmm.requests.is_none() {
-        return Ok((requests, Vec::new()));
+        return Ok(TitleRequests { existing, commands: Vec::new() });
     }
+    let requests: Vec<AssetRequest> = existing.iter().map(|s| s.request.clone()).collect();
     let mut needs = needed_assets(facts, &app.config);
     needs.retain(|n| !present.contains(&n.role) || requests.iter().any(|r| r.role == n.role));
-    let plan = plan_requests(facts, &needs, links, &requests, app.now());
+    let commands = plan_requests(facts, &needs, links, &requests, app.now());
+    Ok(TitleRequests { existing, commands })
+}
+
+/// Carries out [`plan_title`]'s commands. Returns the title's requests afterwards and the
+/// commands carried out.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn carry_out(
+    app: &App,
+    facts: &RequestFacts,
+    planned: TitleRequests,
+    correlation_id: &str,
+) -> Result<(Vec<AssetRequest>, Vec<RequestCommand>), ReadinessError> {
+    let TitleRequests { existing, commands } = planned;
+    if commands.is_empty() {
+        return Ok((existing.into_iter().map(|s| s.request).collect(), Vec::new()));
+    }
     let mut done = Vec::new();
-    for command in plan {
+    for command in commands {
         let current = existing.iter().find(|s| s.request.key == command.key());
         if run(app, &command, current, correlation_id).await? {
             done.push(command);

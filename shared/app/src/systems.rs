@@ -38,6 +38,26 @@ impl SystemError {
     }
 }
 
+/// The flow processor's one title read ([`Pms::title_and_schedule_by_isbn`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TitleRead {
+    pub title: TitleFacts,
+    pub schedule: ScheduleFacts,
+    /// The work's supporting resources as the same read listed them (those on no product too),
+    /// where the system gives them with the title: a create in the same attempt checks these for
+    /// an earlier attempt's resource instead of listing again ([`ResourceRequest::listed`]).
+    pub resources: Option<Vec<ListedResource>>,
+}
+
+/// A supporting resource of a work as listed: what a create's check for an earlier attempt reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedResource {
+    pub id: i64,
+    pub caption: Option<String>,
+    pub filename: Option<String>,
+    pub product_ids: Vec<i64>,
+}
+
 /// A supporting resource (a JPG image) to create in Consonance for one asset version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceRequest {
@@ -53,6 +73,10 @@ pub struct ResourceRequest {
     pub file_name: String,
     pub mime_type: String,
     pub caption: String,
+    /// The work's resources as the title read of this attempt listed them: `None` lists them
+    /// before the create. Only the first create of an attempt is given them (a second would not
+    /// see the first's).
+    pub listed: Option<Vec<ListedResource>>,
 }
 
 impl ResourceRequest {
@@ -186,13 +210,10 @@ pub trait Pms: Send + Sync {
     /// The title and its work's schedule (stage, contract, production runs): the flow
     /// processor's one title read, which requests and readiness then use. In one read where the
     /// system can (Consonance: `Product.work`); by default the two reads.
-    async fn title_and_schedule_by_isbn(
-        &self,
-        isbn: &Isbn13,
-    ) -> Result<Option<(TitleFacts, ScheduleFacts)>, SystemError> {
+    async fn title_and_schedule_by_isbn(&self, isbn: &Isbn13) -> Result<Option<TitleRead>, SystemError> {
         let Some(title) = self.title_by_isbn(isbn).await? else { return Ok(None) };
         let schedule = self.work_schedule(title.work_id).await?;
-        Ok(Some((title, schedule)))
+        Ok(Some(TitleRead { title, schedule, resources: None }))
     }
     /// Every product (as a title) of a work.
     async fn titles_of_work(&self, work_id: WorkId) -> Result<Vec<TitleFacts>, SystemError>;

@@ -15,6 +15,7 @@
 //! | `MAX_RECEIVE_COUNT` | the flow queue's `maxReceiveCount` (default 5) |
 //! | `PROCESSOR_CONCURRENCY` | messages of a batch processed at once (default 10, the batch size) |
 //! | `CONSONANCE_LOOKUPS_PER_QUERY` | works looked up per Consonance query (aliased `work` lookups) in the full scan's link check (default 25; 1: one query per work) |
+//! | `READINESS_OBSERVATIONS_MAX_AGE_SECS` | how long readiness after a link uses a title's last OTMM search of its assets instead of searching again (default 600; 0: always search); requests are raised only on a search made then |
 //! | `PUBLIC_BASE_URL` | where the connector's pages are served (the API/board); the readiness web link in Consonance points there. Unset: no link |
 
 use crate::adapters::{ConsonancePms, OtmmDam};
@@ -97,9 +98,12 @@ pub fn settings_for(
             message: "must be at least 1 (1 asks one query per work)".into(),
         });
     }
+    let max_age =
+        number(lookup, "READINESS_OBSERVATIONS_MAX_AGE_SECS", sized.observations_max_age.as_secs())?;
     Ok(Settings {
         concurrency: number(lookup, "PROCESSOR_CONCURRENCY", sized.concurrency)?,
         lookups_per_query,
+        observations_max_age: std::time::Duration::from_secs(max_age),
         ..sized
     })
 }

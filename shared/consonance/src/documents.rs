@@ -40,7 +40,8 @@ pub struct Documents {
     pub works_changed_since: String,
     pub product_by_isbn: String,
     /// The work of the product with an ISBN, whole, through `Product.work` (a `Work`): the
-    /// title lookup in one query instead of the product, then its work by id.
+    /// title lookup in one query instead of the product, then its work by id. With the work's
+    /// schedule and its own supporting resources (a create's check for an earlier attempt).
     pub work_by_isbn: String,
     pub products_changed_since: String,
     pub products_of_work: String,
@@ -307,7 +308,8 @@ impl Documents {
             ),
             work_by_isbn: format!(
                 "query WorkByIsbn($isbn: String!) {{ product(productSearch: {{isbn13Eq: $isbn}}) \
-                 {{ id work {{ {work}{schedule_contract} productionRuns {{ id deliveryDate productIds }} }} }} }}"
+                 {{ id work {{ {work}{schedule_contract} productionRuns {{ id deliveryDate productIds }} \
+                 supportingResources {{ {resource} }} }} }} }}"
             ),
             products_changed_since: format!(
                 "query ProductsChangedSince($since: ISO8601Date!, $after: Int) {{ \

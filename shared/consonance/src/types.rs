@@ -71,6 +71,10 @@ pub struct Work {
     pub contributor_pretty_list: Option<String>,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub products: Vec<Product>,
+    /// The work's own supporting resources, those on no product too; only where the document
+    /// selects them (the title read by ISBN): `None` when not read.
+    #[serde(default)]
+    pub supporting_resources: Option<Vec<SupportingResource>>,
 }
 
 /// One product (any implementation of the `Product` interface).

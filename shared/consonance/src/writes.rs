@@ -96,11 +96,30 @@ impl ConsonanceClient {
         input: &CreateSupportingResourceInput,
         dedupe: &DedupeMarker,
     ) -> Result<CreateOnce, ConsonanceError> {
+        self.create_supporting_resource_once_after(input, dedupe, None).await
+    }
+
+    /// [`create_supporting_resource_once`](Self::create_supporting_resource_once), its first
+    /// check made on `listed`: the work's resources as a read of the same attempt saw them
+    /// (`Work.supportingResources` in the title read), which saves the first listing when none
+    /// carries the marker. Only the caller's own earlier attempts make resources with its
+    /// marker, and they ended before that read (the caller holds the slot). A listing that shows
+    /// one is not trusted as it stands (it may have been deleted or emptied since): the work is
+    /// listed again, as are the rounds after an unknown outcome.
+    pub async fn create_supporting_resource_once_after(
+        &self,
+        input: &CreateSupportingResourceInput,
+        dedupe: &DedupeMarker,
+        mut listed: Option<Vec<SupportingResource>>,
+    ) -> Result<CreateOnce, ConsonanceError> {
         let policy = self.http.policy();
         let rounds = policy.max_attempts.max(1);
         let mut unknown_outcome = false;
         for round in 1..=rounds {
-            let existing = self.supporting_resources_of_work(input.work_id).await?;
+            let existing = match listed.take().filter(|l| !l.iter().any(|r| dedupe.matches(r))) {
+                Some(none_marked) => none_marked,
+                None => self.supporting_resources_of_work(input.work_id).await?,
+            };
             if let Some(r) = existing.iter().find(|r| dedupe.matches(r)).cloned() {
                 let outcome = if unknown_outcome {
                     CreateOutcome::RecoveredAfterUnknownOutcome

@@ -35,6 +35,9 @@ pub struct AssetFacts {
     pub approved_at: Option<DateTime<Utc>>,
     pub rights: AssetRights,
     pub last_updated: DateTime<Utc>,
+    /// `[launch] required_fields` empty on this version (launch readiness reads them).
+    #[serde(default)]
+    pub missing_launch_fields: Vec<crate::config::FieldName>,
 }
 
 /// A Consonance product of the title's work.

@@ -242,6 +242,19 @@ pub struct ObservedAsset {
     pub missing_fields: Vec<FieldName>,
 }
 
+impl ObservedAsset {
+    /// An asset version as read, in `role`.
+    pub fn of(asset: &crate::plan::AssetFacts, role: AssetRole) -> ObservedAsset {
+        ObservedAsset {
+            lineage_id: asset.lineage_id.clone(),
+            role,
+            version: asset.version,
+            approved: asset.approved,
+            missing_fields: asset.missing_launch_fields.clone(),
+        }
+    }
+}
+
 /// A production package of the title (read loosely from the `package` document).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageSummary {

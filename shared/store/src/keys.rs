@@ -170,6 +170,10 @@ pub fn dead_letter_body(body: &str) -> String {
 /// at by an incremental pass; id: the lineage id.
 pub const VERSIONS_SEEN_KIND: &str = "asset_versions_seen";
 
+/// Document kind of an ISBN's OTMM assets as launch readiness last searched them (id: the
+/// ISBN-13): what a link's readiness refresh reuses (`connector_app::readiness::Observe`).
+pub const OBSERVED_ASSETS_KIND: &str = "observed_assets";
+
 /// Prefix of the rights-watch kinds, `rights-watch#<day>`: the links whose coverage changes
 /// that day (one partition per day); id: [`link_id`].
 pub const RIGHTS_WATCH_KIND_PREFIX: &str = "rights-watch#";

@@ -1,6 +1,6 @@
 use crate::systems::{
-    EnsuredResource, Pms, ResourceRequest, SystemError, WebLinkRequest, WorkChange, web_link_ids,
-    web_links_resource_id,
+    EnsuredResource, ListedResource, Pms, ResourceRequest, SystemError, TitleRead, WebLinkRequest,
+    WorkChange, web_link_ids, web_links_resource_id,
 };
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -89,6 +89,32 @@ impl ConsonancePms {
             deleted += 1;
         }
         Ok(deleted)
+    }
+}
+
+fn listed_resource(r: &SupportingResource) -> ListedResource {
+    ListedResource {
+        id: r.id,
+        caption: r.caption.clone(),
+        filename: r.filename.clone(),
+        product_ids: r.product_ids.clone(),
+    }
+}
+
+/// A listed resource as the client's create-once check reads it (marker fields and products).
+fn supporting_resource(r: &ListedResource) -> SupportingResource {
+    SupportingResource {
+        id: r.id,
+        image_remote_url: None,
+        url: None,
+        is_processing: false,
+        image_content_type: None,
+        filename: r.filename.clone(),
+        product_ids: r.product_ids.clone(),
+        caption: r.caption.clone(),
+        created_at: None,
+        resource_variant: None,
+        status: None,
     }
 }
 
@@ -182,13 +208,10 @@ pub(crate) fn titles_of(work: &Work) -> Vec<TitleFacts> {
 #[async_trait]
 impl Pms for ConsonancePms {
     async fn title_by_isbn(&self, isbn: &Isbn13) -> Result<Option<TitleFacts>, SystemError> {
-        Ok(self.title_and_schedule_by_isbn(isbn).await?.map(|(title, _)| title))
+        Ok(self.title_and_schedule_by_isbn(isbn).await?.map(|read| read.title))
     }
 
-    async fn title_and_schedule_by_isbn(
-        &self,
-        isbn: &Isbn13,
-    ) -> Result<Option<(TitleFacts, ScheduleFacts)>, SystemError> {
+    async fn title_and_schedule_by_isbn(&self, isbn: &Isbn13) -> Result<Option<TitleRead>, SystemError> {
         let (product_id, work) = match self.client.work_by_isbn(isbn).await {
             Ok(found) => found,
             Err(ConsonanceError::NotFound { .. }) => return Ok(None),
@@ -201,8 +224,9 @@ impl Pms for ConsonancePms {
                 message: format!("product {product_id} (ISBN {isbn}) names no work"),
             });
         };
+        let resources = work.supporting_resources.as_ref().map(|rs| rs.iter().map(listed_resource).collect());
         let title = titles_of(&work).into_iter().find(|t| &t.isbn == isbn);
-        Ok(title.map(|t| (t, schedule_facts(&schedule))))
+        Ok(title.map(|title| TitleRead { title, schedule: schedule_facts(&schedule), resources }))
     }
 
     async fn titles_of_work(&self, work_id: WorkId) -> Result<Vec<TitleFacts>, SystemError> {
@@ -231,9 +255,10 @@ impl Pms for ConsonancePms {
         // The caption carries the marker in brackets (see the processor): searching for
         // `[marker]` keeps one marker from matching another it is a prefix of.
         let marker = DedupeMarker::CaptionContains(format!("[{}]", request.dedupe_marker));
+        let listed = request.listed.as_ref().map(|l| l.iter().map(supporting_resource).collect());
         let mut created = self
             .client
-            .create_supporting_resource_once(&input, &marker)
+            .create_supporting_resource_once_after(&input, &marker, listed)
             .await
             .map_err(|e| consonance_error("create supporting resource", e))?;
         // Found by its marker (an earlier attempt landed without our knowing), but no longer on

@@ -2,7 +2,7 @@ use crate::systems::{Dam, NewRequest, SystemError};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use connector_core::Isbn13;
-use connector_core::config::MappingConfig;
+use connector_core::config::{FieldName, MappingConfig};
 use connector_core::config::{RequestMode, VersionsMethod};
 use connector_core::plan::AssetFacts;
 use connector_core::readiness::ObservedAsset;
@@ -114,7 +114,19 @@ impl OtmmDam {
             approved_at: field(&f.approved_date).and_then(|d| parse_time(&d)),
             rights: rights_of(asset, &self.config),
             last_updated: asset.date_last_updated.unwrap_or_else(Utc::now),
+            missing_launch_fields: self.missing_launch_fields(asset),
         }
+    }
+
+    /// `[launch] required_fields` empty on `asset` (or not mapped to an OTMM field).
+    fn missing_launch_fields(&self, asset: &OtmmAsset) -> Vec<FieldName> {
+        self.config
+            .launch
+            .required_fields
+            .iter()
+            .copied()
+            .filter(|f| self.config.otmm.fields.get(*f).is_none_or(|id| asset.field_str(id).is_none()))
+            .collect()
     }
 }
 
@@ -268,7 +280,6 @@ impl Dam for OtmmDam {
             .search(&conds, None, 0, 200)
             .await
             .map_err(|e| otmm_error("search assets of title", e))?;
-        let required = &self.config.launch.required_fields;
         // "Contains" may match more than the ISBN (a longer value): keep exact matches, in any
         // ISBN form (hyphens, ISBN-10).
         let exact = |a: &OtmmAsset| {
@@ -281,18 +292,7 @@ impl Dam for OtmmDam {
             .filter_map(|a| {
                 let facts = self.facts(a);
                 let role = facts.asset_type_field.as_deref().and_then(|v| self.config.role_for(v))?;
-                let missing_fields = required
-                    .iter()
-                    .copied()
-                    .filter(|f| self.config.otmm.fields.get(*f).is_none_or(|id| a.field_str(id).is_none()))
-                    .collect();
-                Some(ObservedAsset {
-                    lineage_id: facts.lineage_id,
-                    role,
-                    version: facts.version,
-                    approved: facts.approved,
-                    missing_fields,
-                })
+                Some(ObservedAsset::of(&facts, role))
             })
             .collect())
     }

@@ -118,6 +118,7 @@ fn cover(asset_id: &AssetId) -> AssetFacts {
         approved_at: None,
         rights: connector_core::AssetRights::unrestricted(),
         last_updated: DateTime::UNIX_EPOCH,
+        missing_launch_fields: Vec::new(),
     }
 }
 
@@ -173,6 +174,7 @@ fn resource(marker: &str, file: &str) -> ResourceRequest {
         file_name: file.into(),
         mime_type: "image/jpeg".into(),
         caption: "cover".into(),
+        listed: None,
     }
 }
 

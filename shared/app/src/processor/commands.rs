@@ -3,7 +3,7 @@
 use super::failure::Failure;
 use crate::App;
 use crate::once::{Once, once};
-use crate::systems::{ResourceRequest, SystemError};
+use crate::systems::{ListedResource, ResourceRequest, SystemError};
 use connector_core::plan::{AssetFacts, Command, TitleFacts};
 use tracing::info;
 
@@ -14,6 +14,7 @@ pub(super) async fn run_command(
     command: &Command,
     facts: &AssetFacts,
     title: Option<&TitleFacts>,
+    listed: Option<Vec<ListedResource>>,
 ) -> Result<Option<String>, Failure> {
     let key = command.idempotency_key();
     let run = || async {
@@ -41,6 +42,7 @@ pub(super) async fn run_command(
                         "{role} for {} [{dedupe_marker}]",
                         title.map_or_else(|| facts.name.clone(), |t| t.title.clone())
                     ),
+                    listed: listed.clone(),
                 };
                 ensure_resource(app, &request, facts).await.map(Some)
             }

@@ -8,13 +8,14 @@ use super::failure::{Failure, event_record, record, records_for};
 use super::{follow_up, titles, withdraw};
 use crate::App;
 use crate::once::with_lease;
-use crate::systems::SystemError;
+use crate::readiness::Observe;
+use crate::systems::{ListedResource, SystemError, TitleRead};
 use connector_core::event::{FlowMessage, OtmmEvent, OtmmEventType};
 use connector_core::plan::{
     AssetFacts, Command, Plan, TitleFacts, TitleLookup, Verdict, asset_isbn, link_create_key, plan_asset,
     repeated_approval, work_titles,
 };
-use connector_core::readiness::ScheduleFacts;
+use connector_core::readiness::{ObservedAsset, ScheduleFacts};
 use connector_core::{AssetLink, AuditAction, AuditRecord, Flow, LinkKey, Outcome};
 use connector_store::{ConflictReason, StoreError, keys};
 
@@ -58,6 +59,8 @@ pub(super) async fn process_otmm(app: &App, message: &FlowMessage, event: &OtmmE
 struct TitleSide {
     title: TitleFacts,
     schedule: ScheduleFacts,
+    /// The work's resources as the title read listed them, for the first create's check.
+    resources: Option<Vec<ListedResource>>,
     changes: Vec<titles::TitleChange>,
 }
 
@@ -87,10 +90,10 @@ async fn plan_and_apply(
     }
     let side = match isbn {
         Some(isbn) => match app.pms.title_and_schedule_by_isbn(isbn).await? {
-            Some((title, schedule)) => {
+            Some(TitleRead { title, schedule, resources }) => {
                 // Each product of the work the link may cover keeps its record (flows 4 and 6).
                 let changes = titles::changes(app, &work_titles(&title)).await?;
-                Some(TitleSide { title, schedule, changes })
+                Some(TitleSide { title, schedule, resources, changes })
             }
             None => None,
         },
@@ -112,14 +115,16 @@ async fn apply(
     current: Option<&AssetLink>,
     plan: Plan,
 ) -> Result<(), Failure> {
-    let (title, schedule, changes) = match side {
-        Some(s) => (Some(s.title), Some(s.schedule), s.changes),
-        None => (None, None, Vec::new()),
+    let (title, schedule, mut listed, changes) = match side {
+        Some(s) => (Some(s.title), Some(s.schedule), s.resources, s.changes),
+        None => (None, None, None, Vec::new()),
     };
     let title = title.as_ref();
     let mut created: Option<String> = None;
     for command in &plan.commands {
-        if let Some(id) = run_command(app, command, facts, title).await? {
+        // The title read's listing holds for the first create only.
+        let listed = if matches!(command, Command::CreateResource { .. }) { listed.take() } else { None };
+        if let Some(id) = run_command(app, command, facts, title, listed).await? {
             created = Some(id);
         }
     }
@@ -150,9 +155,16 @@ async fn apply(
         None if matches!(plan.verdict, Verdict::Permanent { .. }) => (None, records),
         _ => (write_link(app, message, facts, current, &plan, created, records).await?, Vec::new()),
     };
-    // Flows 3 and 8: an asset linked may close its request and change the work's readiness.
+    // Flows 3 and 8: an asset linked may close its request and change the work's readiness,
+    // told with the asset as read here.
     if let (Some(role), Some(title), Some(schedule)) = (linked, title, &schedule) {
-        crate::readiness::refresh_after_link(app, title, schedule, role, correlation_id).await?;
+        let observe = match &plan.isbn {
+            Some(isbn) if !facts.deleted => {
+                Observe::AfterRead { isbn: isbn.clone(), asset: ObservedAsset::of(facts, role) }
+            }
+            _ => Observe::Live,
+        };
+        crate::readiness::refresh_after_link(app, title, schedule, role, &observe, correlation_id).await?;
     }
     match plan.verdict {
         Verdict::Done => Ok(()),

@@ -45,9 +45,17 @@ pub(super) async fn links_of_deleted_asset(
         follow_up::packages_after(app, message, &isbn, role).await?;
         app.stores.mapping.put_link(&withdrawn, Some(revision), &[rec]).await?;
         // Flows 3 and 8: the role is missing again for the work's products.
-        if let Some((title, schedule)) = app.pms.title_and_schedule_by_isbn(&isbn).await? {
-            crate::readiness::refresh_after_link(app, &title, &schedule, role, &message.correlation_id)
-                .await?;
+        if let Some(read) = app.pms.title_and_schedule_by_isbn(&isbn).await? {
+            let observe = crate::readiness::Observe::Live;
+            crate::readiness::refresh_after_link(
+                app,
+                &read.title,
+                &read.schedule,
+                role,
+                &observe,
+                &message.correlation_id,
+            )
+            .await?;
         }
     }
     Ok(())

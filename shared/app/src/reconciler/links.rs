@@ -137,6 +137,7 @@ impl Run<'_> {
             approved_at: Some(link.approval.approved_at),
             rights: connector_core::AssetRights::unrestricted(),
             last_updated: at,
+            missing_launch_fields: Vec::new(),
         };
         let e = self.otmm_event(&facts, OtmmEventType::AssetApproved);
         self.enqueue(e).await

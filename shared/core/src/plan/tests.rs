@@ -39,6 +39,7 @@ fn asset(version: u32, asset_type: &str) -> AssetFacts {
         approved_at: Some(t(i64::from(version) * 10)),
         rights: AssetRights::unrestricted(),
         last_updated: t(i64::from(version) * 10),
+        missing_launch_fields: Vec::new(),
     }
 }
 

@@ -133,6 +133,9 @@ async fn plan_on_scratch(
     let copied = connector_store::embedded::snapshot(&options.state_dir, scratch.path())?;
     let stores = open_state(scratch.path(), settings.max_receives)?;
     let mut app = connector_app::wiring::app(stores, &env, None, Some(settings))?;
+    // The plan's OTMM reads include its own planned writes (ISBNs aligned): observations stored
+    // before it know nothing of them.
+    app.settings.observations_max_age = Duration::ZERO;
     let (dam, pms, log) = connector_app::dry_run::wrap(app.dam.clone(), app.pms.clone(), app.config.clone());
     app.dam = dam;
     app.pms = pms;
