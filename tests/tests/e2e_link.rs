@@ -2,11 +2,14 @@
 //! the queue and the flow processor, and the Consonance simulator shows the link; the mapping
 //! and the audit trail agree. Every case runs on the embedded adapters and on moto.
 
+use connector_app::systems::ResourceRequest;
 use connector_core::AuditAction;
-use connector_core::{AssetId, AssetRole, Isbn13, LinkKey, LinkStatus, Outcome};
+use connector_core::plan::{Command, TitleLookup, plan_asset};
+use connector_core::{AssetId, AssetRole, Isbn13, LinkKey, LinkStatus, Outcome, WorkId};
 use connector_sim::catalogue::{SeedAsset, SeedWork, otmm_fields};
 use connector_sim::consonance::ResourceRec;
 use connector_sim::faults::Fault;
+use connector_store::Claim;
 use connector_store::PageRequest;
 use connector_tests::e2e::{Backend, Harness};
 use std::collections::BTreeMap;
@@ -193,6 +196,82 @@ async fn otmm_500_then_success(backend: Backend) {
     assert_eq!(failed, 3);
 }
 
+/// A newer version's create landed but its link was not written (its attempt died after the
+/// create), and an older version's approval ran meanwhile: newer than the link then held, its
+/// create took the products and its sweep deleted the newer resource as a leftover. The newer
+/// version's retry must not link the resource its first attempt made without checking it is
+/// still there (found by the chaos run: a link to a deleted resource, and no cover at all).
+async fn a_retried_create_checks_its_earlier_resource_is_still_there(backend: Backend) {
+    let mut h = Harness::start(backend, "retried_create", 12).await;
+    h.app.settings.concurrency = 1;
+    let (asset, work) = pick(&h, "Front Cover", 1);
+    let (asset, work) = (asset.clone(), work.clone());
+    let lineage = asset.original_asset_id.clone();
+    let isbn = Isbn13::parse(&asset.isbn).unwrap();
+    let mut delivered = 0;
+    let mut approve = async |h: &Harness, version: u32| {
+        h.sims.otmm.approve(&lineage, version, APPROVER).unwrap();
+        delivered += 1;
+        let report = h.deliver_and_drain(delivered).await;
+        assert_eq!((report.done, report.dead_lettered), (1, 0), "{report:?}");
+    };
+    let latest = asset.versions.last().unwrap().version;
+    approve(&h, latest).await;
+    // Two newer versions, added quietly.
+    h.sims.otmm.set_webhooks_enabled(false);
+    let older = h.sims.otmm.asset(&h.sims.otmm.add_version(&lineage, "Pending").unwrap()).unwrap().version;
+    let newer_id = h.sims.otmm.add_version(&lineage, "Pending").unwrap();
+    let newer = h.sims.otmm.asset(&newer_id).unwrap().version;
+    h.sims.otmm.approve(&lineage, newer, APPROVER).unwrap();
+    h.sims.otmm.set_webhooks_enabled(true);
+
+    // The newer version's first attempt, as the processor makes it, dies after its create:
+    // the create key is completed with the resource, no link is written.
+    let facts = h.app.dam.asset(&AssetId::parse(&newer_id).unwrap()).await.unwrap();
+    let title = h.app.pms.title_by_isbn(&isbn).await.unwrap().unwrap();
+    let current = h.app.stores.mapping.get_link(&key(&asset, AssetRole::FrontCover)).await.unwrap();
+    let plan = plan_asset(&facts, TitleLookup::Found(&title), current.as_ref(), &h.app.config, h.app.now());
+    let Some(create @ Command::CreateResource { product_ids, resource_variant, status, dedupe_marker, .. }) =
+        plan.commands.iter().find(|c| matches!(c, Command::CreateResource { .. }))
+    else {
+        panic!("the newer version is linked by a create: {:?}", plan.commands)
+    };
+    let request = ResourceRequest {
+        work_id: WorkId(work.work_id),
+        product_ids: product_ids.clone(),
+        resource_variant: resource_variant.clone(),
+        status: status.clone(),
+        dedupe_marker: dedupe_marker.clone(),
+        unlink_previous: true,
+        file_url: h.app.dam.content_url(&facts),
+        file_name: facts.name.clone(),
+        mime_type: facts.mime_type.clone(),
+        caption: format!("front_cover for {} [{dedupe_marker}]", title.title),
+        listed: None,
+    };
+    let made = h.app.pms.ensure_resource(&request).await.unwrap();
+    let ttl = h.app.settings.idempotency_ttl;
+    let key_of_create = create.idempotency_key();
+    let ids = &h.app.stores.idempotency;
+    assert!(matches!(ids.claim(&key_of_create, None, h.app.now(), ttl).await.unwrap(), Claim::Acquired));
+    ids.complete(&key_of_create, Some(&made.id), h.app.now(), ttl).await.unwrap();
+
+    // The older one's approval (newer than the link held), then the newer one's again.
+    approve(&h, older).await;
+    approve(&h, newer).await;
+
+    let link = h.app.stores.mapping.get_link(&key(&asset, AssetRole::FrontCover)).await.unwrap().unwrap();
+    assert_eq!((link.approval.version, link.status), (newer, LinkStatus::Linked));
+    let live = resources_of(&h, work.work_id, &lineage);
+    let linked = live.iter().find(|r| Some(r.id.to_string()) == link.consonance_resource_id);
+    let linked = linked.unwrap_or_else(|| {
+        panic!("the link names resource {:?}, gone: {live:?}", link.consonance_resource_id)
+    });
+    assert!(linked.caption.as_deref().is_some_and(|c| c.contains(&format!(":v{newer}:"))), "{linked:?}");
+    assert_eq!(linked.product_ids.len(), link.product_ids.len(), "on the link's products: {linked:?}");
+    assert_eq!(live.len(), 1, "one resource of the asset left: {live:?}");
+}
+
 async fn consonance_429_is_waited_out(backend: Backend) {
     let h = Harness::start(backend, "consonance_429", 12).await;
     let (asset, work) = pick(&h, "Front Cover", 1);
@@ -361,6 +440,7 @@ async fn once_runs_a_side_effect_once_and_gives_the_key_back_when_it_fails(backe
 }
 
 connector_tests::on_both_backends!(
+    a_retried_create_checks_its_earlier_resource_is_still_there,
     once_runs_a_side_effect_once_and_gives_the_key_back_when_it_fails,
     approved_cover_reaches_consonance,
     older_version_arriving_late_changes_nothing,

@@ -76,6 +76,15 @@ pub(super) async fn run_command(
     };
     match once(app, &key, app.settings.idempotency_ttl, Clone::clone, run).await? {
         Once::Ran(data) => Ok(data),
+        // A resource an earlier attempt made, whose link that attempt did not write: an older
+        // version's create may have run since (it looked newer than the link then held) and
+        // taken its products, or swept it as that version's leftover. Ensured again by its
+        // marker (a listing; made anew if gone or emptied): retries only (found by the chaos
+        // run: a link to a resource deleted before the link was written).
+        Once::Done(_) if matches!(command, Command::CreateResource { .. }) => {
+            info!(%key, "resource made by an earlier attempt; checking it is still there");
+            run().await
+        }
         Once::Done(data) => {
             info!(%key, "side effect already applied");
             Ok(data)
