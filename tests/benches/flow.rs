@@ -17,6 +17,31 @@ fn external_calls(h: &Harness) -> usize {
     h.sims.otmm.faults().requests().len() + h.sims.consonance.faults().requests().len()
 }
 
+/// The calls by system, method and path (ids left out), per event, most first: where a
+/// figure above comes from.
+fn breakdown(h: &Harness, events: usize) -> String {
+    let mut by: std::collections::BTreeMap<String, usize> = Default::default();
+    for (system, faults) in [("otmm", h.sims.otmm.faults()), ("consonance", h.sims.consonance.faults())] {
+        for r in faults.requests() {
+            let path: Vec<&str> =
+                r.path
+                    .split('/')
+                    .map(|seg| {
+                        if seg.len() >= 20 && seg.chars().all(|c| c.is_ascii_hexdigit()) {
+                            "{id}"
+                        } else {
+                            seg
+                        }
+                    })
+                    .collect();
+            *by.entry(format!("{system} {} {}", r.method, path.join("/"))).or_default() += 1;
+        }
+    }
+    let mut rows: Vec<(String, usize)> = by.into_iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    rows.iter().map(|(k, n)| format!("    {:.2}  {k}\n", *n as f64 / events.max(1) as f64)).collect()
+}
+
 fn clear_logs(h: &Harness) {
     h.sims.otmm.faults().clear_log();
     h.sims.consonance.faults().clear_log();
@@ -69,6 +94,7 @@ async fn main() {
     // 2. Calls per event.
     let per_event = calls_first as f64 / events as f64;
     println!("external API calls per approval event (first link): {per_event:.2}");
+    print!("{}", breakdown(&h, events));
     // Duplicates: the same bodies delivered again (re-signed now) stop at the intake.
     clear_logs(&h);
     let client = reqwest::Client::new();

@@ -218,21 +218,23 @@ fn fold(assets: &mut Vec<ObservedAsset>, asset: &ObservedAsset) -> bool {
     }
 }
 
-/// The assets of every ISBN of the work, by ISBN; `true` when all were searched now.
+/// The assets of each of `isbns`, by ISBN, and the ISBNs whose assets were not searched now.
 async fn observe_work(
     app: &App,
     isbns: &[Isbn13],
     observe: &Observe,
     search_now: bool,
-) -> Result<(Vec<(Isbn13, ObservedAsset)>, bool), ReadinessError> {
+) -> Result<(Vec<(Isbn13, ObservedAsset)>, Vec<Isbn13>), ReadinessError> {
     let mut assets = Vec::new();
-    let mut all_live = true;
+    let mut reused = Vec::new();
     for isbn in isbns {
         let (found, live) = observed(app, isbn, observe, search_now).await?;
-        all_live &= live;
+        if !live {
+            reused.push(isbn.clone());
+        }
         assets.extend(found.into_iter().map(|a| (isbn.clone(), a)));
     }
-    Ok((assets, all_live))
+    Ok((assets, reused))
 }
 
 /// Asset requests and readiness for the title with this ISBN, now (e.g. `GET
@@ -400,7 +402,7 @@ async fn refresh_work(
     for isbn in &isbns {
         links.extend(app.stores.mapping.links_for_title(isbn).await?);
     }
-    let (mut assets, mut all_live) = observe_work(app, &isbns, observe, false).await?;
+    let (mut assets, mut reused) = observe_work(app, &isbns, observe, false).await?;
     let mut report = RefreshReport::default();
     for title in titles {
         let facts = request_facts(title, schedule.stage.clone());
@@ -418,9 +420,13 @@ async fn refresh_work(
         let present_in = |observed: &[ObservedAsset]| observed.iter().map(|a| a.role).collect::<Vec<_>>();
         let mut observed = observed_of(&assets);
         let mut planned = requests::plan_title(app, &facts, &links, &present_in(&observed)).await?;
-        if planned.raises() && !all_live {
-            // A request is raised on what OTMM says now (see `Observe`).
-            (assets, all_live) = observe_work(app, &isbns, observe, true).await?;
+        if planned.raises() && !reused.is_empty() {
+            // A request is raised on what OTMM says now (see `Observe`): the ISBNs not searched
+            // now are searched again.
+            let (fresh, _) = observe_work(app, &reused, observe, true).await?;
+            assets.retain(|(isbn, _)| !reused.contains(isbn));
+            assets.extend(fresh);
+            reused.clear();
             observed = observed_of(&assets);
             planned = requests::plan_title(app, &facts, &links, &present_in(&observed)).await?;
         }
