@@ -190,17 +190,26 @@ fn feed_page(
         let page = candidates.skip(after as usize).take(limit as usize).cloned().collect();
         return (feed.len() - start, page);
     }
-    let mut total = 0;
-    let mut page = Vec::new();
-    for a in candidates {
-        if conditions.iter().all(|c| matches(ids, a, c)) {
-            if total >= after as usize && page.len() < limit as usize {
-                page.push(a.clone());
-            }
-            total += 1;
-        }
+    // The hits of these conditions, counted once per pass rather than once per page.
+    let key: Vec<String> =
+        conditions.iter().map(|c| format!("{}\u{0}{}\u{0}{}", c.field, c.op, c.value)).collect();
+    let key = key.join("\u{1}");
+    if st.assets.feed_hits(&key).is_none() {
+        let hits: Vec<String> = candidates
+            .filter(|a| conditions.iter().all(|c| matches(ids, a, c)))
+            .map(|a| a.asset_id.clone())
+            .collect();
+        st.assets.set_feed_hits(key.clone(), hits);
     }
-    (total, page)
+    let hits = st.assets.feed_hits(&key).unwrap_or_default();
+    let page = hits
+        .iter()
+        .skip(after as usize)
+        .take(limit as usize)
+        .filter_map(|id| st.assets.get(id))
+        .cloned()
+        .collect();
+    (hits.len(), page)
 }
 
 /// Refuses what the installation does not know, as OTMM would.
