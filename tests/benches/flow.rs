@@ -17,29 +17,10 @@ fn external_calls(h: &Harness) -> usize {
     h.sims.otmm.faults().requests().len() + h.sims.consonance.faults().requests().len()
 }
 
-/// The calls by system, method and path (ids left out), per event, most first: where a
-/// figure above comes from.
+/// The calls by system, method and path, per event, most first: where a figure above comes from.
 fn breakdown(h: &Harness, events: usize) -> String {
-    let mut by: std::collections::BTreeMap<String, usize> = Default::default();
-    for (system, faults) in [("otmm", h.sims.otmm.faults()), ("consonance", h.sims.consonance.faults())] {
-        for r in faults.requests() {
-            let path: Vec<&str> =
-                r.path
-                    .split('/')
-                    .map(|seg| {
-                        if seg.len() >= 20 && seg.chars().all(|c| c.is_ascii_hexdigit()) {
-                            "{id}"
-                        } else {
-                            seg
-                        }
-                    })
-                    .collect();
-            *by.entry(format!("{system} {} {}", r.method, path.join("/"))).or_default() += 1;
-        }
-    }
-    let mut rows: Vec<(String, usize)> = by.into_iter().collect();
-    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    rows.iter().map(|(k, n)| format!("    {:.2}  {k}\n", *n as f64 / events.max(1) as f64)).collect()
+    let per_event = |n: usize| n as f64 / events.max(1) as f64;
+    h.calls_by_path().iter().map(|(k, n)| format!("    {:.2}  {k}\n", per_event(*n))).collect()
 }
 
 fn clear_logs(h: &Harness) {

@@ -96,6 +96,34 @@ impl Harness {
         worker::drain(&self.app, Duration::from_secs(60), |_| {}).await.expect("drain")
     }
 
+    /// The external calls logged so far by system, method and path (ids as `{id}`), most
+    /// first: where a call count comes from (the flow bench prints it; the call budget test
+    /// with `BUDGET_DESCRIBE`).
+    pub fn calls_by_path(&self) -> Vec<(String, usize)> {
+        let mut by: std::collections::BTreeMap<String, usize> = Default::default();
+        for (system, faults) in
+            [("otmm", self.sims.otmm.faults()), ("consonance", self.sims.consonance.faults())]
+        {
+            for r in faults.requests() {
+                let path: Vec<&str> = r
+                    .path
+                    .split('/')
+                    .map(|seg| {
+                        if seg.len() >= 20 && seg.chars().all(|c| c.is_ascii_hexdigit()) {
+                            "{id}"
+                        } else {
+                            seg
+                        }
+                    })
+                    .collect();
+                *by.entry(format!("{system} {} {}", r.method, path.join("/"))).or_default() += 1;
+            }
+        }
+        let mut rows: Vec<(String, usize)> = by.into_iter().collect();
+        rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        rows
+    }
+
     /// Waits for `n` webhook deliveries in total, then drains.
     pub async fn deliver_and_drain(&self, n: usize) -> worker::DrainReport {
         let delivered = self.sims.otmm.wait_for_deliveries(n, Duration::from_secs(30)).await;
