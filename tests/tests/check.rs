@@ -44,6 +44,7 @@ async fn check_passes_against_the_strict_simulators_and_writes_nothing() {
         "otmm.search.change_date_field",
         "otmm.search.sort_ascending",
         "otmm.search.latest_version_field",
+        "otmm.search.or_conditions",
         "otmm.versions.method",
         "otmm.versions.lineage_in_search",
         "otmm.approval.value",
@@ -162,6 +163,31 @@ async fn check_names_each_deliberate_difference() {
         "{text}"
     );
     assert!(text.lines().last().unwrap().contains(&format!("{} failed", report.with(Status::Fail).len())));
+}
+
+/// An installation that refuses conditions ORed in a group: the check fails naming the key,
+/// and passes with it off (one search per value), which the readiness searches then use.
+#[tokio::test]
+async fn or_conditions_are_checked_and_can_be_turned_off() {
+    let cat = Catalogue::generate(6, 7, fixture_now());
+    let otmm = OtmmSimOptions {
+        search: SearchIds { or_conditions: false, ..SearchIds::default() },
+        ..Default::default()
+    };
+    let sims = Simulators::start_with(&cat, None, "secret", otmm, ConsonanceSimOptions::default()).await;
+    let report = run(&sims, config(EXAMPLE)).await;
+    let l = report.line("otmm.search.or_conditions").unwrap();
+    assert_eq!(
+        (l.status, l.fix.as_deref()),
+        (Status::Fail, Some("set otmm.search.or_conditions = false")),
+        "{l}"
+    );
+    assert!(l.tried.contains("does not accept relational_operator"), "{l}");
+    let off = EXAMPLE.replace("or_conditions = true", "or_conditions = false");
+    assert_ne!(off, EXAMPLE, "the example spells the key");
+    let report = run(&sims, config(&off)).await;
+    assert_eq!(status_of(&report, "otmm.search.or_conditions"), Status::Skip);
+    assert!(!report.failed(), "{}", report.render());
 }
 
 /// A required field the client cannot do without is a failed document, named.

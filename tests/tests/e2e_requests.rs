@@ -367,7 +367,34 @@ connector_tests::on_both_backends!(
 /// asset uploaded since the last search is not requested. With the age at 0 it always searches.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_after_a_link_reuses_searches_but_raises_requests_on_fresh_ones() {
-    let mut h = Harness::start(Backend::Embedded, "observations", 30).await;
+    readiness_after_a_link_reuses_searches(true).await;
+}
+
+/// The same with `otmm.search.or_conditions` off, against an OTMM that refuses "or": one
+/// search per ISBN of the work, none ORed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_searches_one_isbn_at_a_time_where_or_conditions_are_off() {
+    readiness_after_a_link_reuses_searches(false).await;
+}
+
+async fn readiness_after_a_link_reuses_searches(or_conditions: bool) {
+    let example = include_str!("../../config/mapping.example.toml");
+    let mapping = example.replace("or_conditions = true", &format!("or_conditions = {or_conditions}"));
+    let mapping = connector_core::config::MappingConfig::from_toml_str(&mapping, "mapping.toml").unwrap();
+    let otmm = connector_sim::otmm::OtmmSimOptions {
+        search: connector_sim::otmm::SearchIds { or_conditions, ..Default::default() },
+        ..Default::default()
+    };
+    let cat = connector_sim::catalogue::Catalogue::generate(30, 11, fixture_now());
+    let mut h = Harness::start_custom(
+        Backend::Embedded,
+        &format!("observations_{or_conditions}"),
+        cat,
+        otmm,
+        Default::default(),
+        Some(Arc::new(mapping)),
+    )
+    .await;
     movable_clock(&mut h, fixture_now());
     h.app.settings.concurrency = 1;
     // A hardback whose ISBN has an author photo and a front cover (a Design work: its stage is
@@ -387,7 +414,9 @@ async fn readiness_after_a_link_reuses_searches_but_raises_requests_on_fresh_one
         .expect("a Design hardback with an author photo and a front cover");
     let lead = work.products[0].isbn13.clone();
     let photo_latest = photo.versions.last().unwrap().asset_id.clone();
-    let isbns = work.products.len();
+    // A work's ISBNs in one search where OTMM ORs conditions, else one search each.
+    let isbns = if or_conditions { 1 } else { work.products.len() };
+    assert!(work.products.len() > 1, "a work of several ISBNs");
     let searches = |h: &Harness| {
         h.sims.otmm.faults().requests().iter().filter(|r| r.path.ends_with("/search/text")).count()
     };
@@ -411,7 +440,7 @@ async fn readiness_after_a_link_reuses_searches_but_raises_requests_on_fresh_one
     h.sims.otmm.set_webhooks_enabled(false);
     h.sims.otmm.set_field(&photo_latest, otmm_fields::ASSET_TYPE, "Portrait Draft").unwrap();
     link_cover(&h, &mut delivered).await;
-    assert_eq!(searches(&h), isbns, "the first link searches each ISBN");
+    assert_eq!(searches(&h), isbns, "the first link searches the work's ISBNs");
     assert!(request_folders(&h).is_empty());
 
     // The photo is uploaded (no event reaches the connector), and the work moves to Editorial,

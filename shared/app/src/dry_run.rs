@@ -154,7 +154,7 @@ pub fn wrap(
 /// OTMM, read for real, written only in the [`WriteLog`]. A field write planned on an asset
 /// version shows in later reads of it, as it would after the real write: the ISBN and imprint
 /// of [`Dam::asset`], [`Dam::versions`] and [`Dam::changed_since`], and an asset whose ISBN
-/// the plan rewrote into a title's form is among that title's [`Dam::title_assets`] (OTMM's
+/// the plan rewrote into a title's form is among that title's [`Dam::titles_assets`] (OTMM's
 /// search finds the ISBN as written).
 pub struct DryRunDam {
     inner: Arc<dyn Dam>,
@@ -286,14 +286,16 @@ impl Dam for DryRunDam {
         self.inner.content(asset_id).await
     }
 
-    async fn title_assets(&self, isbn: &Isbn13) -> Result<Vec<ObservedAsset>, SystemError> {
-        let mut found = self.inner.title_assets(isbn).await?;
-        for extra in self.rewritten_to(isbn).await? {
-            if !found.iter().any(|a| a.lineage_id == extra.lineage_id && a.version == extra.version) {
-                found.push(extra);
+    async fn titles_assets(&self, isbns: &[Isbn13]) -> Result<Vec<Vec<ObservedAsset>>, SystemError> {
+        let mut all = self.inner.titles_assets(isbns).await?;
+        for (isbn, found) in isbns.iter().zip(all.iter_mut()) {
+            for extra in self.rewritten_to(isbn).await? {
+                if !found.iter().any(|a| a.lineage_id == extra.lineage_id && a.version == extra.version) {
+                    found.push(extra);
+                }
             }
         }
-        Ok(found)
+        Ok(all)
     }
 
     async fn find_request(&self, request_id: &str) -> Result<Option<OtmmRequestRef>, SystemError> {

@@ -139,7 +139,7 @@ pub async fn refresh_after_link(
 }
 
 /// How readiness learns a work's assets in OTMM (roles uploaded, in review, their launch
-/// fields): a search per ISBN of the work, three for a typical work, the most a link cost.
+/// fields): one search for the ISBNs of the work where OTMM ORs conditions, else one per ISBN.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observe {
     /// Search each ISBN now (the reconciler's refresh, the API's, a withdrawal, time moving).
@@ -160,46 +160,43 @@ struct Observations {
     assets: Vec<ObservedAsset>,
 }
 
-/// The assets of `isbn` in OTMM as `observe` says (searched now with `search_now`, the asset
-/// read still folded in); `true` when searched now.
-async fn observed(
+/// An ISBN's stored observations: the document's revision, and its body where `observe`
+/// may use it instead of a search.
+async fn stored_observations(
     app: &App,
     isbn: &Isbn13,
     observe: &Observe,
     search_now: bool,
-) -> Result<(Vec<ObservedAsset>, bool), ReadinessError> {
+) -> Result<(Option<u64>, Option<Observations>), ReadinessError> {
     let doc = app.stores.documents.get_doc(keys::OBSERVED_ASSETS_KIND, isbn.as_str()).await?;
     let revision = doc.as_ref().map(|d| d.revision);
     let max_age = chrono::Duration::from_std(app.settings.observations_max_age).unwrap_or_default();
-    let read = match observe {
-        Observe::AfterRead { isbn: read_isbn, asset } if read_isbn == isbn => Some(asset),
-        _ => None,
-    };
     // An unreadable body (another release's shape) is searched again, not an error.
     let reusable = doc.and_then(|d| serde_json::from_value::<Observations>(d.body).ok()).filter(|o| {
         !search_now && matches!(observe, Observe::AfterRead { .. }) && app.now() - o.searched_at < max_age
     });
-    let (mut obs, live) = match reusable {
-        Some(o) => (o, false),
-        None => (Observations { searched_at: app.now(), assets: app.dam.title_assets(isbn).await? }, true),
+    Ok((revision, reusable))
+}
+
+/// Stores what is now known of `isbn`'s assets (a conflicting write is dropped: another
+/// worker observed it meanwhile, and theirs serves as well).
+async fn store_observations(
+    app: &App,
+    isbn: &Isbn13,
+    revision: Option<u64>,
+    obs: &Observations,
+) -> Result<(), ReadinessError> {
+    let doc = Document {
+        kind: keys::OBSERVED_ASSETS_KIND.to_string(),
+        id: isbn.to_string(),
+        body: serde_json::to_value(obs).unwrap_or_default(),
+        updated_at: app.now(),
+        revision: 0,
     };
-    let folded = read.is_some_and(|a| fold(&mut obs.assets, a));
-    if live || folded {
-        let doc = Document {
-            kind: keys::OBSERVED_ASSETS_KIND.to_string(),
-            id: isbn.to_string(),
-            body: serde_json::to_value(&obs).unwrap_or_default(),
-            updated_at: app.now(),
-            revision: 0,
-        };
-        match app.stores.documents.put_doc(&doc, revision, &[]).await {
-            Ok(_) => {}
-            // Another worker observed it meanwhile: theirs serves as well.
-            Err(StoreError::Conflict { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
+    match app.stores.documents.put_doc(&doc, revision, &[]).await {
+        Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
     }
-    Ok((obs.assets, live))
 }
 
 /// Puts `asset` in place of what `assets` holds of its lineage (unless that is a later
@@ -218,21 +215,45 @@ fn fold(assets: &mut Vec<ObservedAsset>, asset: &ObservedAsset) -> bool {
     }
 }
 
-/// The assets of each of `isbns`, by ISBN, and the ISBNs whose assets were not searched now.
+/// The assets of each of `isbns` in OTMM as `observe` says, by ISBN, and the ISBNs whose
+/// assets were not searched now. Those searched now are searched together
+/// ([`crate::systems::Dam::titles_assets`]: one OTMM search for a work where
+/// `otmm.search.or_conditions` is on); the asset the link read is folded in either way.
 async fn observe_work(
     app: &App,
     isbns: &[Isbn13],
     observe: &Observe,
     search_now: bool,
 ) -> Result<(Vec<(Isbn13, ObservedAsset)>, Vec<Isbn13>), ReadinessError> {
+    let mut stored = Vec::with_capacity(isbns.len());
+    for isbn in isbns {
+        stored.push(stored_observations(app, isbn, observe, search_now).await?);
+    }
+    let to_search: Vec<Isbn13> =
+        isbns.iter().zip(&stored).filter(|(_, (_, o))| o.is_none()).map(|(i, _)| i.clone()).collect();
+    let mut searched =
+        if to_search.is_empty() { Vec::new() } else { app.dam.titles_assets(&to_search).await? }.into_iter();
+    let read = match observe {
+        Observe::AfterRead { isbn, asset } => Some((isbn, asset)),
+        Observe::Live => None,
+    };
     let mut assets = Vec::new();
     let mut reused = Vec::new();
-    for isbn in isbns {
-        let (found, live) = observed(app, isbn, observe, search_now).await?;
+    for (isbn, (revision, reusable)) in isbns.iter().zip(stored) {
+        let (mut obs, live) = match reusable {
+            Some(o) => (o, false),
+            None => {
+                (Observations { searched_at: app.now(), assets: searched.next().unwrap_or_default() }, true)
+            }
+        };
+        let folded = read.is_some_and(|(read_isbn, asset)| read_isbn == isbn && fold(&mut obs.assets, asset));
+        if live || folded {
+            store_observations(app, isbn, revision, &obs).await?;
+        }
         if !live {
             reused.push(isbn.clone());
         }
-        assets.extend(found.into_iter().map(|a| (isbn.clone(), a)));
+        assets.extend(obs.assets.into_iter().map(|a| (isbn.clone(), a)));
     }
     Ok((assets, reused))
 }

@@ -174,9 +174,11 @@ pub trait Dam: Send + Sync {
     /// The version's original file (for uploads to Consonance). Buffered: supporting
     /// resources are images and short clips; production packages stream instead.
     async fn content(&self, asset_id: &AssetId) -> Result<Vec<u8>, SystemError>;
-    /// Latest versions of the assets whose ISBN field holds `isbn` (launch readiness: assets
-    /// in review, launch fields left empty). Assets of unmapped types are left out.
-    async fn title_assets(&self, isbn: &Isbn13) -> Result<Vec<ObservedAsset>, SystemError>;
+    /// For each of `isbns`, in order: the latest versions of the assets whose ISBN field holds
+    /// it (launch readiness: assets in review, launch fields left empty). Assets of unmapped
+    /// types are left out. One search for them all where the installation ORs conditions
+    /// (`otmm.search.or_conditions`), else one per ISBN.
+    async fn titles_assets(&self, isbns: &[Isbn13]) -> Result<Vec<Vec<ObservedAsset>>, SystemError>;
     /// The request folder or placeholder carrying `request_id` in `otmm.fields.request_id`.
     async fn find_request(&self, request_id: &str) -> Result<Option<OtmmRequestRef>, SystemError>;
     /// Raises a request under `otmm.requests.parent_folder_id` (a folder or a placeholder, per

@@ -138,11 +138,27 @@ pub struct ChangeFeed {
 }
 
 /// A search condition (`com.artesia.search.SearchScalarCondition`, pyxecm / API-NOTES).
+/// Conditions are ANDed unless grouped by [`SearchCondition::any_of`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SearchCondition {
     pub metadata_field_id: String,
     pub relational_operator_id: String,
     pub value: String,
+    /// How this condition joins the one before it (`relational_operator`); `None` sends no
+    /// key, which OTMM takes as "and".
+    pub join: Option<Join>,
+    /// Opens a group before this condition (`left_paren: "("`).
+    pub opens_group: bool,
+    /// Closes a group after this condition (`right_paren: ")"`).
+    pub closes_group: bool,
+}
+
+/// `relational_operator` of a search condition: how it joins the condition before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Join {
+    And,
+    Or,
 }
 
 impl SearchCondition {
@@ -151,7 +167,28 @@ impl SearchCondition {
             metadata_field_id: field.into(),
             relational_operator_id: operator.into(),
             value: value.into(),
+            join: None,
+            opens_group: false,
+            closes_group: false,
         }
+    }
+
+    /// `conditions` as one parenthesised group, ORed, ANDed to what comes before it: the
+    /// first joins with "and" and opens the group, the rest join with "or", the last closes
+    /// it. The spelling of a public OTMM client that searches several lineage ids at once
+    /// (`relational_operator: 'or'`, `left_paren`, `right_paren`; docs/ASSUMPTIONS.md O25).
+    /// One condition is returned as it is.
+    pub fn any_of(mut conditions: Vec<SearchCondition>) -> Vec<SearchCondition> {
+        if conditions.len() < 2 {
+            return conditions;
+        }
+        let last = conditions.len() - 1;
+        for (i, c) in conditions.iter_mut().enumerate() {
+            c.join = Some(if i == 0 { Join::And } else { Join::Or });
+            c.opens_group = i == 0;
+            c.closes_group = i == last;
+        }
+        conditions
     }
 }
 

@@ -24,7 +24,9 @@ mod decode;
 mod error;
 mod model;
 
-pub use client::{ChangeFeed, ContentStream, OtmmAuth, OtmmClient, OtmmConfig, OtmmOptions, SearchCondition};
+pub use client::{
+    ChangeFeed, ContentStream, Join, OtmmAuth, OtmmClient, OtmmConfig, OtmmOptions, SearchCondition,
+};
 pub use connector_http::{CallMetrics, HttpPolicy, OperationMetrics};
 pub use decode::{decode_asset_answer, decode_json};
 pub use error::{OtmmError, from_status};

@@ -271,30 +271,45 @@ impl Dam for OtmmDam {
             .replace("{file_name}", &asset.name)
     }
 
-    async fn title_assets(&self, isbn: &Isbn13) -> Result<Vec<ObservedAsset>, SystemError> {
+    async fn titles_assets(&self, isbns: &[Isbn13]) -> Result<Vec<Vec<ObservedAsset>>, SystemError> {
+        // ISBNs in one search where the installation ORs conditions: a work's, a few.
+        const ISBNS_PER_SEARCH: usize = 20;
+        let per_search = if self.config.otmm.search.or_conditions { ISBNS_PER_SEARCH } else { 1 };
         let isbn_field = &self.config.otmm.fields.isbn;
-        let mut conds = vec![self.text_condition(isbn_field, isbn.as_str())];
-        conds.extend(self.latest_only());
-        let page = self
-            .client
-            .search(&conds, None, 0, 200)
-            .await
-            .map_err(|e| otmm_error("search assets of title", e))?;
-        // "Contains" may match more than the ISBN (a longer value): keep exact matches, in any
-        // ISBN form (hyphens, ISBN-10).
-        let exact = |a: &OtmmAsset| {
-            a.field_str(isbn_field).and_then(|v| Isbn13::parse(v.trim()).ok()).is_some_and(|i| &i == isbn)
-        };
-        Ok(page
-            .assets
-            .iter()
-            .filter(|a| !a.is_folder() && !a.deleted && exact(a))
-            .filter_map(|a| {
-                let facts = self.facts(a);
-                let role = facts.asset_type_field.as_deref().and_then(|v| self.config.role_for(v))?;
-                Some(ObservedAsset::of(&facts, role))
-            })
-            .collect())
+        let mut out = vec![Vec::new(); isbns.len()];
+        for (n, group) in isbns.chunks(per_search).enumerate() {
+            let any = group.iter().map(|i| self.text_condition(isbn_field, i.as_str())).collect();
+            let mut conds = self.latest_only();
+            conds.extend(SearchCondition::any_of(any));
+            let mut seen = 0u64;
+            loop {
+                let page = self
+                    .client
+                    .search(&conds, None, seen, 200)
+                    .await
+                    .map_err(|e| otmm_error("search assets of titles", e))?;
+                seen += page.assets.len() as u64;
+                // "Contains" may match more than the ISBN (a longer value): keep exact matches,
+                // in any ISBN form (hyphens, ISBN-10), each under the ISBN it names.
+                for a in page.assets.iter().filter(|a| !a.is_folder() && !a.deleted) {
+                    let Some(named) = a.field_str(isbn_field).and_then(|v| Isbn13::parse(v.trim()).ok())
+                    else {
+                        continue;
+                    };
+                    let Some(at) = group.iter().position(|i| *i == named) else { continue };
+                    let facts = self.facts(a);
+                    if let Some(role) =
+                        facts.asset_type_field.as_deref().and_then(|v| self.config.role_for(v))
+                    {
+                        out[n * per_search + at].push(ObservedAsset::of(&facts, role));
+                    }
+                }
+                if page.assets.is_empty() || seen >= page.total_hit_count {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn find_request(&self, request_id: &str) -> Result<Option<OtmmRequestRef>, SystemError> {

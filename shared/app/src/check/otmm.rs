@@ -5,7 +5,7 @@ use super::{CheckReport, Status};
 use crate::adapters::OtmmDam;
 use connector_core::AssetId;
 use connector_core::config::{FieldName, MappingConfig, VersionsMethod};
-use otmm_client::{OtmmAsset, OtmmError, SearchCondition};
+use otmm_client::{OtmmAsset, OtmmClient, OtmmError, SearchCondition};
 use std::collections::BTreeSet;
 
 /// What OTMM said, short.
@@ -178,6 +178,7 @@ pub(super) async fn run(report: &mut CheckReport, dam: &OtmmDam, config: &Mappin
             "otmm.search.text_operator",
         ),
     }
+    or_conditions(report, client, config).await;
     match &s.latest_version {
         None => report.push(
             Status::Skip,
@@ -362,5 +363,51 @@ async fn versions(
                 )
             }
         },
+    }
+}
+
+/// `otmm.search.or_conditions`: two ISBN prefixes searched alone and as one ORed group. The
+/// group must find at least what each found alone and no more than both together: an
+/// installation that ignored `relational_operator` would AND them and find fewer.
+async fn or_conditions(report: &mut CheckReport, client: &OtmmClient, config: &MappingConfig) {
+    const KEY: &str = "otmm.search.or_conditions";
+    let s = &config.otmm.search;
+    if !s.or_conditions {
+        report.push(Status::Skip, KEY, "off: one search per value", None);
+        return;
+    }
+    let isbn = &config.otmm.fields.isbn;
+    let cond = |v: &str| SearchCondition::new(isbn.clone(), s.text_operator.clone(), v);
+    let (x, y) = ("9780", "9781");
+    let hits = |conds: Vec<SearchCondition>| async move {
+        client.search(&conds, None, 0, 1).await.map(|p| p.total_hit_count)
+    };
+    let (alone_x, alone_y) = match (hits(vec![cond(x)]).await, hits(vec![cond(y)]).await) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            return report.fail(
+                KEY,
+                format!("{isbn:?} contains {x:?}: {}", said(&e)),
+                "otmm.search.text_operator",
+            );
+        }
+    };
+    let tried = format!("{isbn:?} contains {x:?} ({alone_x} hits) or {y:?} ({alone_y} hits), in one group");
+    match hits(SearchCondition::any_of(vec![cond(x), cond(y)])).await {
+        Err(e) => report.fail(KEY, format!("{tried}: {}", said(&e)), format!("set {KEY} = false")),
+        Ok(_) if alone_x.max(alone_y) == 0 => report.push(
+            Status::Warn,
+            KEY,
+            format!("{tried}: accepted, not confirmed (no ISBN holds either)"),
+            None,
+        ),
+        Ok(both) if both >= alone_x.max(alone_y) && both <= alone_x + alone_y => {
+            report.pass(KEY, format!("{tried}: {both} hits"))
+        }
+        Ok(both) => report.fail(
+            KEY,
+            format!("{tried}: {both} hits, so the installation does not OR them"),
+            format!("set {KEY} = false"),
+        ),
     }
 }

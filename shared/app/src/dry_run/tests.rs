@@ -38,8 +38,8 @@ impl Dam for Counting {
     async fn content(&self, _: &AssetId) -> Result<Vec<u8>, SystemError> {
         Ok(b"jpeg".to_vec())
     }
-    async fn title_assets(&self, _: &Isbn13) -> Result<Vec<ObservedAsset>, SystemError> {
-        Ok(Vec::new())
+    async fn titles_assets(&self, isbns: &[Isbn13]) -> Result<Vec<Vec<ObservedAsset>>, SystemError> {
+        Ok(vec![Vec::new(); isbns.len()])
     }
     async fn find_request(&self, _: &str) -> Result<Option<OtmmRequestRef>, SystemError> {
         Ok(None)
@@ -140,7 +140,7 @@ async fn a_planned_field_write_shows_in_later_reads() {
     let asset = AssetId::parse("5e00000000000000000000000000000000000001").unwrap();
     let isbn = Isbn13::parse("9781800100015").unwrap();
     // Before: OTMM's search does not find the hyphenated ISBN (the inner answers none).
-    assert!(dam.title_assets(&isbn).await.unwrap().is_empty());
+    assert!(dam.titles_assets(std::slice::from_ref(&isbn)).await.unwrap()[0].is_empty());
     let imprint = config.otmm.fields.imprint.clone().expect("the example maps the imprint");
     dam.update_fields(
         &asset,
@@ -153,12 +153,14 @@ async fn a_planned_field_write_shows_in_later_reads() {
     assert_eq!(facts.imprint_field.as_deref(), Some("Northlight"));
     assert_eq!(dam.versions(&facts).await.unwrap(), Vec::<AssetFacts>::new());
     // After: the rewritten asset is among the title's assets, as the search would find it.
-    let found = dam.title_assets(&isbn).await.unwrap();
+    let other = Isbn13::parse("9781800100022").unwrap();
+    let both = dam.titles_assets(&[isbn.clone(), other]).await.unwrap();
+    let found = &both[0];
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].lineage_id, asset);
     assert_eq!(Some(found[0].role), config.role_for("Front Cover"));
-    // Another title's search is not changed by it.
-    assert!(dam.title_assets(&Isbn13::parse("9781800100022").unwrap()).await.unwrap().is_empty());
+    // Another title's search (in the same call) is not changed by it.
+    assert!(both[1].is_empty(), "{both:?}");
     assert_eq!(inner.writes.load(Ordering::SeqCst), 0);
 }
 

@@ -53,6 +53,11 @@ pub struct SearchConfig {
     /// A condition `<field> <text_operator> <value>` that keeps searches to latest versions;
     /// `None` when the installation's searches return latest versions only anyway.
     pub latest_version: Option<(String, String)>,
+    /// Search several values of a field in one search: conditions ORed in a parenthesised
+    /// group (`relational_operator: "or"`, `left_paren`, `right_paren`), as a public OTMM
+    /// client searches several lineages (docs/ASSUMPTIONS.md O25). Readiness then searches a
+    /// work's ISBNs in one call, not one per ISBN. `false`: one search per value.
+    pub or_conditions: bool,
 }
 
 impl SearchConfig {
@@ -72,6 +77,7 @@ impl Default for SearchConfig {
                 defaults::LATEST_VERSION_FIELD.into(),
                 defaults::LATEST_VERSION_VALUE.into(),
             )),
+            or_conditions: true,
         }
     }
 }
@@ -121,6 +127,7 @@ pub(super) mod raw {
         /// `""` turns the latest-version condition off.
         pub latest_version_field: Option<String>,
         pub latest_version_value: Option<String>,
+        pub or_conditions: Option<bool>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -184,6 +191,7 @@ pub(super) fn validate_search(p: &mut Problems, raw: &raw::Search) -> SearchConf
         ),
         sort_ascending,
         latest_version,
+        or_conditions: raw.or_conditions.unwrap_or(true),
     }
 }
 

@@ -4,7 +4,7 @@ use super::*;
 
 impl OtmmClient {
     /// One page of `POST /search/text` (form; pyxecm `search_assets` sends the same fields)
-    /// with the conditions ANDed, sorted by `sort` (a field id with its direction prefix, as the
+    /// with the conditions ANDed (or grouped, [`SearchCondition::any_of`]), sorted by `sort` (a field id with its direction prefix, as the
     /// mapping config spells it). A result flagged `contains_invalid_conditions` (pyxecm's
     /// search answer shows the flag) is an error naming the conditions, never an empty page.
     pub async fn search(
@@ -17,12 +17,22 @@ impl OtmmClient {
         const OP: &str = "search";
         let mut list: Vec<Value> = Vec::new();
         for c in conditions {
-            list.push(json!({
+            let mut cond = json!({
                 "type": "com.artesia.search.SearchScalarCondition",
                 "metadata_field_id": c.metadata_field_id,
                 "relational_operator_id": c.relational_operator_id,
                 "value": c.value,
-            }));
+            });
+            if let Some(join) = c.join {
+                cond["relational_operator"] = json!(join);
+            }
+            if c.opens_group {
+                cond["left_paren"] = json!("(");
+            }
+            if c.closes_group {
+                cond["right_paren"] = json!(")");
+            }
+            list.push(cond);
         }
         let condition_text = json!({"search_condition_list": {"search_condition": list}}).to_string();
         let after_s = after.to_string();

@@ -35,6 +35,10 @@ pub struct SearchIds {
     /// Serve `GET /assets/{id}/versions` (UNCONFIRMED resource); without it versions are
     /// found only by searching the lineage field.
     pub versions_resource: bool,
+    /// Accept conditions joined by `relational_operator: "or"` in parenthesised groups (a
+    /// public OTMM client's spelling, docs/ASSUMPTIONS.md O25); without it such a search is
+    /// refused, the variant of an installation that does not take them.
+    pub or_conditions: bool,
 }
 
 impl Default for SearchIds {
@@ -47,6 +51,7 @@ impl Default for SearchIds {
             original_asset_id_field: ids::ORIGINAL_ASSET_ID_FIELD.into(),
             latest_version_field: ids::LATEST_VERSION_FIELD.into(),
             versions_resource: true,
+            or_conditions: true,
         }
     }
 }
@@ -87,19 +92,170 @@ pub(super) struct Condition {
     field: String,
     op: String,
     value: String,
+    /// `relational_operator`: how it joins the condition before it (absent: "and").
+    or: bool,
+    /// `left_paren` / `right_paren`: how many groups open before it and close after it.
+    opens: usize,
+    closes: usize,
 }
 
-fn parse_conditions(raw: Option<&String>) -> Result<Vec<Condition>, String> {
-    let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else { return Ok(Vec::new()) };
+/// The boolean shape of a condition list: each condition joins the one before it by its
+/// `relational_operator`, groups are opened and closed by `left_paren` / `right_paren`.
+#[derive(Debug)]
+enum Expr {
+    Cond(usize),
+    All(Vec<Expr>),
+    Any(Vec<Expr>),
+}
+
+/// A search's conditions and their shape.
+pub(super) struct Conditions {
+    conditions: Vec<Condition>,
+    shape: Expr,
+}
+
+impl Conditions {
+    /// Whether `test` (one condition's match) makes the whole list hold.
+    fn holds(&self, test: impl Fn(&Condition) -> bool) -> bool {
+        fn eval(e: &Expr, cs: &[Condition], t: &dyn Fn(&Condition) -> bool) -> bool {
+            match e {
+                Expr::Cond(i) => t(&cs[*i]),
+                Expr::All(xs) => xs.iter().all(|x| eval(x, cs, t)),
+                Expr::Any(xs) => xs.iter().any(|x| eval(x, cs, t)),
+            }
+        }
+        eval(&self.shape, &self.conditions, &test)
+    }
+
+    fn any_or(&self) -> bool {
+        self.conditions.iter().any(|c| c.or)
+    }
+
+    /// Conditions of which every hit must match one (`None`: no such set): the conditions
+    /// a candidate index can narrow by.
+    fn narrowing(&self, usable: impl Fn(&Condition) -> bool) -> Option<Vec<&Condition>> {
+        fn go<'a>(
+            e: &Expr,
+            cs: &'a [Condition],
+            u: &dyn Fn(&Condition) -> bool,
+        ) -> Option<Vec<&'a Condition>> {
+            match e {
+                Expr::Cond(i) => u(&cs[*i]).then(|| vec![&cs[*i]]),
+                Expr::All(xs) => xs.iter().find_map(|x| go(x, cs, u)),
+                Expr::Any(xs) => {
+                    xs.iter().map(|x| go(x, cs, u)).collect::<Option<Vec<_>>>().map(|v| v.concat())
+                }
+            }
+        }
+        go(&self.shape, &self.conditions, &usable)
+    }
+
+    /// A key naming the conditions and their shape (the change feed's kept hits).
+    fn key(&self) -> String {
+        let parts: Vec<String> = self
+            .conditions
+            .iter()
+            .map(|c| format!("{}{}\u{0}{}\u{0}{}{}{}", c.or as u8, c.opens, c.field, c.op, c.value, c.closes))
+            .collect();
+        parts.join("\u{1}")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Token {
+    And,
+    Or,
+    Open,
+    Close,
+    Cond(usize),
+}
+
+/// The shape of `conditions`. Strict where OTMM's rule is not public: a group that mixes
+/// "and" and "or" without parentheses is refused (which binds tighter is unknown), as are
+/// unbalanced parentheses.
+fn shape(conditions: &[Condition]) -> Result<Expr, String> {
+    let mut tokens = Vec::new();
+    for (i, c) in conditions.iter().enumerate() {
+        if i > 0 {
+            tokens.push(if c.or { Token::Or } else { Token::And });
+        }
+        tokens.extend(std::iter::repeat_n(Token::Open, c.opens));
+        tokens.push(Token::Cond(i));
+        tokens.extend(std::iter::repeat_n(Token::Close, c.closes));
+    }
+    fn group(tokens: &[Token], pos: &mut usize, depth: usize) -> Result<Expr, String> {
+        let mut items = Vec::new();
+        let mut join: Option<Token> = None;
+        loop {
+            let item = match tokens.get(*pos) {
+                Some(Token::Open) => {
+                    *pos += 1;
+                    let inner = group(tokens, pos, depth + 1)?;
+                    if tokens.get(*pos) != Some(&Token::Close) {
+                        return Err("a left_paren is never closed by a right_paren".into());
+                    }
+                    *pos += 1;
+                    inner
+                }
+                Some(Token::Cond(i)) => {
+                    *pos += 1;
+                    Expr::Cond(*i)
+                }
+                _ => return Err("a group has no condition".into()),
+            };
+            items.push(item);
+            match tokens.get(*pos) {
+                Some(op @ (Token::And | Token::Or)) => {
+                    if join.is_some_and(|j| j != *op) {
+                        return Err("a group mixes relational_operator \"and\" and \"or\": \
+                                    group them with left_paren / right_paren"
+                            .into());
+                    }
+                    join = Some(*op);
+                    *pos += 1;
+                }
+                Some(Token::Close) if depth > 0 => break,
+                Some(Token::Close) => return Err("a right_paren closes no left_paren".into()),
+                None => break,
+                Some(_) => unreachable!("conditions are joined"),
+            }
+        }
+        Ok(match join {
+            Some(Token::Or) => Expr::Any(items),
+            _ if items.len() == 1 => items.pop().expect("one item"),
+            _ => Expr::All(items),
+        })
+    }
+    if conditions.is_empty() {
+        return Ok(Expr::All(Vec::new()));
+    }
+    let mut pos = 0;
+    group(&tokens, &mut pos, 0)
+}
+
+fn parse_conditions(raw: Option<&String>) -> Result<Conditions, String> {
+    let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
+        return Ok(Conditions { conditions: Vec::new(), shape: Expr::All(Vec::new()) });
+    };
     let doc: Value =
         serde_json::from_str(raw).map_err(|e| format!("search_condition_list is not JSON: {e}"))?;
     let list = doc
         .pointer("/search_condition_list/search_condition")
         .and_then(Value::as_array)
         .ok_or("expected search_condition_list.search_condition to be a list")?;
-    list.iter()
+    let conditions = list
+        .iter()
         .map(|c| {
             let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
+            let parens = |k: &str, ch: char| -> Result<usize, String> {
+                match s(k) {
+                    None => Ok(0),
+                    Some(p) if !p.trim().is_empty() && p.trim().chars().all(|x| x == ch) => {
+                        Ok(p.trim().len())
+                    }
+                    Some(p) => Err(format!("{k} must be {ch:?}, got {p:?}")),
+                }
+            };
             Ok(Condition {
                 field: s("metadata_field_id").ok_or("a condition has no metadata_field_id")?,
                 op: s("relational_operator_id").ok_or("a condition has no relational_operator_id")?,
@@ -108,9 +264,20 @@ fn parse_conditions(raw: Option<&String>) -> Result<Vec<Condition>, String> {
                     Some(Value::Null) | None => String::new(),
                     Some(other) => other.to_string(),
                 },
+                or: match s("relational_operator").map(|j| j.to_lowercase()).as_deref() {
+                    None | Some("and") => false,
+                    Some("or") => true,
+                    Some(other) => {
+                        return Err(format!("relational_operator must be \"and\" or \"or\", got {other:?}"));
+                    }
+                },
+                opens: parens("left_paren", '(')?,
+                closes: parens("right_paren", ')')?,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()?;
+    let shape = shape(&conditions)?;
+    Ok(Conditions { conditions, shape })
 }
 
 fn field_text<'a>(ids: &SearchIds, a: &'a SimAsset, field: &str) -> Option<std::borrow::Cow<'a, str>> {
@@ -163,14 +330,15 @@ fn folder_matches(ids: &SearchIds, f: &SimFolder, c: &Condition) -> bool {
 fn feed_page(
     ids: &SearchIds,
     st: &mut SimState,
-    conditions: &[Condition],
+    query: &Conditions,
     after: u64,
     limit: u64,
 ) -> (usize, Vec<SimAsset>) {
-    // The feed is in (date, id) order; a lower bound on the date is where hits can start.
+    // The feed is in (date, id) order; a lower bound on the date is where hits can start
+    // (one ANDed with the rest: an "or" anywhere makes none a bound).
     let mut from: Option<DateTime<Utc>> = None;
-    let mut only_bounds = true;
-    for c in conditions {
+    let mut only_bounds = !query.any_or();
+    for c in query.conditions.iter().filter(|_| !query.any_or()) {
         match parse_date(&c.value)
             .filter(|_| c.field == ids.change_date_field && c.op == ids.date_on_or_after)
         {
@@ -191,14 +359,10 @@ fn feed_page(
         return (feed.len() - start, page);
     }
     // The hits of these conditions, counted once per pass rather than once per page.
-    let key: Vec<String> =
-        conditions.iter().map(|c| format!("{}\u{0}{}\u{0}{}", c.field, c.op, c.value)).collect();
-    let key = key.join("\u{1}");
+    let key = query.key();
     if st.assets.feed_hits(&key).is_none() {
-        let hits: Vec<String> = candidates
-            .filter(|a| conditions.iter().all(|c| matches(ids, a, c)))
-            .map(|a| a.asset_id.clone())
-            .collect();
+        let hits: Vec<String> =
+            candidates.filter(|a| query.holds(|c| matches(ids, a, c))).map(|a| a.asset_id.clone()).collect();
         st.assets.set_feed_hits(key.clone(), hits);
     }
     let hits = st.assets.feed_hits(&key).unwrap_or_default();
@@ -213,9 +377,12 @@ fn feed_page(
 }
 
 /// Refuses what the installation does not know, as OTMM would.
-fn check_ids(ids: &SearchIds, conditions: &[Condition], sort_field: &str) -> Result<(), Response> {
+fn check_ids(ids: &SearchIds, query: &Conditions, sort_field: &str) -> Result<(), Response> {
     let bad = |code: &str, m: String| Err(error(StatusCode::BAD_REQUEST, code, m));
-    for c in conditions {
+    if !ids.or_conditions && query.any_or() {
+        return bad("INVALID_SEARCH", "this installation does not accept relational_operator \"or\"".into());
+    }
+    for c in &query.conditions {
         if !ids.known_field(&c.field) {
             return bad("INVALID_SEARCH_FIELD", format!("unknown metadata field id {:?}", c.field));
         }
@@ -237,7 +404,7 @@ fn check_ids(ids: &SearchIds, conditions: &[Condition], sort_field: &str) -> Res
 /// The caller is authenticated by the handlers' [`Caller`].
 fn search(sh: &Shared, v: &str, q: &HashMap<String, String>) -> Response {
     let ids = &sh.options.search;
-    let conditions = match parse_conditions(q.get("search_condition_list")) {
+    let query = match parse_conditions(q.get("search_condition_list")) {
         Ok(c) => c,
         Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_SEARCH", e),
     };
@@ -268,9 +435,10 @@ fn search(sh: &Shared, v: &str, q: &HashMap<String, String>) -> Response {
             );
         }
     };
-    if let Err(r) = check_ids(ids, &conditions, field) {
+    if let Err(r) = check_ids(ids, &query, field) {
         return r;
     }
+    let conditions = &query.conditions;
     let mut st = sh.lock();
     let all_versions = conditions.iter().any(|c| c.field == ids.original_asset_id_field);
     let feed_order = field == ids.change_date_field && !desc && keyword.is_none() && !all_versions;
@@ -281,36 +449,49 @@ fn search(sh: &Shared, v: &str, q: &HashMap<String, String>) -> Response {
     let metadata_only = !conditions.is_empty()
         && conditions.iter().all(|c| MODEL.iter().any(|(_, _, fs)| fs.iter().any(|(f, _, _)| *f == c.field)));
     let (total, page): (usize, Vec<Found>) = if feed_order && !metadata_only {
-        let (total, assets) = feed_page(ids, &mut st, &conditions, after, limit);
+        let (total, assets) = feed_page(ids, &mut st, &query, after, limit);
         (total, assets.into_iter().map(Found::Asset).collect())
     } else {
         let mut hits = Vec::new();
         // A lineage id is 40 hex characters, so a condition that contains a whole one names
         // exactly its lineage: read that from the index instead of every version (the versions
         // search of a full scan, one per asset, made the simulator the bench's bottleneck).
-        let lineage = conditions
-            .iter()
-            .find(|c| c.field == ids.original_asset_id_field && c.value.trim().len() == 40)
-            .map(|c| c.value.trim().to_lowercase());
+        // With "or" groups, the union of each alternative's candidates.
+        let lineages =
+            query.narrowing(|c| c.field == ids.original_asset_id_field && c.value.trim().len() == 40);
         // A text condition on a metadata field whose value is an identifier (an ISBN) narrows
         // the candidates by the value index.
         let special =
             [ASSET_ID_FIELD, &ids.change_date_field, &ids.original_asset_id_field, &ids.latest_version_field];
-        let by_value = conditions
-            .iter()
-            .find(|c| c.op != ids.date_on_or_after && !special.contains(&c.field.as_str()))
-            .map(|c| (c.field.clone(), c.value.clone()));
-        let narrowed = match (&lineage, &by_value) {
-            (None, Some((field, value))) => st.assets.could_hold(field, value),
-            _ => None,
+        let by_value = if lineages.is_some() {
+            None
+        } else {
+            query.narrowing(|c| c.op != ids.date_on_or_after && !special.contains(&c.field.as_str()))
         };
-        let candidates: Box<dyn Iterator<Item = &SimAsset>> = match (&lineage, narrowed) {
-            (Some(id), _) => Box::new(st.assets.lineage(id)),
-            (None, Some(assets)) => Box::new(assets.into_iter()),
-            (None, None) => Box::new(st.assets.values()),
+        let narrowed: Option<Vec<&SimAsset>> = match (&lineages, &by_value) {
+            (Some(ls), _) => Some(
+                ls.iter()
+                    .flat_map(|c| st.assets.lineage(&c.value.trim().to_lowercase()).collect::<Vec<_>>())
+                    .collect(),
+            ),
+            (None, Some(cs)) => cs
+                .iter()
+                .map(|c| st.assets.could_hold(&c.field, &c.value))
+                .collect::<Option<Vec<_>>>()
+                .map(|v| v.concat()),
+            (None, None) => None,
+        };
+        let candidates: Box<dyn Iterator<Item = &SimAsset>> = match narrowed {
+            Some(mut assets) => {
+                // Alternatives may name the same asset: each hit once.
+                assets.sort_by(|x, y| x.asset_id.cmp(&y.asset_id));
+                assets.dedup_by(|x, y| x.asset_id == y.asset_id);
+                Box::new(assets.into_iter())
+            }
+            None => Box::new(st.assets.values()),
         };
         for a in candidates.filter(|a| (all_versions || a.latest_version) && !a.deleted) {
-            let mut ok = conditions.iter().all(|c| matches(ids, a, c));
+            let mut ok = query.holds(|c| matches(ids, a, c));
             if let Some(k) = &keyword {
                 ok &= a.name.to_lowercase().contains(k)
                     || a.fields.values().any(|f| f.to_lowercase().contains(k));
@@ -321,7 +502,7 @@ fn search(sh: &Shared, v: &str, q: &HashMap<String, String>) -> Response {
         }
         if metadata_only {
             for f in st.folders.values() {
-                if conditions.iter().all(|c| folder_matches(ids, f, c)) {
+                if query.holds(|c| folder_matches(ids, f, c)) {
                     hits.push(Hit::Folder(f));
                 }
             }

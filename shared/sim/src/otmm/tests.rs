@@ -440,3 +440,128 @@ async fn edit_and_create_bodies_are_checked_before_anything_else() {
     let (status, message) = bad(format!("{base}/otmmapi/v6/folders/any"), r#"{"x":1}"#).await;
     assert_eq!((status, message.as_str()), (400, "expected edited_folder.data.metadata"));
 }
+
+/// Conditions grouped by `left_paren` / `right_paren` and joined by `relational_operator`
+/// "or" (a public OTMM client's spelling): the group finds the union of its alternatives'
+/// hits (ISBNs, and the client's own case, lineages), each once; a group that mixes "and"
+/// and "or", unbalanced parentheses and unknown operators are refused, and an installation
+/// without "or" refuses the group.
+#[tokio::test]
+async fn or_groups_find_the_union_and_ambiguous_groups_are_refused() {
+    let cat = Catalogue::generate(30, 7, fixture_now());
+    let ids = SearchIds::default();
+    let sim = OtmmSim::start(&cat, OtmmSimOptions::default()).await;
+    let strict = OtmmSim::start(
+        &cat,
+        OtmmSimOptions { search: SearchIds { or_conditions: false, ..ids.clone() }, ..Default::default() },
+    )
+    .await;
+    let cond = |f: &str, v: &str| {
+        json!({"type": "com.artesia.search.SearchScalarCondition", "metadata_field_id": f,
+               "relational_operator_id": ids.text_contains, "value": v})
+    };
+    let group = |f: &str, values: &[&str]| -> Vec<Value> {
+        let last = values.len() - 1;
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let mut c = cond(f, v);
+                c["relational_operator"] = json!(if i == 0 { "and" } else { "or" });
+                if i == 0 {
+                    c["left_paren"] = json!("(");
+                }
+                if i == last {
+                    c["right_paren"] = json!(")");
+                }
+                c
+            })
+            .collect()
+    };
+    async fn ask(sim: &OtmmSimHandle, conds: Vec<Value>) -> (u16, Vec<String>, Value) {
+        let (c, session) = login(sim).await;
+        let r = c
+            .get(format!("{}/otmmapi/v6/search/text", sim.base_url()))
+            .header("X-Requested-By", &session)
+            .query(&[
+                (
+                    "search_condition_list",
+                    json!({"search_condition_list": {"search_condition": conds}}).to_string(),
+                ),
+                ("limit", "200".into()),
+                ("return_type", "ids".into()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap();
+        let hits: Vec<String> = v["search_result_resource"]["search_result"]["asset_id_list"]
+            .as_array()
+            .map(|l| l.iter().map(|i| i.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default();
+        (status, hits, v)
+    }
+    let latest = cond(&ids.latest_version_field, "Y");
+    let isbns: Vec<String> =
+        cat.works.iter().take(3).flat_map(|w| w.products.iter().map(|p| p.isbn13.clone())).collect();
+    let isbns: Vec<&str> = isbns.iter().map(String::as_str).collect();
+    let mut union = Vec::new();
+    for isbn in &isbns {
+        let (status, hits, v) = ask(&sim, vec![latest.clone(), cond(otmm_fields::ISBN, isbn)]).await;
+        assert_eq!(status, 200, "{v}");
+        union.extend(hits);
+    }
+    union.sort();
+    union.dedup();
+    assert!(union.len() > 5, "the ISBNs find assets: {union:?}");
+    let mut conds = vec![latest.clone()];
+    conds.extend(group(otmm_fields::ISBN, &isbns));
+    let (status, hits, v) = ask(&sim, conds.clone()).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(hits, union, "one grouped search finds what the searches one by one found");
+    // The group first, the latest-version condition after it: the same hits.
+    let mut first = group(otmm_fields::ISBN, &isbns);
+    let mut after = latest.clone();
+    after["relational_operator"] = json!("and");
+    first.push(after);
+    assert_eq!(ask(&sim, first).await.1, union);
+
+    // The public client's case: latest versions of two lineages.
+    let lineages: Vec<&str> = cat.assets.iter().take(2).map(|a| a.original_asset_id.as_str()).collect();
+    let mut conds_l = vec![latest.clone()];
+    conds_l.extend(group(&ids.original_asset_id_field, &lineages));
+    let (status, hits, v) = ask(&sim, conds_l).await;
+    assert_eq!(status, 200, "{v}");
+    let mut expected: Vec<String> = sim
+        .assets()
+        .into_iter()
+        .filter(|a| a.latest_version && !a.deleted && lineages.contains(&a.original_asset_id.as_str()))
+        .map(|a| a.asset_id)
+        .collect();
+    expected.sort();
+    assert_eq!(hits, expected);
+
+    // Refused: "and" and "or" mixed in one group (which binds tighter is not public),
+    // unbalanced parentheses, an operator that is neither.
+    let mut mixed =
+        vec![latest.clone(), cond(otmm_fields::ISBN, isbns[0]), cond(otmm_fields::ISBN, isbns[1])];
+    mixed[2]["relational_operator"] = json!("or");
+    let mut open = conds.clone();
+    open.last_mut().unwrap().as_object_mut().unwrap().remove("right_paren");
+    let mut close = conds.clone();
+    close[1].as_object_mut().unwrap().remove("left_paren");
+    let mut xor = conds.clone();
+    xor[2]["relational_operator"] = json!("xor");
+    for (what, bad) in [("mixed", mixed), ("unclosed", open), ("unopened", close), ("xor", xor)] {
+        let (status, _, v) = ask(&sim, bad).await;
+        assert_eq!(status, 400, "{what}: {v}");
+        assert_eq!(v["exception_body"]["error_code"], "INVALID_SEARCH", "{what}: {v}");
+    }
+    // An installation without "or" refuses the group, and still answers plain searches.
+    let (status, _, v) = ask(&strict, conds).await;
+    assert_eq!((status, &v["exception_body"]["error_code"]), (400, &json!("INVALID_SEARCH")), "{v}");
+    assert_eq!(ask(&strict, vec![latest, cond(otmm_fields::ISBN, isbns[0])]).await.0, 200);
+    sim.shutdown().await;
+    strict.shutdown().await;
+}
