@@ -81,6 +81,20 @@ fn request_folders(h: &Harness) -> BTreeMap<String, SimFolder> {
         .collect()
 }
 
+/// Every request folder carries its title's launch readiness as stored (raised with it, or
+/// told it when it changed).
+async fn assert_folders_tell_readiness(h: &Harness) {
+    for (key, f) in request_folders(h) {
+        let isbn = Isbn13::parse(f.fields.get(otmm_fields::ISBN).expect("the folder's ISBN")).unwrap();
+        let stored = readiness::stored(&h.app, &isbn).await.unwrap().expect("a readiness report");
+        assert_eq!(
+            f.fields.get(otmm_fields::LAUNCH_READINESS).map(String::as_str),
+            Some(stored.status.as_str()),
+            "{key}: {f:?}"
+        );
+    }
+}
+
 async fn request_doc(h: &Harness, key: &str) -> Option<AssetRequest> {
     let doc = h.app.stores.documents.get_doc(REQUEST_DOC_KIND, key).await.unwrap()?;
     Some(serde_json::from_value(doc.body).unwrap())
@@ -156,6 +170,7 @@ async fn requests_follow_stages_arrivals_and_slips(backend: Backend) {
     let doc = request_doc(&h, &photo_key).await.expect("request recorded");
     assert_eq!((doc.status, doc.due, doc.role), (RequestStatus::Open, Some(bb_due), AssetRole::AuthorPhoto));
     assert_eq!(doc.otmm.as_ref().map(|o| o.id.as_str()), Some(f.folder_id.as_str()));
+    assert_folders_tell_readiness(&h).await;
 
     // The same change again: nothing new.
     work_changed(&h, work.work_id, &mut n).await;
@@ -172,6 +187,7 @@ async fn requests_follow_stages_arrivals_and_slips(backend: Backend) {
         trail(&h, &bb_isbn).await.into_iter().filter(|r| r.action == AuditAction::RequestCreated).count();
     let bb_roles = h.app.config.launch_for(&ProductForm::parse("BB").unwrap()).unwrap().roles.len();
     assert_eq!(created, bb_roles, "one request.created per hardback role, never twice");
+    assert_folders_tell_readiness(&h).await;
 
     // The author photo arrives: approved in OTMM, linked, its request closed.
     h.sims.otmm.set_field(&latest.asset_id, otmm_fields::ASSET_TYPE, "Author Photo").unwrap();
@@ -221,6 +237,7 @@ async fn requests_follow_stages_arrivals_and_slips(backend: Backend) {
     assert_eq!(r.role(AssetRole::FrontCover).unwrap().state, RoleState::Requested);
     assert_eq!(r.status, ReadinessStatus::AtRisk, "{r:#?}");
     assert_eq!(r.stage.as_deref(), Some("Design"));
+    assert_folders_tell_readiness(&h).await;
 }
 
 async fn readiness_moves_ready_at_risk_blocked(backend: Backend) {

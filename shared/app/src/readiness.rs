@@ -451,22 +451,36 @@ async fn refresh_work(
             observed = observed_of(&assets);
             planned = requests::plan_title(app, &facts, &links, &present_in(&observed)).await?;
         }
-        let (requests, done) = requests::carry_out(app, &facts, planned, correlation_id).await?;
-        report.requests.extend(done);
         let packages = packages_of(app, &title.isbn, form.as_ref()).await?;
-        let first_publication = requests.iter().filter_map(|r| r.first_publication_date).min();
         let today = app.now().date_naive();
-        let ms = milestones(&schedule, facts.publication_date, first_publication, today);
         let rfacts = ReadinessFacts {
-            title: facts,
+            title: facts.clone(),
             sales_rights: product.map(|p| p.sales_rights.clone()).unwrap_or_default(),
         };
-        let mut readiness =
-            evaluate_readiness(&rfacts, &ms, &links, &observed, &requests, &packages, &app.config, app.now());
+        let evaluate = |requests: &[AssetRequest]| {
+            let first_publication = requests.iter().filter_map(|r| r.first_publication_date).min();
+            let ms = milestones(&schedule, rfacts.title.publication_date, first_publication, today);
+            evaluate_readiness(&rfacts, &ms, &links, &observed, requests, &packages, &app.config, app.now())
+        };
+        // Evaluated ahead on the requests as they will be, so a request raised now carries
+        // the status from its creation rather than in an update after it.
+        let ahead = planned.raises().then(|| evaluate(&planned.projected(app.now())).status);
+        let carried = requests::carry_out(app, &facts, planned, ahead, correlation_id).await?;
+        report.requests.extend(carried.done);
+        let requests = carried.requests;
+        let mut readiness = evaluate(&requests);
         // What the tenant could not tell (no path to the contract): said, not failed.
         readiness.reasons.extend(schedule.unavailable.iter().cloned());
+        // Raised now with the status it has: not updated again for it. Evaluated otherwise
+        // (a command not carried out: another worker's write won), those raised now are told
+        // the status at once, whether or not the stored report changes.
+        let stamped: Vec<&str> = carried.created_with_readiness.iter().map(String::as_str).collect();
+        if ahead.is_some_and(|s| s != readiness.status) {
+            let raised_now = requests.iter().filter(|r| stamped.contains(&r.key.as_str()));
+            tell_requests(app, &readiness, raised_now).await?;
+        }
         if let Some(t) = store(app, &readiness, correlation_id).await? {
-            report.links_created += report_back(app, &readiness, &requests, correlation_id).await?;
+            report.links_created += report_back(app, &readiness, &requests, &stamped, correlation_id).await?;
             report.transitions.push(t);
         }
         connector_metrics::readiness_evaluated(readiness.status.as_str());
@@ -563,27 +577,37 @@ fn readiness_record(
     }
 }
 
+/// Sets `requests.readiness_field` (where the mapping config names one) on these requests'
+/// folders or placeholders to the title's status.
+async fn tell_requests(
+    app: &App,
+    readiness: &TitleReadiness,
+    requests: impl Iterator<Item = &AssetRequest>,
+) -> Result<(), ReadinessError> {
+    let Some(field) = requests::readiness_field(app) else { return Ok(()) };
+    let fields = vec![(field.clone(), readiness.status.as_str().to_string())];
+    for at in requests.filter_map(|r| r.otmm.as_ref()) {
+        app.dam.update_request(at, &fields).await?;
+    }
+    Ok(())
+}
+
 /// The readiness page's URL for a title.
 pub fn readiness_url(base: &str, isbn: &Isbn13) -> String {
     format!("{}/titles/{isbn}/readiness", base.trim_end_matches('/'))
 }
 
 /// Tells Consonance (a web link to the readiness page, once) and OTMM (the readiness field on
-/// the title's request folders) after a status change. Returns the web links created.
+/// the title's request folders, but those in `stamped`: raised now with this status) after a
+/// status change. Returns the web links created.
 async fn report_back(
     app: &App,
     readiness: &TitleReadiness,
     requests: &[AssetRequest],
+    stamped: &[&str],
     correlation_id: &str,
 ) -> Result<u64, ReadinessError> {
-    if let Some(rules) = &app.config.request_rules
-        && let Some(field) = &rules.readiness_field
-    {
-        let fields = vec![(field.clone(), readiness.status.as_str().to_string())];
-        for at in requests.iter().filter_map(|r| r.otmm.as_ref()) {
-            app.dam.update_request(at, &fields).await?;
-        }
-    }
+    tell_requests(app, readiness, requests.iter().filter(|r| !stamped.contains(&r.key.as_str()))).await?;
     let Some(base) = &app.settings.public_base_url else { return Ok(0) };
     let key = keys::readiness_link(&readiness.isbn);
     let ttl = connector_store::IdempotencyTtl {

@@ -15,10 +15,10 @@ use crate::once::{Once, once};
 use crate::readiness::ReadinessError;
 use crate::systems::NewRequest;
 use chrono::NaiveDate;
-use connector_core::readiness::REQUEST_DOC_KIND;
+use connector_core::readiness::{REQUEST_DOC_KIND, ReadinessStatus};
 use connector_core::requests::{
-    AssetRequest, OtmmRequestRef, RequestCommand, RequestFacts, apply_command, needed_assets, plan_requests,
-    request_key, request_summary,
+    AssetRequest, RequestCommand, RequestFacts, apply_command, needed_assets, plan_requests, request_key,
+    request_summary,
 };
 use connector_core::{AssetLink, AssetRole, AuditRecord, Flow, Outcome};
 use connector_store::{Document, StoreError, keys, new_audit_id};
@@ -70,6 +70,23 @@ impl TitleRequests {
     pub fn raises(&self) -> bool {
         self.commands.iter().any(|c| matches!(c, RequestCommand::Create { .. }))
     }
+
+    /// The title's requests as they will be once the commands are carried out (readiness
+    /// evaluated ahead, so a new request folder carries it from its creation).
+    pub fn projected(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<AssetRequest> {
+        let existing: Vec<AssetRequest> = self.existing.iter().map(|s| s.request.clone()).collect();
+        connector_core::requests::apply_commands(&existing, &self.commands, now)
+    }
+}
+
+/// What [`carry_out`] did: the title's requests afterwards, the commands carried out, and the
+/// keys of the requests whose OTMM folder or placeholder was created now carrying the readiness
+/// status it was given (its readiness field needs no update for that status).
+#[derive(Debug, Clone, Default)]
+pub struct CarriedOut {
+    pub requests: Vec<AssetRequest>,
+    pub done: Vec<RequestCommand>,
+    pub created_with_readiness: Vec<String>,
 }
 
 /// What the title's requests need: raised, closed or re-dated as its stage, schedule and links
@@ -92,38 +109,61 @@ pub async fn plan_title(
     Ok(TitleRequests { existing, commands })
 }
 
-/// Carries out [`plan_title`]'s commands. Returns the title's requests afterwards and the
-/// commands carried out.
+/// Carries out [`plan_title`]'s commands. A request raised now carries `readiness` (the
+/// title's status as evaluated on [`TitleRequests::projected`]) in `requests.readiness_field`.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn carry_out(
     app: &App,
     facts: &RequestFacts,
     planned: TitleRequests,
+    readiness: Option<ReadinessStatus>,
     correlation_id: &str,
-) -> Result<(Vec<AssetRequest>, Vec<RequestCommand>), ReadinessError> {
+) -> Result<CarriedOut, ReadinessError> {
     let TitleRequests { existing, commands } = planned;
     if commands.is_empty() {
-        return Ok((existing.into_iter().map(|s| s.request).collect(), Vec::new()));
+        let requests = existing.into_iter().map(|s| s.request).collect();
+        return Ok(CarriedOut { requests, ..Default::default() });
     }
-    let mut done = Vec::new();
+    let mut out = CarriedOut::default();
     for command in commands {
         let current = existing.iter().find(|s| s.request.key == command.key());
-        if run(app, &command, current, correlation_id).await? {
-            done.push(command);
+        let ran = run(app, &command, current, readiness, correlation_id).await?;
+        if ran.created_with_readiness {
+            out.created_with_readiness.push(command.key().to_string());
+        }
+        if ran.written {
+            out.done.push(command);
         }
     }
-    let after = of_title(app, facts).await?.into_iter().map(|s| s.request).collect();
-    Ok((after, done))
+    out.requests = of_title(app, facts).await?.into_iter().map(|s| s.request).collect();
+    Ok(out)
+}
+
+/// What running one command did.
+#[derive(Debug, Clone, Copy, Default)]
+struct Ran {
+    written: bool,
+    /// A request created in OTMM now, carrying the readiness status it was given.
+    created_with_readiness: bool,
+}
+
+/// `requests.readiness_field`, where the mapping config sets one.
+pub(crate) fn readiness_field(app: &App) -> Option<&String> {
+    app.config.request_rules.as_ref().and_then(|r| r.readiness_field.as_ref())
 }
 
 fn date_value(d: Option<NaiveDate>) -> String {
     d.map(|d| format!("{}T00:00:00Z", d.format("%Y-%m-%d"))).unwrap_or_default()
 }
 
-/// The metadata a new request carries in OTMM (fields the mapping config names).
-fn request_fields(app: &App, r: &AssetRequest) -> Vec<(String, String)> {
+/// The metadata a new request carries in OTMM (fields the mapping config names), with the
+/// title's readiness status where `requests.readiness_field` is set.
+fn request_fields(app: &App, r: &AssetRequest, readiness: Option<ReadinessStatus>) -> Vec<(String, String)> {
     let f = &app.config.otmm.fields;
     let mut out = vec![(f.isbn.clone(), r.isbn.to_string())];
+    if let (Some(field), Some(status)) = (readiness_field(app), readiness) {
+        out.push((field.clone(), status.as_str().to_string()));
+    }
     if let Some(value) = app.config.value_for_role(r.role) {
         out.push((f.asset_type.clone(), value.to_string()));
     }
@@ -198,14 +238,15 @@ async fn run(
     app: &App,
     command: &RequestCommand,
     current: Option<&StoredRequest>,
+    readiness: Option<ReadinessStatus>,
     correlation_id: &str,
-) -> Result<bool, ReadinessError> {
+) -> Result<Ran, ReadinessError> {
     match command {
-        RequestCommand::Create { request } => create(app, command, request, correlation_id).await,
+        RequestCommand::Create { request } => create(app, command, request, readiness, correlation_id).await,
         RequestCommand::Close { .. } | RequestCommand::Redate { .. } => {
-            let Some(current) = current else { return Ok(false) };
+            let Some(current) = current else { return Ok(Ran::default()) };
             let Some(next) = apply_command(Some(&current.request), command, app.now()) else {
-                return Ok(false);
+                return Ok(Ran::default());
             };
             if let Some(at) = &current.request.otmm {
                 let mut fields = Vec::new();
@@ -227,7 +268,10 @@ async fn run(
                     app.dam.update_request(at, &fields).await?;
                 }
             }
-            write(app, &next, Some(current.revision), &[audit(app, command, &next, correlation_id)]).await
+            let written =
+                write(app, &next, Some(current.revision), &[audit(app, command, &next, correlation_id)])
+                    .await?;
+            Ok(Ran { written, created_with_readiness: false })
         }
     }
 }
@@ -236,29 +280,35 @@ async fn create(
     app: &App,
     command: &RequestCommand,
     request: &AssetRequest,
+    readiness: Option<ReadinessStatus>,
     correlation_id: &str,
-) -> Result<bool, ReadinessError> {
+) -> Result<Ran, ReadinessError> {
     let key = keys::request_create(&request.key);
     let raise = || async {
-        // An earlier attempt may have created it and lost the answer.
-        let at: OtmmRequestRef = match app.dam.find_request(&request.key).await? {
-            Some(found) => found,
+        // An earlier attempt may have created it and lost the answer: that one carries the
+        // fields of its time, so its readiness field is updated like any other's.
+        let (at, created) = match app.dam.find_request(&request.key).await? {
+            Some(found) => (found, false),
             None => {
                 let new = NewRequest {
                     request_id: request.key.clone(),
                     name: request_name(request),
-                    fields: request_fields(app, request),
+                    fields: request_fields(app, request, readiness),
                 };
-                app.dam.create_request(&new).await?
+                (app.dam.create_request(&new).await?, true)
             }
         };
         let mut request = request.clone();
         request.otmm = Some(at);
-        write(app, &request, None, &[audit(app, command, &request, correlation_id)]).await
+        let written = write(app, &request, None, &[audit(app, command, &request, correlation_id)]).await?;
+        Ok::<_, ReadinessError>(Ran {
+            written,
+            created_with_readiness: created && readiness.is_some() && readiness_field(app).is_some(),
+        })
     };
     match once(app, &key, app.settings.idempotency_ttl, |_| None, raise).await? {
-        Once::Ran(written) => Ok(written),
-        Once::Done(_) => Ok(false),
+        Once::Ran(ran) => Ok(ran),
+        Once::Done(_) => Ok(Ran::default()),
         Once::Held { .. } => {
             Err(ReadinessError::Busy(format!("another worker is raising request {}", request.key)))
         }
