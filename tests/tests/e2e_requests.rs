@@ -373,10 +373,73 @@ async fn reconciler_catches_a_silent_stage_change(backend: Backend) {
     assert_eq!(again.drift.get("readiness_stale"), None, "{again:?}");
 }
 
+/// A request's first attempt searches OTMM for nothing (no attempt began before it, so no
+/// create can have landed); an attempt after one whose create landed but whose answer was lost
+/// finds that folder and raises no second one.
+async fn a_request_whose_create_answer_was_lost_is_found_not_raised_again(backend: Backend) {
+    let mut h = Harness::start(backend, "request_lost_answer", 30).await;
+    movable_clock(&mut h, fixture_now());
+    let (work, photo) = pick(&h, "Editorial", &["BB"], "Author Photo");
+    let (work, photo) = (work.clone(), photo.clone());
+    let hardback = work.products.iter().find(|p| p.product_form == "BB").unwrap().clone();
+    let photo_key = format!("{}#author_photo", hardback.isbn13);
+    let latest = photo.versions.last().unwrap().clone();
+    h.sims.otmm.set_field(&latest.asset_id, otmm_fields::ASSET_TYPE, "Portrait Draft").unwrap();
+    h.sims.consonance.set_project_stage(work.work_id, "Acquisition").unwrap();
+    let mut n = 0;
+    work_changed(&h, work.work_id, &mut n).await;
+    assert!(request_folders(&h).is_empty());
+    let otmm = h.sims.otmm.faults();
+    let calls = |method: &str, path: &str| {
+        otmm.requests().iter().filter(|r| r.method == method && r.path.contains(path)).count()
+    };
+    let lookups = |h: &Harness| {
+        // The request lookup is the one search on the request-id field.
+        h.sims.otmm.faults().requests().iter().filter(|r| r.path.ends_with("/search/text")).count()
+    };
+
+    // Editorial raises the hardback's author photo: the first attempt creates without a lookup.
+    h.sims.consonance.set_project_stage(work.work_id, "Editorial").unwrap();
+    otmm.clear_log();
+    work_changed(&h, work.work_id, &mut n).await;
+    assert_eq!(request_folders(&h).keys().cloned().collect::<Vec<_>>(), vec![photo_key.clone()]);
+    assert_eq!(calls("POST", "/folders/"), 1);
+    assert_eq!(lookups(&h), 1, "the readiness search only, no request lookup");
+
+    // Design raises every launch role of every product: the first create lands, its answer is
+    // cut short, the pass fails and is retried; the retry finds that folder (its attempt was
+    // recorded) and creates only the rest.
+    h.sims.consonance.set_project_stage(work.work_id, "Design").unwrap();
+    otmm.set(
+        Some("POST"),
+        "/otmmapi/v6/folders/",
+        connector_sim::faults::Fault { truncate_body: true, corrupt_next: 1, ..Default::default() },
+    );
+    otmm.clear_log();
+    work_changed(&h, work.work_id, &mut n).await;
+    let folders = request_folders(&h);
+    let expected = expected_keys(&h, &work, "Design");
+    assert_eq!(folders.keys().cloned().collect::<BTreeSet<_>>(), expected);
+    let all: Vec<SimFolder> = h
+        .sims
+        .otmm
+        .folders()
+        .into_iter()
+        .filter(|f| f.parent_id.as_deref() == Some(REQUESTS_FOLDER_ID))
+        .collect();
+    assert_eq!(all.len(), expected.len(), "each raised once although an answer was lost");
+    assert_eq!(calls("POST", "/folders/"), expected.len() - 1, "no second create of the lost one");
+    for key in &expected {
+        let doc = request_doc(&h, key).await.expect("recorded");
+        assert_eq!(doc.otmm.as_ref().map(|o| o.id.as_str()), Some(folders[key].folder_id.as_str()), "{key}");
+    }
+}
+
 connector_tests::on_both_backends!(
     requests_follow_stages_arrivals_and_slips,
     readiness_moves_ready_at_risk_blocked,
-    reconciler_catches_a_silent_stage_change
+    reconciler_catches_a_silent_stage_change,
+    a_request_whose_create_answer_was_lost_is_found_not_raised_again
 );
 
 /// Readiness after a link uses the work's last OTMM searches (issue 16: they were three

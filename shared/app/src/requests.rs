@@ -5,9 +5,10 @@
 //! record of kind `asset_request` (id `<isbn13>#<role>`) with its audit record in the same
 //! write (`request.created`, `request.closed`, `request.redated`).
 //!
-//! Never twice: a create runs under the idempotency key `request-create:<key>`, looks in OTMM
-//! for a folder/placeholder already carrying the request id (an earlier attempt that timed out)
-//! before creating one, and the document is written create-only. Without `[otmm.requests]` in
+//! Never twice: a create runs under the idempotency key `request-create:<key>`, records its
+//! attempt before it creates (a `request_attempt` document), and where an earlier attempt is
+//! recorded looks in OTMM for a folder/placeholder already carrying the request id (one that
+//! timed out) before creating one; the document is written create-only. Without `[otmm.requests]` in
 //! the mapping config nothing is raised (readiness still says what is missing).
 
 use crate::App;
@@ -285,9 +286,19 @@ async fn create(
 ) -> Result<Ran, ReadinessError> {
     let key = keys::request_create(&request.key);
     let raise = || async {
-        // An earlier attempt may have created it and lost the answer: that one carries the
-        // fields of its time, so its readiness field is updated like any other's.
-        let (at, created) = match app.dam.find_request(&request.key).await? {
+        // An earlier attempt may have created it and lost the answer: then OTMM is searched
+        // for it (that one carries the fields of its time, so its readiness field is updated
+        // like any other's). Every attempt records itself before its create, so one that finds
+        // no record knows no create was sent and has nothing to look for.
+        let earlier = app.stores.documents.get_doc(keys::REQUEST_ATTEMPT_KIND, &request.key).await?;
+        let found = match earlier {
+            Some(_) => app.dam.find_request(&request.key).await?,
+            None => {
+                record_attempt(app, &request.key).await?;
+                None
+            }
+        };
+        let (at, created) = match found {
             Some(found) => (found, false),
             None => {
                 let new = NewRequest {
@@ -312,6 +323,22 @@ async fn create(
         Once::Held { .. } => {
             Err(ReadinessError::Busy(format!("another worker is raising request {}", request.key)))
         }
+    }
+}
+
+/// Records that an attempt to raise `key` in OTMM begins (see [`keys::REQUEST_ATTEMPT_KIND`]).
+async fn record_attempt(app: &App, key: &str) -> Result<(), ReadinessError> {
+    let doc = Document {
+        kind: keys::REQUEST_ATTEMPT_KIND.to_string(),
+        id: key.to_string(),
+        body: serde_json::json!({ "began_at": app.now() }),
+        updated_at: app.now(),
+        revision: 0,
+    };
+    match app.stores.documents.put_doc(&doc, None, &[]).await {
+        // Recorded by another attempt in between: it is recorded either way.
+        Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -5,6 +5,8 @@ use connector_app::App;
 use connector_app::processor::{Disposition, process, process_batch};
 use connector_core::event::{Source, source_of};
 use connector_store::QueueMessage;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -113,33 +115,23 @@ pub async fn drain(
     let started = Instant::now();
     let lanes = app.settings.concurrency.max(1);
     let mut total = DrainReport::default();
-    // Aborted on drop: an early return (a store error) leaves no lane running on its own.
-    let mut in_flight = tokio::task::JoinSet::new();
+    let mut in_flight = FuturesUnordered::new();
     loop {
         let open = started.elapsed() < deadline;
         if open && in_flight.len() < lanes {
             let messages = app.stores.queue.receive(lanes - in_flight.len(), app.settings.visibility).await?;
             for message in messages {
-                // A task each, as `run` does: the lanes run on every core, and go on while this
-                // loop settles a finished one or receives (polled in place, all of them waited
-                // on each settle's and receive's store writes).
-                let app = app.clone();
-                in_flight.spawn(async move {
-                    let disposition = process(&app, &message).await;
+                in_flight.push(async move {
+                    let disposition = process(app, &message).await;
                     (message, disposition)
                 });
             }
         }
-        match in_flight.join_next().await {
-            Some(Ok((message, disposition))) => {
+        match in_flight.next().await {
+            Some((message, disposition)) => {
                 settle(app, &message, disposition, &mut total).await?;
                 on_progress(&total);
             }
-            // A panic in processing is the caller's, as it was when it ran in place.
-            Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            // Cancelled (the runtime is shutting down): the message comes back after its
-            // visibility.
-            Some(Err(_)) => {}
             None if !open => break,
             None => {
                 // Empty only if two readings a moment apart agree: the two counts are separate

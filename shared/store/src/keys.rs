@@ -174,6 +174,12 @@ pub const VERSIONS_SEEN_KIND: &str = "asset_versions_seen";
 /// ISBN-13): what a link's readiness refresh reuses (`connector_app::readiness::Observe`).
 pub const OBSERVED_ASSETS_KIND: &str = "observed_assets";
 
+/// Document kind of an asset request's first attempt to raise it in OTMM (id: the request
+/// key `<isbn13>#<role>`), written before the create: a later attempt that finds it looks for
+/// the folder in OTMM first (the create may have landed and its answer been lost); one that
+/// does not find it knows no create was sent (`connector_app::requests`).
+pub const REQUEST_ATTEMPT_KIND: &str = "request_attempt";
+
 /// Prefix of the rights-watch kinds, `rights-watch#<day>`: the links whose coverage changes
 /// that day (one partition per day); id: [`link_id`].
 pub const RIGHTS_WATCH_KIND_PREFIX: &str = "rights-watch#";
