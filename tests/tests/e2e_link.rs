@@ -393,7 +393,16 @@ async fn a_flood_of_approvals_leaves_one_resource_per_link(backend: Backend) {
             sent += 1;
         }
     }
-    let report = h.deliver_and_drain(sent).await;
+    let mut report = h.deliver_and_drain(sent).await;
+    // A message that met its slot held past `slot_wait` comes back when the holder's lease
+    // lapses (`sizing::wait_for_lapse`), which under load can be after one drain's deadline:
+    // drain again until every one is done (the count below must still be exact).
+    for _ in 0..3 {
+        if report.done as usize >= sent {
+            break;
+        }
+        report += h.drain().await;
+    }
     assert_eq!(report.done as usize, sent, "{report:?}");
     let mut live: BTreeMap<i64, usize> = BTreeMap::new();
     for work in &h.catalogue.works {
