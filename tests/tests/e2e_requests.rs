@@ -357,16 +357,25 @@ async fn reconciler_catches_a_silent_stage_change(backend: Backend) {
     let forever = || std::time::Duration::MAX;
     let summary = reconciler::run(&h.app, &Options::default(), &forever).await.unwrap();
     assert_eq!(summary.drift.get("readiness_stale"), Some(&1), "{summary:?}");
-    let report = h.drain().await;
-    assert_eq!(report.dead_lettered, 0, "{report:?}");
     // Every Design-stage role of the work's products, but the author photo (in OTMM already).
     let expected: BTreeSet<String> =
         expected_keys(&h, &work, "Design").into_iter().filter(|k| !k.ends_with("#author_photo")).collect();
-    let raised: BTreeSet<String> = request_folders(&h)
-        .into_keys()
-        .filter(|k| work.products.iter().any(|p| k.starts_with(&p.isbn13)))
-        .collect();
-    assert_eq!(raised, expected);
+    let raised = |h: &Harness| -> BTreeSet<String> {
+        request_folders(h)
+            .into_keys()
+            .filter(|k| work.products.iter().any(|p| k.starts_with(&p.isbn13)))
+            .collect()
+    };
+    // The run enqueues the rest of the catalogue too; on a loaded machine one drain's 60 s may
+    // end before the work's message (or its retry after a held slot lapses) is done.
+    for _ in 0..3 {
+        let report = h.drain().await;
+        assert_eq!(report.dead_lettered, 0, "{report:?}");
+        if raised(&h) == expected {
+            break;
+        }
+    }
+    assert_eq!(raised(&h), expected);
     assert!(request_folders(&h).len() > before);
     // Converged: the next run finds nothing about this work.
     let again = reconciler::run(&h.app, &Options::default(), &forever).await.unwrap();

@@ -291,13 +291,8 @@ async fn create(
         // like any other's). Every attempt records itself before its create, so one that finds
         // no record knows no create was sent and has nothing to look for.
         let earlier = app.stores.documents.get_doc(keys::REQUEST_ATTEMPT_KIND, &request.key).await?;
-        let found = match earlier {
-            Some(_) => app.dam.find_request(&request.key).await?,
-            None => {
-                record_attempt(app, &request.key).await?;
-                None
-            }
-        };
+        let first = earlier.is_none() && record_attempt(app, &request.key).await?;
+        let found = if first { None } else { app.dam.find_request(&request.key).await? };
         let (at, created) = match found {
             Some(found) => (found, false),
             None => {
@@ -326,8 +321,9 @@ async fn create(
     }
 }
 
-/// Records that an attempt to raise `key` in OTMM begins (see [`keys::REQUEST_ATTEMPT_KIND`]).
-async fn record_attempt(app: &App, key: &str) -> Result<(), ReadinessError> {
+/// Records that an attempt to raise `key` in OTMM begins (see [`keys::REQUEST_ATTEMPT_KIND`]);
+/// `false` when another attempt recorded itself first (then it may have created it: look).
+async fn record_attempt(app: &App, key: &str) -> Result<bool, ReadinessError> {
     let doc = Document {
         kind: keys::REQUEST_ATTEMPT_KIND.to_string(),
         id: key.to_string(),
@@ -336,8 +332,8 @@ async fn record_attempt(app: &App, key: &str) -> Result<(), ReadinessError> {
         revision: 0,
     };
     match app.stores.documents.put_doc(&doc, None, &[]).await {
-        // Recorded by another attempt in between: it is recorded either way.
-        Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
+        Ok(_) => Ok(true),
+        Err(StoreError::Conflict { .. }) => Ok(false),
         Err(e) => Err(e.into()),
     }
 }
