@@ -8,6 +8,7 @@ use connector_app::dlq;
 use connector_app::packages::{self, BuildOutcome, PackageDoc, PackageStatus, ReleaseOutcome};
 use connector_core::AuditAction;
 use connector_core::dead_letter::DeadLetterCause;
+use connector_core::event::{EventId, FlowMessage, FollowUpEvent, InboundEvent, LinkRead};
 use connector_core::{AssetId, Channel, Isbn13, LinkStatus};
 use connector_sim::faults::Fault;
 use connector_sim::otmm::content_sha256;
@@ -237,7 +238,85 @@ async fn a_failed_build_dead_letters_its_follow_up_not_the_link(backend: Backend
     assert!(docs.iter().any(|d| d.status == PackageStatus::Staged), "{docs:?}");
 }
 
+/// Runs a package follow-up of `isbn` carrying `read`, after an event named `after`: the
+/// Consonance calls it made, and its OTMM reads of `version`.
+async fn follow_up(
+    h: &Harness,
+    after: &str,
+    isbn: &Isbn13,
+    version: &AssetId,
+    read: LinkRead,
+) -> (usize, usize) {
+    let event =
+        FollowUpEvent::packages(isbn.clone(), &EventId::derived(after), chrono::Utc::now(), Some(read));
+    let message = FlowMessage::new(InboundEvent::Connector(event), chrono::Utc::now(), after);
+    h.sims.otmm.faults().clear_log();
+    h.sims.consonance.faults().clear_log();
+    h.app.stores.queue.send(&message.to_json()).await.unwrap();
+    let report = h.drain().await;
+    assert_eq!(report.follow_ups.done, 1, "{report:?}");
+    let version_path = format!("/otmmapi/v6/assets/{version}");
+    let requests = h.sims.otmm.faults().requests();
+    let version_reads = requests.iter().filter(|r| r.method == "GET" && r.path == version_path).count();
+    (h.sims.consonance.faults().requests().len(), version_reads)
+}
+
+/// A link's package follow-up builds from what the link read (the title, the linked version)
+/// instead of reading them again, unless what the connector stored of the work's titles since
+/// disagrees with that read (a Consonance change processed after it), or the read is too old:
+/// then it reads afresh, so stale facts never overwrite a newer decision.
+async fn a_follow_up_builds_from_the_links_read_unless_the_work_moved_since(backend: Backend) {
+    let mut specs = default_specs();
+    specs[3].territory = "WORLD -US"; // the front cover may not be shown in the US
+    let h = start(backend, "pkg_carried", &specs, &[(AJ, &["US"])]).await;
+    verify_staged(&h, &doc(&h, AJ, Channel::Audio).await.0).await;
+    let cover = AssetId::parse(&lineage(4)).unwrap();
+    let link = h.app.stores.mapping.links_for_asset(&cover).await.unwrap().remove(0);
+    let version = link.version_asset_id.clone().unwrap_or_else(|| link.approval.asset_id.clone());
+    let title = h.app.pms.title_by_isbn(&link.key.isbn).await.unwrap().expect("the cover's title");
+    let asset = h.app.dam.asset(&version).await.unwrap();
+    let now = chrono::Utc::now();
+    let fresh = LinkRead { read_at: now, title: title.clone(), asset: asset.clone() };
+    assert_eq!(
+        follow_up(&h, "fresh", &link.key.isbn, &version, fresh.clone()).await,
+        (0, 0),
+        "a fresh read that agrees is used: no Consonance read, no GET"
+    );
+
+    // A read from before the audio download lost its US sales (as Consonance and the stored
+    // records say now): its stale facts would unblock nothing but would wrongly block the
+    // audio package (the cover may not be shown in the US, the stale read sells it there).
+    let mut stale = fresh.clone();
+    let audio = stale.title.products.iter().position(|p| p.isbn.as_ref() == Some(&isbn_of(AJ))).unwrap();
+    let ebook = stale.title.products.iter().find(|p| p.isbn.as_ref() == Some(&isbn_of(DG))).unwrap().clone();
+    stale.title.products[audio].sales_rights = ebook.sales_rights;
+    assert_eq!(
+        follow_up(&h, "stale", &link.key.isbn, &version, stale).await,
+        (1, 1),
+        "a read the stored titles disagree with is read again"
+    );
+    verify_staged(&h, &doc(&h, AJ, Channel::Audio).await.0).await;
+
+    // A read of the version whose rights the link no longer holds (a later change rewrote it):
+    // the title is used, the version read again.
+    let mut moved = fresh.clone();
+    moved.asset.rights.withdrawn = !moved.asset.rights.withdrawn;
+    assert_eq!(
+        follow_up(&h, "moved", &link.key.isbn, &version, moved).await,
+        (0, 1),
+        "rights the link lacks"
+    );
+
+    let old = LinkRead { read_at: now - chrono::Duration::hours(1), ..fresh };
+    assert_eq!(
+        follow_up(&h, "old", &link.key.isbn, &version, old).await,
+        (1, 1),
+        "a read older than the observations' age is read again"
+    );
+}
+
 connector_tests::on_both_backends!(
+    a_follow_up_builds_from_the_links_read_unless_the_work_moved_since,
     full_packages_checksums_rebuild_and_release,
     newer_version_is_a_new_package_version,
     territory_restriction_blocks_that_product_only,

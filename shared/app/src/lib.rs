@@ -71,7 +71,8 @@ pub struct Settings {
     pub lookups_per_query: usize,
     /// How long readiness after a link may use an ISBN's last OTMM search of its assets
     /// instead of searching again (`READINESS_OBSERVATIONS_MAX_AGE_SECS`; 0: always search).
-    /// Requests are raised only on a search made now ([`readiness::Observe`]).
+    /// Requests are raised only on a search made now ([`readiness::Observe`]). It also bounds
+    /// the age of the link's read a package follow-up may build from instead of reading again.
     pub observations_max_age: Duration,
 }
 

@@ -17,7 +17,7 @@ use std::fmt;
 use std::str::FromStr;
 
 mod follow_up;
-pub use follow_up::{FollowUpEvent, FollowUpWork};
+pub use follow_up::{FollowUpEvent, FollowUpWork, LinkRead};
 
 /// Longest accepted `event_id`.
 pub const MAX_EVENT_ID_LEN: usize = 128;
@@ -226,7 +226,7 @@ pub struct ConsonanceEvent {
 }
 
 /// A validated inbound event. In JSON (inside [`FlowMessage`]) it carries a `source` tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "source", rename_all = "snake_case")]
 pub enum InboundEvent {
     Otmm(OtmmEvent),
@@ -561,7 +561,7 @@ fn parse_consonance(o: &Obj<'_>) -> Result<ConsonanceEvent, EventError> {
 pub const FLOW_MESSAGE_SCHEMA: u32 = 1;
 
 /// The SQS message body the intake sends for each accepted event, and the flow processor reads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlowMessage {
     pub schema: u32,
     pub event_id: EventId,

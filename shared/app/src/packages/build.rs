@@ -9,17 +9,20 @@ use super::{
 use crate::App;
 use crate::systems::SystemError;
 use connector_core::package::{BlockedPackage, FileCandidate, PackageDecision, PackageProduct, plan_package};
-use connector_core::plan::TitleFacts;
+use connector_core::plan::{AssetFacts, TitleFacts};
 use connector_core::{AssetLink, AuditAction, AuditId, Isbn13, LinkStatus, Outcome, WorkId};
 use connector_store::{Document, PageRequest};
 use std::collections::BTreeMap;
 use tracing::info;
 
-/// Builds (or confirms) the package of every product of the title's work.
+/// Builds (or confirms) the package of every product of the title's work. `known`: a version
+/// just read from OTMM (a link's follow-up carries it), used for that version's link instead of
+/// reading it again while the link still holds what was read with it.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn build_for_work(
     app: &App,
     title: &TitleFacts,
+    known: Option<&AssetFacts>,
     correlation_id: &str,
 ) -> Result<Vec<BuildOutcome>, PackageError> {
     if app.config.packages.is_none() {
@@ -27,7 +30,8 @@ pub async fn build_for_work(
     }
     // One builder per work, from reading the links to writing the documents: a builder that
     // read the links before another link was written must not overwrite a newer decision.
-    let result = with_work_lease(app, title.work_id, build_work_locked(app, title, correlation_id)).await;
+    let result =
+        with_work_lease(app, title.work_id, build_work_locked(app, title, known, correlation_id)).await;
     crate::metrics::package_builds(&result);
     result
 }
@@ -35,9 +39,10 @@ pub async fn build_for_work(
 async fn build_work_locked(
     app: &App,
     title: &TitleFacts,
+    known: Option<&AssetFacts>,
     correlation_id: &str,
 ) -> Result<Vec<BuildOutcome>, PackageError> {
-    let candidates = work_candidates(app, title).await?;
+    let candidates = work_candidates(app, title, known).await?;
     let mut out = Vec::new();
     for p in &title.products {
         let Some(isbn) = &p.isbn else { continue };
@@ -63,13 +68,19 @@ pub async fn build_for_isbn(
     correlation_id: &str,
 ) -> Result<Vec<BuildOutcome>, PackageError> {
     match app.pms.title_by_isbn(isbn).await? {
-        Some(title) => build_for_work(app, &title, correlation_id).await,
+        Some(title) => build_for_work(app, &title, None, correlation_id).await,
         None => Ok(Vec::new()),
     }
 }
 
-/// The links of every product of the work, with what OTMM says about each linked version.
-async fn work_candidates(app: &App, title: &TitleFacts) -> Result<Vec<FileCandidate>, PackageError> {
+/// The links of every product of the work, with what OTMM says about each linked version
+/// (`known` for its own version while the link holds the rights read with it: a later change
+/// of them rewrote the link, and then OTMM is read again).
+async fn work_candidates(
+    app: &App,
+    title: &TitleFacts,
+    known: Option<&AssetFacts>,
+) -> Result<Vec<FileCandidate>, PackageError> {
     let Some(packages) = &app.config.packages else { return Ok(Vec::new()) };
     let mut links: BTreeMap<String, AssetLink> = BTreeMap::new();
     for p in &title.products {
@@ -83,7 +94,12 @@ async fn work_candidates(app: &App, title: &TitleFacts) -> Result<Vec<FileCandid
     let mut out = Vec::new();
     for link in links.into_values() {
         let version_id = link.version_asset_id.clone().unwrap_or_else(|| link.approval.asset_id.clone());
-        let facts = match app.dam.asset(&version_id).await {
+        let known = known.filter(|k| k.asset_id == version_id && link.rights.as_ref() == Some(&k.rights));
+        let read = match known {
+            Some(k) => Ok(k.clone()),
+            None => app.dam.asset(&version_id).await,
+        };
+        let facts = match read {
             Ok(f) => Some(f),
             Err(SystemError::NotFound { .. }) => None,
             Err(e) => return Err(e.into()),

@@ -10,7 +10,7 @@ use crate::App;
 use crate::once::with_lease;
 use crate::readiness::Observe;
 use crate::systems::{ListedResource, SystemError, TitleRead};
-use connector_core::event::{FlowMessage, OtmmEvent, OtmmEventType};
+use connector_core::event::{FlowMessage, LinkRead, OtmmEvent, OtmmEventType};
 use connector_core::plan::{
     AssetFacts, Command, Plan, TitleFacts, TitleLookup, Verdict, asset_isbn, link_create_key, plan_asset,
     repeated_approval, work_titles,
@@ -146,7 +146,8 @@ async fn apply(
     titles::write(app, changes, &reevaluated, correlation_id).await?;
     // Flow 5: the work's packages, in a message of their own (enqueued before the link).
     if let Some(link) = &plan.link {
-        follow_up::packages_after(app, message, &link.key.isbn, link.key.role).await?;
+        let read = title.map(|t| LinkRead { read_at: app.now(), title: t.clone(), asset: facts.clone() });
+        follow_up::packages_after(app, message, &link.key.isbn, link.key.role, read).await?;
     }
     let records = records_for(app, &plan.notes, plan.isbn.as_ref(), facts, &event.actor, correlation_id);
     // A permanent verdict without a link: its records (`title.not_found`) are written with the

@@ -174,7 +174,7 @@ pub(super) async fn process_consonance(
     // Sales rights or dates may have changed: the work's packages are evaluated again. No link
     // is made here, so the build shares this message.
     if app.settings.packages_on_link && app.config.packages.is_some() {
-        let built = crate::packages::build_for_work(app, first, &message.correlation_id).await;
+        let built = crate::packages::build_for_work(app, first, None, &message.correlation_id).await;
         super::follow_up::package_result(app, message, &first.isbn, built)?;
     }
     Ok(())

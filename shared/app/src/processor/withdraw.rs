@@ -42,7 +42,7 @@ pub(super) async fn links_of_deleted_asset(
         let withdrawn = AssetLink { status: LinkStatus::Withdrawn, updated_at: app.now(), ..link };
         // A package that held the file is blocked until a replacement is linked (its own
         // message, enqueued before the withdrawal is written).
-        follow_up::packages_after(app, message, &isbn, role).await?;
+        follow_up::packages_after(app, message, &isbn, role, None).await?;
         app.stores.mapping.put_link(&withdrawn, Some(revision), &[rec]).await?;
         // Flows 3 and 8: the role is missing again for the work's products.
         if let Some(read) = app.pms.title_and_schedule_by_isbn(&isbn).await? {
