@@ -189,8 +189,10 @@ async fn every_metric_the_dashboard_and_alarms_read_is_written_by_the_functions(
     let mut cat = catalogue(&default_specs(), &[]);
     let soon = chrono::Utc::now().date_naive() + chrono::Duration::days(10);
     cat.assets.iter_mut().find(|a| a.original_asset_id == lineage(3)).unwrap().expiration_date = Some(soon);
-    // OTMM at 5 requests per second (bursts of 10): a batch's reads wait for the rate limit.
-    let h = StackHarness::start_with("metrics", cat, &[("OtmmRateLimit", "5")]).await;
+    // OTMM at 2 requests per second (bursts of 10): a batch's calls wait for the rate limit
+    // (at 5 a second they stopped waiting when the package follow-ups stopped reading the
+    // linked asset again: the batch's calls no longer outran the refill).
+    let h = StackHarness::start_with("metrics", cat, &[("OtmmRateLimit", "2")]).await;
     let namespace = format!("OtmmConnector/{}", h.deployed.stack_name);
     for f in [INTAKE, PROCESSOR, RECONCILER, API] {
         assert_eq!(h.deployed.function(f).environment.get("METRICS_NAMESPACE"), Some(&namespace), "{f}");
